@@ -1,0 +1,3 @@
+from mrisr.cli import main
+
+raise SystemExit(main())

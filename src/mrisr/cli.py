@@ -1,0 +1,215 @@
+"""The ``mrisr`` command line: a thin layer over the library; every error is one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mrisr import MRISRError, __version__
+
+
+def _train(args: argparse.Namespace) -> None:
+    from mrisr.config import Config
+    from mrisr.io import list_nifti
+    from mrisr.training import train
+
+    run_dir = Path(args.out)
+    if args.config:
+        config = Config.load(args.config)
+    elif args.resume and (run_dir / "config.yaml").is_file():
+        config = Config.load(run_dir / "config.yaml")
+    else:
+        config = Config()
+    t = config.train
+    if args.hr:
+        t.hr = [str(p) for p in list_nifti(args.hr)]
+    if args.lr:
+        t.lr = [str(p) for p in list_nifti(args.lr)]
+    if not t.hr or not t.lr:
+        raise MRISRError("train needs HR volumes (--hr) and LR volumes (--lr), or a --config that lists them")
+    if args.scale:
+        config.model.scale = tuple(args.scale)
+    if args.minutes is not None:
+        t.minutes, t.steps = args.minutes, None
+    elif args.steps is not None:
+        t.steps, t.minutes = args.steps, None
+    if args.no_contrastive:
+        config.loss.nce = 0.0
+    for name in ("seed", "device", "threads", "batch_size"):
+        if getattr(args, name) is not None:
+            setattr(t, name, getattr(args, name))
+    if args.val_lr or args.val_hr:
+        t.val_lr = [str(p) for p in list_nifti(args.val_lr or [])]
+        t.val_hr = [str(p) for p in list_nifti(args.val_hr or [])]
+        if len(t.val_lr) != len(t.val_hr):
+            raise MRISRError(f"--val-lr has {len(t.val_lr)} volumes but --val-hr has {len(t.val_hr)}")
+    if (run_dir / "checkpoints" / "last.pt").exists() and not args.resume:
+        raise MRISRError(f"{run_dir}: holds a run already (use --resume to continue it, or another --out)")
+    model = train(config, run_dir, resume=args.resume)
+    print(f"model written to {model}")
+
+
+def _infer(args: argparse.Namespace) -> None:
+    from mrisr.checkpoint import load_model
+    from mrisr.device import resolve_device
+    from mrisr.inference import output_name, super_resolve_file
+    from mrisr.io import list_nifti
+
+    device = resolve_device(args.device)
+    model, meta = load_model(args.model, device)
+    if args.scale and tuple(args.scale) != model.scale:
+        raise MRISRError(f"{args.model}: the model's scale is {list(model.scale)}, not the requested {args.scale}")
+    inputs = list_nifti(args.inputs)
+    output = Path(args.output)
+    to_folder = len(inputs) > 1 or any(Path(i).is_dir() for i in args.inputs) or output.is_dir()
+    failures = []
+    for path in inputs:
+        target = output / output_name(path) if to_folder else output
+        try:
+            super_resolve_file(model, path, target, percentile=meta["normalisation"]["percentile"],
+                               overwrite=args.overwrite, volume_index=args.volume_index, device=device,
+                               progress=not args.quiet)
+            print(f"{path} -> {target}")
+        except MRISRError as err:
+            if not to_folder:
+                raise
+            failures.append(str(err))
+            print(f"error: {err}", file=sys.stderr)
+    if failures:
+        raise MRISRError(f"{len(inputs) - len(failures)} of {len(inputs)} volumes done, {len(failures)} failed")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from mrisr.evaluation import evaluate, format_table, write_metrics
+    from mrisr.io import check_output_path, load_volume
+
+    out = check_output_path(args.out, overwrite=args.overwrite) if args.out else None
+    truth = load_volume(args.truth)
+    predictions = {}
+    for item in args.pred:
+        name, sep, path = item.partition("=")
+        if not sep:
+            name, path = "mrisr", item
+        predictions[name] = load_volume(path).data
+    lr = load_volume(args.lr) if args.lr else None
+    mask = load_volume(args.mask).data > 0 if args.mask else None
+    results = evaluate(truth, predictions, lr=lr, mask=mask, degradation=args.degradation)
+    print(format_table(results))
+    if out:
+        write_metrics(out, results)
+        print(f"metrics written to {out}")
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from mrisr.data import intensity_scale
+    from mrisr.degradation import DegradationParams, crop_to_multiple, degrade, sample_params
+    from mrisr.io import check_output_path, coarsen_affine, load_volume, save_volume
+
+    out = check_output_path(args.output, overwrite=args.overwrite)
+    volume = load_volume(args.input, volume_index=args.volume_index)
+    hr = crop_to_multiple(volume.data, args.scale)
+    scale = intensity_scale(hr, 99.9)
+    if args.random:
+        params = sample_params(np.random.default_rng(args.seed), args.scale, kind=args.kind,
+                               fwhm_range=(0.75, 1.5), noise_range=(0.0, 0.05), bias_strength=0.2)
+    else:
+        params = DegradationParams(factors=tuple(args.scale), kind=args.kind, fwhm=args.fwhm,
+                                   noise_sigma=args.noise, noise_seed=args.seed)
+    lr = degrade(hr / scale, params) * scale
+    save_volume(out, lr, coarsen_affine(volume.affine, args.scale), volume.header)
+    print(f"{args.input} -> {out}  ({params})")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from mrisr.demo import run_demo
+
+    run_demo(args.out, degradation=args.degradation, minutes=args.minutes, seed=args.seed,
+             overwrite=args.overwrite, device=args.device)
+    print(f"demo written to {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mrisr", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"mrisr {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    scale = {"nargs": 3, "type": int, "metavar": ("FX", "FY", "FZ")}
+
+    p = sub.add_parser("train", help="train on unpaired HR and LR NIfTI volumes")
+    p.add_argument("--hr", nargs="+", metavar="DIR|FILE", help="high-resolution source volumes")
+    p.add_argument("--lr", nargs="+", metavar="DIR|FILE", help="low-resolution target volumes")
+    p.add_argument("--scale", **scale, help="per-axis factor (default 2 2 2)")
+    p.add_argument("--out", required=True, metavar="RUN_DIR")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float)
+    budget.add_argument("--steps", type=int)
+    p.add_argument("--config", help="YAML config (see config.yaml in any run folder)")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument("--no-contrastive", action="store_true", help="lambda_nce = 0 (the paper's ablation)")
+    p.add_argument("--val-lr", nargs="+", metavar="DIR|FILE", help="paired validation LR (best-SSIM model)")
+    p.add_argument("--val-hr", nargs="+", metavar="DIR|FILE", help="paired validation HR, same order")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("infer", help="super-resolve NIfTI volumes")
+    p.add_argument("--model", required=True, metavar="CKPT")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("-o", "--output", required=True, help="output file, or folder for several inputs")
+    p.add_argument("--scale", **scale, help="refuse a model of another scale")
+    p.add_argument("--volume-index", type=int, help="the 3D volume to take from a 4D file")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_infer)
+
+    p = sub.add_parser("evaluate", help="PSNR/SSIM against a ground truth, with interpolation baselines")
+    p.add_argument("--truth", required=True)
+    p.add_argument("--pred", nargs="+", default=[], metavar="[NAME=]FILE", help="volumes on the truth's grid")
+    p.add_argument("--lr", help="the LR input: adds trilinear/cubic baselines and data consistency")
+    p.add_argument("--mask", help="foreground mask (default: thresholded truth)")
+    p.add_argument("--degradation", default="gaussian", choices=["gaussian", "kspace"],
+                   help="forward model of the data-consistency check")
+    p.add_argument("--out", help="write metrics.json here")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("simulate", help="make a low-resolution NIfTI from a high-resolution one")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--scale", **scale, default=[2, 2, 2])
+    p.add_argument("--kind", default="gaussian", choices=["gaussian", "kspace"])
+    p.add_argument("--fwhm", nargs=3, type=float, help="slice profile per axis in HR voxels (default: the factor)")
+    p.add_argument("--noise", type=float, default=0.0, help="Rician sigma relative to the 99.9th percentile")
+    p.add_argument("--random", action="store_true", help="draw FWHM, noise and bias field at random")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--volume-index", type=int)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("demo", help="the whole pipeline on packaged real MRI (Colin27 + MNI templates)")
+    p.add_argument("--out", default="mrisr-demo")
+    p.add_argument("--degradation", default="gaussian", choices=["gaussian", "kspace"])
+    p.add_argument("--minutes", type=float, default=8.0, help="training budget")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except MRISRError as err:
+        print(f"mrisr {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"mrisr {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0

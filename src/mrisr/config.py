@@ -1,0 +1,115 @@
+"""One configuration for a run: everything needed to rerun it, saved as YAML in the run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mrisr import MRISRError
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the generators and discriminators (see :mod:`mrisr.models`)."""
+
+    scale: tuple[int, int, int] = (2, 2, 2)
+    width: int = 32  # feature channels of every generator
+    encoder_blocks: int = 2  # residual blocks per encoder
+    decoder_blocks: int = 2  # residual blocks per decoder
+    disc_width: int = 32
+    degradation_noise: str = "estimate"  # "estimate": Rician noise with sigma from the LR air; "none"
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (METHOD.md §4); ``nce = 0`` is the paper's "w/o contrastive loss" ablation."""
+
+    rec: float = 1.0
+    cyc: float = 1.0
+    sty: float = 0.1
+    align: float = 0.1
+    nce: float = 1.0
+    nce_temperature: float = 0.07
+    nce_patches: int = 256
+    nce_negatives_across_batch: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, sampling and budget."""
+
+    hr: list[str] = field(default_factory=list)
+    lr: list[str] = field(default_factory=list)
+    val_lr: list[str] = field(default_factory=list)
+    val_hr: list[str] = field(default_factory=list)
+    seed: int = 0
+    steps: int | None = 2000
+    minutes: float | None = None
+    batch_size: int = 4
+    lr_patch: tuple[int, int, int] = (16, 16, 16)
+    learning_rate: float = 5e-4
+    min_learning_rate: float = 1e-6
+    betas: tuple[float, float] = (0.9, 0.99)
+    percentile: float = 99.9
+    intensity_jitter: float = 0.1
+    log_every: int = 25
+    checkpoint_every: int = 200
+    val_every: int = 500
+    device: str = "auto"
+    threads: int | None = None
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        """Build from a (possibly partial) nested dict; unknown keys are an error, not silently dropped."""
+        sections = {}
+        for f in dataclasses.fields(cls):
+            section_type = {"model": ModelConfig, "loss": LossConfig, "train": TrainConfig}[f.name]
+            values = dict(data.get(f.name) or {})
+            known = {g.name: g for g in dataclasses.fields(section_type)}
+            unknown = set(values) - set(known)
+            if unknown:
+                raise MRISRError(f"config: unknown keys in '{f.name}': {sorted(unknown)}")
+            for key, value in values.items():
+                if isinstance(value, list) and "tuple" in str(known[key].type):
+                    values[key] = tuple(value)
+            sections[f.name] = section_type(**values)
+        extra = set(data) - {"model", "loss", "train"}
+        if extra:
+            raise MRISRError(f"config: unknown sections {sorted(extra)}")
+        return cls(**sections)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise MRISRError(f"{path}: cannot read the config ({err})") from None
+        if not isinstance(data, dict):
+            raise MRISRError(f"{path}: the config must be a mapping of sections")
+        return cls.from_dict(data)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively, so YAML and torch's weights-only loader both accept the dict."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,46 @@
+"""Real MRI that ships inside Debian and PyPI packages (DATA.md), found without importing the packages."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from mrisr import MRISRError
+
+COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
+COLIN27_BRAIN = Path("/usr/share/mricron/templates/ch2bet.nii.gz")
+
+TEMPLATES = {
+    "mni2009a": ("nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
+    "mni6gen": ("nimare", "resources/templates/tpl-MNI152NLin6Asym_res-01_T1w.nii.gz"),
+    "pydeface-mean": ("pydeface", "data/mean_reg2mean.nii.gz"),
+}
+
+INSTALL_HINT = (
+    "install the data packages: apt-get install -y mricron-data; "
+    "pip install --no-deps nilearn==0.14.1 nimare==0.22.1 pydeface==2.1.0"
+)
+
+
+def package_file(package: str, relative: str) -> Path:
+    """A file inside an installed package, located without importing it (nilearn's import is slow)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise MRISRError(f"the package {package} is not installed ({INSTALL_HINT})")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.is_file():
+        raise MRISRError(f"{path}: missing from the installed {package}")
+    return path
+
+
+def template(name: str) -> Path:
+    """One of the HR source templates: ``mni2009a``, ``mni6gen`` or ``pydeface-mean``."""
+    return package_file(*TEMPLATES[name])
+
+
+def colin27(brain_only: bool = False) -> Path:
+    """Colin27, the one real person with a high-resolution truth (Debian package mricron-data)."""
+    path = COLIN27_BRAIN if brain_only else COLIN27
+    if not path.is_file():
+        raise MRISRError(f"{path}: not found ({INSTALL_HINT})")
+    return path

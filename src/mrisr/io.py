@@ -1,0 +1,187 @@
+"""NIfTI input/output: validated loading, atomic writing and the exact super-resolution affine.
+
+Geometry convention (voxel edges aligned, see CONVENTIONS.md §1): a grid refined by an integer
+factor ``f`` along an axis covers the same field of view, and coarse voxel ``j`` covers fine voxels
+``f*j … f*j+f-1``. So ``A_fine = A_coarse @ S`` with ``S = diag(1/f, 1) + translation (1/f - 1)/2``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import nibabel as nib
+import numpy as np
+
+from mrisr import MRISRError
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+
+
+@dataclass
+class Volume:
+    """A 3D image in float32 with its voxel-to-world affine and the header it came with."""
+
+    data: np.ndarray
+    affine: np.ndarray
+    header: nib.Nifti1Header | None = None
+    path: str = "<memory>"
+
+    @property
+    def zooms(self) -> np.ndarray:
+        return nib.affines.voxel_sizes(self.affine)
+
+
+def is_nifti(path: str | Path) -> bool:
+    """True for a ``.nii`` or ``.nii.gz`` file name."""
+    return str(path).endswith(NIFTI_SUFFIXES)
+
+
+def refine_affine(affine: np.ndarray, factors: Sequence[int]) -> np.ndarray:
+    """Affine of the grid with ``factors`` times more voxels per axis over the same field of view."""
+    f = np.asarray(factors, dtype=float)
+    scale = np.eye(4)
+    scale[:3, :3] = np.diag(1.0 / f)
+    scale[:3, 3] = (1.0 / f - 1.0) / 2.0
+    return np.asarray(affine, dtype=float) @ scale
+
+
+def coarsen_affine(affine: np.ndarray, factors: Sequence[int]) -> np.ndarray:
+    """Affine of the grid whose voxel ``j`` covers fine voxels ``f*j … f*j+f-1`` (inverse of refine)."""
+    f = np.asarray(factors, dtype=float)
+    scale = np.eye(4)
+    scale[:3, :3] = np.diag(f)
+    scale[:3, 3] = (f - 1.0) / 2.0
+    return np.asarray(affine, dtype=float) @ scale
+
+
+def check_affine(affine: np.ndarray, path: str) -> None:
+    """Refuse affines that cannot place voxels in the world: non-finite, singular, zero voxel size."""
+    if not np.all(np.isfinite(affine)):
+        raise MRISRError(f"{path}: the affine contains NaN or Inf")
+    zooms = nib.affines.voxel_sizes(affine)
+    if np.any(zooms <= 1e-6) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise MRISRError(f"{path}: the affine is singular (voxel sizes {np.round(zooms, 4).tolist()} mm)")
+
+
+def load_volume(
+    path: str | Path, *, volume_index: int | None = None, allow_nonfinite: bool = False
+) -> Volume:
+    """Load a 3D NIfTI volume as float32, refusing anything that would give a wrong result silently.
+
+    Args:
+        path: a ``.nii`` or ``.nii.gz`` file.
+        volume_index: which 3D volume of a 4D file to take (4D files need it unless they hold one).
+        allow_nonfinite: replace NaN/Inf voxels by 0 with a warning instead of refusing the file.
+    """
+    name = str(path)
+    if not Path(name).is_file():
+        raise MRISRError(f"{name}: no such file")
+    try:
+        img = nib.load(name)
+    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError, zlib.error) as err:
+        raise MRISRError(f"{name}: not a readable NIfTI file ({_short(err)})") from None
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+        raise MRISRError(f"{name}: not a NIfTI file ({type(img).__name__})")
+    check_affine(img.affine, name)
+    shape = img.shape
+    if len(shape) == 4 and shape[3] == 1:
+        volume_index = 0
+    if len(shape) < 3:
+        raise MRISRError(f"{name}: a {len(shape)}D image; mrisr needs a 3D volume")
+    if len(shape) > 4 or (len(shape) == 4 and volume_index is None):
+        raise MRISRError(
+            f"{name}: a {len(shape)}D image of shape {shape}; choose one 3D volume with --volume-index"
+        )
+    try:
+        proxy = img.dataobj if len(shape) == 3 else img.dataobj[..., volume_index]
+        data = np.asarray(proxy, dtype=np.float32)
+    except IndexError:
+        raise MRISRError(f"{name}: --volume-index {volume_index} is outside 0..{shape[3] - 1}") from None
+    except (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile) as err:
+        raise MRISRError(f"{name}: the image data are truncated or corrupt ({_short(err)})") from None
+    bad = ~np.isfinite(data)
+    if bad.any():
+        if not allow_nonfinite:
+            raise MRISRError(
+                f"{name}: {int(bad.sum())} voxels are NaN or Inf (use --allow-nonfinite to set them to 0)"
+            )
+        warnings.warn(f"{name}: set {int(bad.sum())} NaN/Inf voxels to 0", stacklevel=2)
+        data[bad] = 0.0
+    if data.size == 0 or float(data.max()) == float(data.min()):
+        raise MRISRError(f"{name}: the volume is constant ({float(data.flat[0]) if data.size else 'empty'})")
+    header = img.header.copy() if isinstance(img, nib.Nifti1Image) else None
+    return Volume(data=data, affine=np.asarray(img.affine, dtype=float), header=header, path=name)
+
+
+def _short(err: BaseException) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0][:160] or type(err).__name__
+
+
+def check_output_path(path: str | Path, *, overwrite: bool) -> Path:
+    """Refuse an existing output (unless ``overwrite``) or a folder we cannot write to, before any work."""
+    out = Path(path)
+    if out.exists() and not overwrite:
+        raise MRISRError(f"{out}: the output exists (use --overwrite to replace it)")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise MRISRError(f"{out}: cannot create the output folder {parent} ({_short(err)})") from None
+    if not os.access(parent, os.W_OK):
+        raise MRISRError(f"{out}: the output folder {parent} is not writable")
+    return out
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file."""
+    target = Path(path)
+    suffix = ".nii.gz" if str(target).endswith(".nii.gz") else target.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_volume(
+    path: str | Path, data: np.ndarray, affine: np.ndarray, header: nib.Nifti1Header | None = None
+) -> None:
+    """Write float32 ``data`` atomically, with qform = sform = ``affine`` and the rest of ``header`` kept."""
+    hdr = header.copy() if header is not None else nib.Nifti1Header()
+    qcode = int(hdr["qform_code"]) or int(hdr["sform_code"]) or 1
+    scode = int(hdr["sform_code"]) or qcode
+    hdr.set_data_dtype(np.float32)
+    img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine, header=hdr)
+    img.set_qform(affine, code=qcode)
+    img.set_sform(affine, code=scode)
+    img.header.set_slope_inter(1.0, 0.0)
+    atomic_write(path, lambda tmp: nib.save(img, tmp))
+
+
+def list_nifti(inputs: Sequence[str | Path]) -> list[Path]:
+    """Expand files and folders into a sorted list of NIfTI files; an empty result is an error."""
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and is_nifti(q))
+            if not found:
+                raise MRISRError(f"{p}: the folder holds no .nii or .nii.gz files")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise MRISRError(f"{p}: no such file or folder")
+    if not files:
+        raise MRISRError("no input files given")
+    return files

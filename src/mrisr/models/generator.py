@@ -1,0 +1,134 @@
+"""The unpaired SR generator of Li et al. 2023 (arXiv 2310.15767, Fig. 1), built on UDEAN (2205.06891).
+
+Paper symbols and their names here:
+
+============================  =======================  ================================================
+paper                         here                     what it is
+============================  =======================  ================================================
+``Y_s``                       ``hr``                   a high-resolution source patch (other subjects)
+``X_t``                       ``lr``                   a real low-resolution target patch
+``E_HR``, ``f_s``             ``hr_encoder``           HR image → features on the LR grid
+``E_LR``, ``f_t``             ``lr_encoder``           LR image → features on the LR grid
+``D_SR``, ``Ŷ``               ``sr_decoder``           features → HR image
+``D_LR``, ``X̂``               ``lr_decoder``           features → LR image
+``X_{s~t}``                   ``degrade(hr)``          the HR source degraded like the target (learned)
+``f_{s~t~s}``, ``Y_{s~t~s}``  the cycle                ``lr_encoder(X_{s~t})`` and its SR
+``Ŷ_t``                       ``super_resolve(lr)``    inference: ``sr_decoder(lr_encoder(X_t))``
+============================  =======================  ================================================
+
+Both decoders are residual on an image of their output grid, with zero-initialised heads, so training
+starts from trilinear interpolation (SR) and block averaging (degradation) rather than from noise. The
+learned degradation ends with Rician noise of the level measured in the target's air (METHOD.md §8:
+a deterministic decoder cannot produce random noise, and without noise the SR never learns to denoise).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mrisr.models.blocks import ResidualBlock, pixel_shuffle_3d, zero_init
+
+
+class HREncoder(nn.Module):
+    """``E_HR``: a patchifying conv (kernel = stride = scale) then residual blocks, output on the LR grid."""
+
+    def __init__(self, scale: Sequence[int], width: int, blocks: int) -> None:
+        super().__init__()
+        self.stem = nn.Conv3d(1, width, kernel_size=tuple(scale), stride=tuple(scale))
+        self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
+
+    def forward(self, hr: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(hr))
+
+
+class LREncoder(nn.Module):
+    """``E_LR``: a 3×3×3 conv then residual blocks, at the LR resolution."""
+
+    def __init__(self, width: int, blocks: int) -> None:
+        super().__init__()
+        self.stem = nn.Conv3d(1, width, 3, padding=1)
+        self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem(lr))
+
+
+class SRDecoder(nn.Module):
+    """``D_SR``: residual blocks, conv to ``prod(scale)`` channels, 3D pixel shuffle, plus trilinear(base)."""
+
+    def __init__(self, scale: Sequence[int], width: int, blocks: int) -> None:
+        super().__init__()
+        self.scale = tuple(scale)
+        self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
+        self.head = zero_init(nn.Conv3d(width, math.prod(self.scale), 3, padding=1))
+
+    def forward(self, features: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        residual = pixel_shuffle_3d(self.head(self.blocks(features)), self.scale)
+        return upsample(base, self.scale) + residual
+
+
+class LRDecoder(nn.Module):
+    """``D_LR``: residual blocks and a 1-channel head, added to an LR-grid base image."""
+
+    def __init__(self, width: int, blocks: int) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
+        self.head = zero_init(nn.Conv3d(width, 1, 3, padding=1))
+
+    def forward(self, features: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        return base + self.head(self.blocks(features))
+
+
+def upsample(lr: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
+    """Trilinear upsampling with voxel edges aligned (``align_corners=False``), as the output affine."""
+    return F.interpolate(lr, scale_factor=tuple(float(s) for s in scale), mode="trilinear", align_corners=False)
+
+
+def downsample(hr: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
+    """Block average onto the LR grid: the starting point of the learned degradation."""
+    return F.avg_pool3d(hr, kernel_size=tuple(scale), stride=tuple(scale))
+
+
+def rician(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Magnitude of ``x`` plus complex Gaussian noise; ``sigma`` is one value per batch item."""
+    sigma = sigma.reshape(-1, *([1] * (x.ndim - 1)))
+    real = x + sigma * torch.randn_like(x)
+    imag = sigma * torch.randn_like(x)
+    return torch.sqrt(real**2 + imag**2 + 1e-12)
+
+
+class UnpairedSR(nn.Module):
+    """The four generators of the unpaired SR model; see the module docstring for the symbol map."""
+
+    def __init__(self, scale: Sequence[int] = (2, 2, 2), width: int = 32, encoder_blocks: int = 2,
+                 decoder_blocks: int = 2) -> None:
+        super().__init__()
+        self.scale = tuple(int(s) for s in scale)
+        self.hr_encoder = HREncoder(self.scale, width, encoder_blocks)
+        self.lr_encoder = LREncoder(width, encoder_blocks)
+        self.sr_decoder = SRDecoder(self.scale, width, decoder_blocks)
+        self.lr_decoder = LRDecoder(width, decoder_blocks)
+
+    def check_input(self, x: torch.Tensor, name: str) -> None:
+        if x.ndim != 5 or x.shape[1] != 1:
+            raise ValueError(f"{name} must have shape (B, 1, D, H, W), got {tuple(x.shape)}")
+
+    def super_resolve(self, lr: torch.Tensor) -> torch.Tensor:
+        """Inference, ``Ŷ_t = D_SR(E_LR(X_t))``: LR ``(B,1,d,h,w)`` → SR ``(B,1,d*fx,h*fy,w*fz)``."""
+        self.check_input(lr, "lr")
+        return self.sr_decoder(self.lr_encoder(lr), lr)
+
+    def degrade(self, hr: torch.Tensor, noise_sigma: torch.Tensor | None = None,
+                features: torch.Tensor | None = None) -> torch.Tensor:
+        """The learned degradation, ``X_{s~t} = D_LR(f_s)`` (+ Rician noise when ``noise_sigma`` is given)."""
+        features = self.hr_encoder(hr) if features is None else features
+        lr = self.lr_decoder(features, downsample(hr, self.scale))
+        return lr if noise_sigma is None else rician(lr, noise_sigma)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.super_resolve(lr)

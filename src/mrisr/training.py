@@ -1,0 +1,247 @@
+"""Training of the unpaired SR model (METHOD.md §2–5): one generator step and one discriminator step.
+
+Data flows per step (paper symbols, see :mod:`mrisr.models.generator`):
+``Y_s → f_s → Ŷ_s``; ``Y_s → f_s → X_{s~t} → f_{s~t~s} → Y_{s~t~s}``; ``X_t → f_t → X̂_t``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from mrisr import MRISRError
+from mrisr.checkpoint import build_model, load_checkpoint, save_checkpoint
+from mrisr.config import Config
+from mrisr.data import PatchSampler, load_training_volumes
+from mrisr.device import resolve_device, set_threads
+from mrisr.losses import (
+    PatchNCELoss,
+    ProjectionHead,
+    charbonnier,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+)
+from mrisr.losses.contrastive import gather_locations, sample_locations
+from mrisr.models import PatchDiscriminator
+from mrisr.models.generator import downsample
+
+
+class Trainer:
+    """Holds the networks, optimisers, samplers and RNGs of one run; ``train()`` runs the budget."""
+
+    def __init__(self, config: Config, run_dir: str | Path, *, resume: bool = False) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.device = resolve_device(config.train.device)
+        set_threads(config.train.threads)
+        torch.manual_seed(config.train.seed)
+        self.rng = np.random.default_rng(config.train.seed)
+        self.scale = tuple(config.model.scale)
+        t, m = config.train, config.model
+        self.lr_patch = tuple(t.lr_patch)
+        self.hr_patch = tuple(p * s for p, s in zip(self.lr_patch, self.scale))
+
+        hr_volumes = load_training_volumes(t.hr, t.percentile, self.hr_patch)
+        lr_volumes = load_training_volumes(t.lr, t.percentile, self.lr_patch)
+        self.hr_sampler = PatchSampler(hr_volumes, self.hr_patch, intensity_jitter=t.intensity_jitter)
+        self.lr_sampler = PatchSampler(lr_volumes, self.lr_patch, intensity_jitter=t.intensity_jitter)
+        self.noise_sigmas = torch.tensor([v.noise_sigma for v in lr_volumes], dtype=torch.float32)
+
+        self.generator = build_model(config).to(self.device)
+        self.lr_disc = PatchDiscriminator(1, m.disc_width).to(self.device)
+        self.feat_disc = PatchDiscriminator(m.width, m.disc_width, n_strided=1).to(self.device)
+        self.projection = ProjectionHead(m.width).to(self.device)
+        self.nce = PatchNCELoss(config.loss.nce_temperature, config.loss.nce_negatives_across_batch)
+        g_params = list(self.generator.parameters()) + list(self.projection.parameters())
+        d_params = list(self.lr_disc.parameters()) + list(self.feat_disc.parameters())
+        self.g_opt = torch.optim.Adam(g_params, lr=t.learning_rate, betas=tuple(t.betas))
+        self.d_opt = torch.optim.Adam(d_params, lr=t.learning_rate, betas=tuple(t.betas))
+        self.step = 0
+        self.elapsed = 0.0
+        self.best_ssim = -math.inf
+        if resume:
+            self._resume()
+
+    # ---- one iteration -------------------------------------------------------------------------
+    def _sample_sigma(self, n: int) -> torch.Tensor | None:
+        if self.config.model.degradation_noise == "none":
+            return None
+        index = torch.from_numpy(self.rng.integers(len(self.noise_sigmas), size=n))
+        return self.noise_sigmas[index].to(self.device)
+
+    def train_step(self) -> dict[str, float]:
+        """One generator update then one discriminator update; returns the losses."""
+        w, t = self.config.loss, self.config.train
+        hr = self.hr_sampler.sample(self.rng, t.batch_size).to(self.device)
+        lr = self.lr_sampler.sample(self.rng, t.batch_size).to(self.device)
+        g = self.generator
+
+        f_s = g.hr_encoder(hr)
+        sr_s = g.sr_decoder(f_s, downsample(hr, self.scale))  # Ŷ_s
+        lr_st = g.degrade(hr, self._sample_sigma(hr.shape[0]), features=f_s)  # X_{s~t}
+        f_sts = g.lr_encoder(lr_st)
+        sr_sts = g.sr_decoder(f_sts, lr_st)  # Y_{s~t~s}
+        f_t = g.lr_encoder(lr)
+        rec_t = g.lr_decoder(f_t, lr)  # X̂_t
+
+        losses = {
+            "rec": charbonnier(sr_s, hr) + charbonnier(rec_t, lr),
+            "cyc": charbonnier(sr_sts, hr),
+            "sty": lsgan_generator_loss(self.lr_disc(lr_st)),
+            "align": lsgan_generator_loss(self.feat_disc(f_t)),
+        }
+        if w.nce > 0:
+            index = sample_locations(f_s, w.nce_patches)
+            losses["nce"] = self.nce(
+                self.projection(gather_locations(f_sts, index)), self.projection(gather_locations(f_s, index))
+            )
+        g_loss = sum(getattr(w, name) * value for name, value in losses.items())
+        self.g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.g_opt.step()
+
+        d_loss = lsgan_discriminator_loss(self.lr_disc(lr), self.lr_disc(lr_st.detach())) + lsgan_discriminator_loss(
+            self.feat_disc(f_s.detach()), self.feat_disc(f_t.detach())
+        )
+        self.d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.d_opt.step()
+        self.step += 1
+        self._last_images = (hr, lr_st, sr_sts, lr)
+        return {**{k: v.item() for k, v in losses.items()}, "g": g_loss.item(), "d": d_loss.item()}
+
+    # ---- schedule and budget -------------------------------------------------------------------
+    def progress(self) -> float:
+        """Fraction of the budget used: by steps, or by minutes when ``minutes`` is set."""
+        t = self.config.train
+        if t.minutes is not None:
+            return min(1.0, self.elapsed / (60.0 * t.minutes))
+        return min(1.0, self.step / max(1, t.steps))
+
+    def set_learning_rate(self) -> None:
+        """Cosine decay from ``learning_rate`` to ``min_learning_rate`` over the budget."""
+        t = self.config.train
+        lr = t.min_learning_rate + 0.5 * (t.learning_rate - t.min_learning_rate) * (1 + math.cos(math.pi * self.progress()))
+        for opt in (self.g_opt, self.d_opt):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def train(self) -> Path:
+        """Run until the budget is spent; write ``last.pt`` every N steps and ``model.pt`` at the end."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        t = self.config.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config.save(self.run_dir / "config.yaml")
+        writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+        total = t.steps if t.minutes is None else None
+        bar = tqdm(total=total, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        for module in (self.generator, self.lr_disc, self.feat_disc, self.projection):
+            module.train()
+        while self.progress() < 1.0:
+            start = time.perf_counter()
+            self.set_learning_rate()
+            losses = self.train_step()
+            self.elapsed += time.perf_counter() - start
+            bar.update(1)
+            if self.step % t.log_every == 0 or self.step == 1:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+                for name, value in losses.items():
+                    writer.add_scalar(f"loss/{name}", value, self.step)
+                writer.add_scalar("lr", self.g_opt.param_groups[0]["lr"], self.step)
+            if self.step % t.checkpoint_every == 0:
+                self._log_images(writer)
+                self.save_state()
+            if t.val_lr and self.step % t.val_every == 0:
+                self._validate(writer)
+        bar.close()
+        self.save_state()
+        if t.val_lr:
+            self._validate(writer)
+        else:
+            self.export_model()
+        writer.close()
+        return self.run_dir / "model.pt"
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def save_state(self) -> None:
+        """Everything needed to continue bit-for-bit: weights, optimisers, step, clock and RNGs."""
+        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        save_checkpoint(
+            self.run_dir / "checkpoints" / "last.pt",
+            self.generator,
+            self.config,
+            step=self.step,
+            elapsed_seconds=self.elapsed,
+            best_ssim=self.best_ssim if math.isfinite(self.best_ssim) else None,
+            noise_sigmas=self.noise_sigmas.tolist(),
+            networks={name: _cpu_state(getattr(self, name)) for name in ("lr_disc", "feat_disc", "projection")},
+            optimizers={"g": self.g_opt.state_dict(), "d": self.d_opt.state_dict()},
+            rng={"torch": torch.get_rng_state(), "numpy": self.rng.bit_generator.state},
+        )
+
+    def export_model(self, **extra: Any) -> None:
+        save_checkpoint(self.run_dir / "model.pt", self.generator, self.config, step=self.step,
+                        noise_sigmas=self.noise_sigmas.tolist(), **extra)
+
+    def _resume(self) -> None:
+        path = self.run_dir / "checkpoints" / "last.pt"
+        if not path.is_file():
+            raise MRISRError(f"{path}: nothing to resume from")
+        state = load_checkpoint(path, map_location=self.device)
+        if tuple(state["scale"]) != self.scale:
+            raise MRISRError(f"{path}: checkpoint scale {state['scale']} differs from the config's {list(self.scale)}")
+        self.generator.load_state_dict(state["generator"])
+        for name, module_state in state["networks"].items():
+            getattr(self, name).load_state_dict(module_state)
+        self.g_opt.load_state_dict(state["optimizers"]["g"])
+        self.d_opt.load_state_dict(state["optimizers"]["d"])
+        self.step = int(state["step"])
+        self.elapsed = float(state["elapsed_seconds"])
+        self.best_ssim = state["best_ssim"] if state.get("best_ssim") is not None else -math.inf
+        torch.set_rng_state(state["rng"]["torch"])
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+
+    # ---- monitoring ----------------------------------------------------------------------------
+    def _log_images(self, writer) -> None:
+        hr, lr_st, sr_sts, lr = (x[0, 0].detach().float().cpu() for x in self._last_images)
+        for name, img in {"Y_s": hr, "X_s~t": lr_st, "Y_s~t~s": sr_sts, "X_t": lr}.items():
+            mid = img[:, :, img.shape[2] // 2]
+            writer.add_image(f"patch/{name}", mid.clamp(0, 1)[None], self.step)
+
+    def _validate(self, writer) -> None:
+        """SSIM of the SR of the paired validation LR against its HR; keep the best model."""
+        from mrisr.inference import super_resolve_array
+        from mrisr.io import load_volume
+        from mrisr.metrics import normalise_pair, ssim
+
+        t = self.config.train
+        self.generator.eval()
+        scores = []
+        for lr_path, hr_path in zip(t.val_lr, t.val_hr):
+            sr = super_resolve_array(self.generator, load_volume(lr_path).data, percentile=t.percentile,
+                                     device=self.device)
+            truth, pred = normalise_pair(load_volume(hr_path).data, sr, t.percentile)
+            scores.append(ssim(pred, truth))
+        self.generator.train()
+        score = float(np.mean(scores))
+        writer.add_scalar("val/ssim", score, self.step)
+        if score > self.best_ssim:
+            self.best_ssim = score
+            self.export_model(val_ssim=score)
+
+
+def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+
+
+def train(config: Config, run_dir: str | Path, *, resume: bool = False) -> Path:
+    """Train a model as ``config`` says and return the path of the model to infer with."""
+    return Trainer(config, run_dir, resume=resume).train()
