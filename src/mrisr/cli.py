@@ -67,9 +67,16 @@ def _infer(args: argparse.Namespace) -> None:
     for path in inputs:
         target = output / output_name(path) if to_folder else output
         try:
-            super_resolve_file(model, path, target, percentile=meta["normalisation"]["percentile"],
-                               overwrite=args.overwrite, volume_index=args.volume_index, device=device,
-                               progress=not args.quiet)
+            super_resolve_file(
+                model,
+                path,
+                target,
+                percentile=meta["normalisation"]["percentile"],
+                overwrite=args.overwrite,
+                volume_index=args.volume_index,
+                device=device,
+                progress=not args.quiet,
+            )
             print(f"{path} -> {target}")
         except MRISRError as err:
             if not to_folder:
@@ -113,11 +120,18 @@ def _simulate(args: argparse.Namespace) -> None:
     hr = crop_to_multiple(volume.data, args.scale)
     scale = intensity_scale(hr, 99.9)
     if args.random:
-        params = sample_params(np.random.default_rng(args.seed), args.scale, kind=args.kind,
-                               fwhm_range=(0.75, 1.5), noise_range=(0.0, 0.05), bias_strength=0.2)
+        params = sample_params(
+            np.random.default_rng(args.seed),
+            args.scale,
+            kind=args.kind,
+            fwhm_range=(0.75, 1.5),
+            noise_range=(0.0, 0.05),
+            bias_strength=0.2,
+        )
     else:
-        params = DegradationParams(factors=tuple(args.scale), kind=args.kind, fwhm=args.fwhm,
-                                   noise_sigma=args.noise, noise_seed=args.seed)
+        params = DegradationParams(
+            factors=tuple(args.scale), kind=args.kind, fwhm=args.fwhm, noise_sigma=args.noise, noise_seed=args.seed
+        )
     lr = degrade(hr / scale, params) * scale
     save_volume(out, lr, coarsen_affine(volume.affine, args.scale), volume.header)
     print(f"{args.input} -> {out}  ({params})")
@@ -126,9 +140,32 @@ def _simulate(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from mrisr.demo import run_demo
 
-    run_demo(args.out, degradation=args.degradation, minutes=args.minutes, seed=args.seed,
-             overwrite=args.overwrite, device=args.device)
+    run_demo(
+        args.out,
+        degradation=args.degradation,
+        minutes=args.minutes,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        device=args.device,
+    )
     print(f"demo written to {args.out}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    import json
+
+    from mrisr.checkpoint import load_checkpoint
+
+    run = Path(args.run_dir)
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    t = state["config"]["train"]
+    print(f"run {run}: step {state['step']}, {state['elapsed_seconds'] / 60:.1f} training minutes")
+    print(f"  scale {state['scale']}, {len(t['hr'])} HR and {len(t['lr'])} LR volumes, seed {t['seed']}")
+    print(f"  model {state['config']['model']}")
+    print(f"  losses {state['config']['loss']}")
+    degradation = run / "degradation.json"
+    if degradation.is_file():
+        print(f"  learned degradation {json.loads(degradation.read_text())}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,8 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pred", nargs="+", default=[], metavar="[NAME=]FILE", help="volumes on the truth's grid")
     p.add_argument("--lr", help="the LR input: adds trilinear/cubic baselines and data consistency")
     p.add_argument("--mask", help="foreground mask (default: thresholded truth)")
-    p.add_argument("--degradation", default="gaussian", choices=["gaussian", "kspace"],
-                   help="forward model of the data-consistency check")
+    p.add_argument(
+        "--degradation",
+        default="gaussian",
+        choices=["gaussian", "kspace"],
+        help="forward model of the data-consistency check",
+    )
     p.add_argument("--out", help="write metrics.json here")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_evaluate)
@@ -190,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--volume-index", type=int)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("report", help="summarise a training run: budget, config, learned degradation")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("demo", help="the whole pipeline on packaged real MRI (Colin27 + MNI templates)")
     p.add_argument("--out", default="mrisr-demo")

@@ -21,6 +21,8 @@ class ModelConfig:
     encoder_blocks: int = 2  # residual blocks per encoder
     decoder_blocks: int = 2  # residual blocks per decoder
     disc_width: int = 32
+    degradation: str = "physics"  # learned degradation: "free" (the paper's D_LR), "physics" or "hybrid"
+    init_fwhm: float = 0.75  # starting slice-profile FWHM, relative to the factor of each axis
     degradation_noise: str = "estimate"  # "estimate": Rician noise with sigma from the LR air; "none"
 
 
@@ -54,8 +56,13 @@ class TrainConfig:
     learning_rate: float = 5e-4
     min_learning_rate: float = 1e-6
     betas: tuple[float, float] = (0.9, 0.99)
+    profile_lr_scale: float = 10.0  # learning-rate multiplier of the slice-profile FWHM
     percentile: float = 99.9
     intensity_jitter: float = 0.1
+    hr_gamma: tuple[float, float] = (
+        0.6,
+        1.5,
+    )  # contrast augmentation of the HR source: its contrast is not the target's
     log_every: int = 25
     checkpoint_every: int = 200
     val_every: int = 500

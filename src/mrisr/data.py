@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ class TrainingVolume:
     centres: np.ndarray  # (n, 3) foreground voxel indices
     scale: float
     noise_sigma: float
+    zooms: tuple[float, float, float]
     path: str
 
 
@@ -48,7 +49,8 @@ def prepare_volume(volume: Volume, percentile: float, min_shape: Sequence[int]) 
     centres = np.argwhere(foreground_mask(data))
     if len(centres) == 0:
         centres = np.argwhere(np.ones(data.shape, bool))
-    return TrainingVolume(data, centres, scale, estimate_noise_sigma(data), volume.path)
+    zooms = tuple(float(z) for z in volume.zooms)
+    return TrainingVolume(data, centres, scale, estimate_noise_sigma(data), zooms, volume.path)
 
 
 def load_training_volumes(paths: Sequence[str], percentile: float, min_shape: Sequence[int]) -> list[TrainingVolume]:
@@ -58,7 +60,7 @@ def load_training_volumes(paths: Sequence[str], percentile: float, min_shape: Se
 
 
 class PatchSampler:
-    """Draws random foreground patches from a set of volumes, with flips and intensity jitter.
+    """Draws random foreground patches from a set of volumes, with flips, gain and gamma jitter.
 
     HR (source) and LR (target) batches come from two independent samplers: the data are unpaired.
     """
@@ -70,11 +72,13 @@ class PatchSampler:
         *,
         flip: bool = True,
         intensity_jitter: float = 0.1,
+        gamma_range: tuple[float, float] = (1.0, 1.0),
     ) -> None:
         self.volumes = list(volumes)
         self.patch_size = tuple(int(p) for p in patch_size)
         self.flip = flip
         self.intensity_jitter = intensity_jitter
+        self.gamma_range = gamma_range
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> torch.Tensor:
         """A batch ``(B, 1, *patch_size)``; each patch is centred near a foreground voxel."""
@@ -84,12 +88,11 @@ class PatchSampler:
     def _one(self, rng: np.random.Generator) -> np.ndarray:
         vol = self.volumes[rng.integers(len(self.volumes))]
         centre = vol.centres[rng.integers(len(vol.centres))]
-        start = [
-            int(np.clip(c - p // 2, 0, n - p)) for c, p, n in zip(centre, self.patch_size, vol.data.shape)
-        ]
+        start = [int(np.clip(c - p // 2, 0, n - p)) for c, p, n in zip(centre, self.patch_size, vol.data.shape)]
         patch = vol.data[tuple(slice(s, s + p) for s, p in zip(start, self.patch_size))]
         if self.flip:
             axes = tuple(a for a in range(3) if rng.random() < 0.5)
             patch = np.flip(patch, axis=axes) if axes else patch
         gain = 1.0 + rng.uniform(-self.intensity_jitter, self.intensity_jitter)
-        return np.ascontiguousarray(patch * gain, dtype=np.float32)
+        gamma = rng.uniform(*self.gamma_range)
+        return np.ascontiguousarray(np.clip(patch, 0, None) ** gamma * gain, dtype=np.float32)

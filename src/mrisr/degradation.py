@@ -8,10 +8,12 @@ from the deterministic transform (:func:`degrade`), as in TorchIO's ``make_param
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from mrisr import MRISRError
 
@@ -43,43 +45,55 @@ def check_factors(shape: Sequence[int], factors: Sequence[int]) -> None:
         raise MRISRError(f"shape {tuple(shape)} is not a multiple of the factors {tuple(factors)}")
 
 
-def gaussian_downsample(
-    hr: np.ndarray, factors: Sequence[int], fwhm: Sequence[float] | None = None
-) -> np.ndarray:
-    """Gaussian slice profile + decimation, sampled exactly at LR block centres.
-
-    ``LR[j] = sum_m w(m) HR[f*j + m]`` with ``w`` a normalised Gaussian centred on ``(f-1)/2``: the
-    profile sits on the block centre, even for even factors, so no half-voxel shift creeps in.
-    """
+def gaussian_downsample(hr: np.ndarray, factors: Sequence[int], fwhm: Sequence[float] | None = None) -> np.ndarray:
+    """Gaussian slice profile + decimation of a NumPy volume (see :func:`blur_decimate`)."""
     check_factors(hr.shape, factors)
     if fwhm is None:
-        fwhm = tuple(float(f) if f > 1 else 0.0 for f in factors)
-    out = np.asarray(hr, dtype=np.float64)
-    for axis, (f, width) in enumerate(zip(factors, fwhm)):
-        if f == 1 and width <= 0:
+        fwhm = default_fwhm(factors)
+    x = torch.from_numpy(np.asarray(hr, dtype=np.float64))[None, None]
+    return blur_decimate(x, factors, torch.tensor(fwhm, dtype=torch.float64))[0, 0].numpy().astype(np.float32)
+
+
+def default_fwhm(factors: Sequence[int]) -> tuple[float, ...]:
+    """A slice profile as wide as the slice: FWHM = factor (in HR voxels); no blur where the factor is 1."""
+    return tuple(float(f) if f > 1 else 0.0 for f in factors)
+
+
+def max_fwhm(factor: int) -> float:
+    """The widest slice profile considered: twice the slice spacing."""
+    return 2.0 * factor
+
+
+def blur_decimate(x: torch.Tensor, factors: Sequence[int], fwhm: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian slice profile + decimation on ``(B, C, D, H, W)``, sampled at LR block centres.
+
+    ``LR[j] = sum_m w(m) HR[f*j + m]`` with ``w`` a normalised Gaussian centred on ``(f-1)/2``: the
+    profile sits on the block centre, even for even factors, so no half-voxel shift creeps in. ``fwhm``
+    (HR voxels, one per axis) may require grad: the learned degradation uses this same function.
+    Axes with factor 1 and FWHM 0 are left alone; edges are replicated.
+    """
+    for axis, f in enumerate(factors):
+        f = int(f)
+        if f == 1 and float(fwhm[axis]) <= 0:
             continue
-        out = _profile_decimate(out, axis, int(f), float(width))
-    return out.astype(np.float32)
-
-
-def _profile_decimate(data: np.ndarray, axis: int, f: int, fwhm: float) -> np.ndarray:
-    centre = (f - 1) / 2.0
-    sigma = max(fwhm * FWHM_TO_SIGMA, 0.25)
-    radius = int(np.ceil(3.0 * sigma + centre))
-    offsets = np.arange(-radius, radius + f)
-    weights = np.exp(-0.5 * ((offsets - centre) / sigma) ** 2)
-    weights /= weights.sum()
-    pad = [(0, 0)] * data.ndim
-    pad[axis] = (radius, radius + f)
-    padded = np.pad(data, pad, mode="reflect")
-    n_out = data.shape[axis] // f
-    out = np.zeros(data.shape[:axis] + (n_out,) + data.shape[axis + 1 :])
-    for m, w in zip(offsets, weights):
-        start = radius + m
-        index = [slice(None)] * data.ndim
-        index[axis] = slice(start, start + f * n_out, f)
-        out += w * padded[tuple(index)]
-    return out
+        centre = (f - 1) / 2.0
+        radius = int(np.ceil(3.0 * max_fwhm(f) * FWHM_TO_SIGMA + centre))
+        offsets = torch.arange(-radius, radius + f, dtype=x.dtype, device=x.device)
+        sigma = (fwhm[axis] * FWHM_TO_SIGMA).clamp_min(0.25).to(x)
+        weights = torch.exp(-0.5 * ((offsets - centre) / sigma) ** 2)
+        weights = weights / weights.sum()
+        dim = 2 + axis
+        pad = [0] * 6
+        pad[2 * (4 - dim)], pad[2 * (4 - dim) + 1] = radius, radius
+        padded = F.pad(x, pad, mode="replicate")
+        shape = [1, 1, 1, 1, 1]
+        shape[dim] = len(offsets)
+        stride = [1, 1, 1]
+        stride[axis] = f
+        b, c = x.shape[:2]
+        out = F.conv3d(padded.reshape(b * c, 1, *padded.shape[2:]), weights.reshape(shape), stride=stride)
+        x = out.reshape(b, c, *out.shape[2:])
+    return x
 
 
 def kspace_downsample(hr: np.ndarray, factors: Sequence[int]) -> np.ndarray:

@@ -13,8 +13,8 @@ from mrisr import datasets
 from mrisr.checkpoint import load_model
 from mrisr.config import Config
 from mrisr.data import intensity_scale
-from mrisr.device import resolve_device
 from mrisr.degradation import DegradationParams, crop_to_multiple, degrade
+from mrisr.device import resolve_device
 from mrisr.evaluation import evaluate, format_table, interpolate, write_metrics
 from mrisr.figures import comparison_figure
 from mrisr.inference import super_resolve_file
@@ -47,8 +47,15 @@ def demo_config(lr_path: Path, minutes: float, seed: int) -> Config:
     return config
 
 
-def run_demo(out_dir: str | Path, *, degradation: str = "gaussian", minutes: float = 8.0, seed: int = 0,
-             overwrite: bool = False, device: str = "auto") -> dict[str, dict[str, float]]:
+def run_demo(
+    out_dir: str | Path,
+    *,
+    degradation: str = "gaussian",
+    minutes: float = 8.0,
+    seed: int = 0,
+    overwrite: bool = False,
+    device: str = "auto",
+) -> dict[str, dict[str, float]]:
     """Simulate, train, super-resolve, evaluate and draw; returns the metrics written to ``metrics.json``."""
     out = Path(out_dir)
     check_output_path(out / "metrics.json", overwrite=overwrite)
@@ -58,16 +65,21 @@ def run_demo(out_dir: str | Path, *, degradation: str = "gaussian", minutes: flo
     config.train.device = device
     model_path = train(config, out / "run")
     model, meta = load_model(model_path, resolve_device(device))
-    sr_path = super_resolve_file(model, lr_path, out / "colin27_sr.nii.gz", overwrite=True,
-                                 device=resolve_device(device))
+    sr_path = super_resolve_file(
+        model, lr_path, out / "colin27_sr.nii.gz", overwrite=True, device=resolve_device(device)
+    )
 
     truth, lr, sr = load_volume(truth_path), load_volume(lr_path), load_volume(sr_path)
     results = evaluate(truth, {"mrisr": sr.data}, lr=lr, degradation=degradation)
     write_metrics(out / "metrics.json", results)
     print(format_table(results))
     _figure(out / "comparison.png", truth, lr, sr, results)
-    summary = {"degradation": degradation, "train_minutes": minutes, "steps": meta["step"],
-               "total_seconds": round(time.perf_counter() - started, 1)}
+    summary = {
+        "degradation": degradation,
+        "train_minutes": minutes,
+        "steps": meta["step"],
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return results
 

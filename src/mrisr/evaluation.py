@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -31,7 +31,7 @@ def grid_factors(lr: Volume, truth: Volume) -> tuple[int, int, int]:
     ratio = np.asarray(truth.data.shape) / np.asarray(lr.data.shape)
     factors = tuple(int(round(r)) for r in ratio)
     if np.any(np.abs(ratio - factors) > 1e-6) or min(factors) < 1:
-        raise MRISRError(f"{lr.path}: shape {lr.data.shape} is not an integer fraction of the truth's {truth.data.shape}")
+        raise MRISRError(f"{lr.path}: shape {lr.data.shape} is not an integer fraction of {truth.data.shape}")
     if not np.allclose(refine_affine(lr.affine, factors), truth.affine, atol=1e-3):
         raise MRISRError(f"{lr.path}: its grid refined by {factors} does not match the truth's affine ({truth.path})")
     return factors

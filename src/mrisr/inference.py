@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -35,7 +36,8 @@ def super_resolve_array(
     scale = intensity_scale(lr, percentile)
     x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32) / scale)[None, None]
     roi = tuple(int(r) for r in roi_size)
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)  # MONAI
         sr = sliding_window_inference(
             x,
             roi_size=roi,

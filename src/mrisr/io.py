@@ -12,9 +12,9 @@ import os
 import tempfile
 import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import nibabel as nib
 import numpy as np
@@ -70,9 +70,7 @@ def check_affine(affine: np.ndarray, path: str) -> None:
         raise MRISRError(f"{path}: the affine is singular (voxel sizes {np.round(zooms, 4).tolist()} mm)")
 
 
-def load_volume(
-    path: str | Path, *, volume_index: int | None = None, allow_nonfinite: bool = False
-) -> Volume:
+def load_volume(path: str | Path, *, volume_index: int | None = None, allow_nonfinite: bool = False) -> Volume:
     """Load a 3D NIfTI volume as float32, refusing anything that would give a wrong result silently.
 
     Args:
@@ -96,9 +94,7 @@ def load_volume(
     if len(shape) < 3:
         raise MRISRError(f"{name}: a {len(shape)}D image; mrisr needs a 3D volume")
     if len(shape) > 4 or (len(shape) == 4 and volume_index is None):
-        raise MRISRError(
-            f"{name}: a {len(shape)}D image of shape {shape}; choose one 3D volume with --volume-index"
-        )
+        raise MRISRError(f"{name}: a {len(shape)}D image of shape {shape}; choose one 3D volume with --volume-index")
     try:
         proxy = img.dataobj if len(shape) == 3 else img.dataobj[..., volume_index]
         data = np.asarray(proxy, dtype=np.float32)
@@ -109,9 +105,7 @@ def load_volume(
     bad = ~np.isfinite(data)
     if bad.any():
         if not allow_nonfinite:
-            raise MRISRError(
-                f"{name}: {int(bad.sum())} voxels are NaN or Inf (use --allow-nonfinite to set them to 0)"
-            )
+            raise MRISRError(f"{name}: {int(bad.sum())} voxels are NaN or Inf (use --allow-nonfinite to set them to 0)")
         warnings.warn(f"{name}: set {int(bad.sum())} NaN/Inf voxels to 0", stacklevel=2)
         data[bad] = 0.0
     if data.size == 0 or float(data.max()) == float(data.min()):
@@ -153,9 +147,7 @@ def atomic_write(path: str | Path, write) -> None:
         raise
 
 
-def save_volume(
-    path: str | Path, data: np.ndarray, affine: np.ndarray, header: nib.Nifti1Header | None = None
-) -> None:
+def save_volume(path: str | Path, data: np.ndarray, affine: np.ndarray, header: nib.Nifti1Header | None = None) -> None:
     """Write float32 ``data`` atomically, with qform = sform = ``affine`` and the rest of ``header`` kept."""
     hdr = header.copy() if header is not None else nib.Nifti1Header()
     qcode = int(hdr["qform_code"]) or int(hdr["sform_code"]) or 1

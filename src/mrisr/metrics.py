@@ -29,8 +29,13 @@ def psnr(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None, da
 def ssim_map(pred: np.ndarray, truth: np.ndarray, data_range: float = 1.0) -> np.ndarray:
     """Voxel-wise SSIM with a Gaussian window of σ 1.5."""
     _, full = structural_similarity(
-        np.asarray(truth, np.float64), np.asarray(pred, np.float64), data_range=data_range,
-        gaussian_weights=True, sigma=1.5, use_sample_covariance=False, full=True,
+        np.asarray(truth, np.float64),
+        np.asarray(pred, np.float64),
+        data_range=data_range,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        full=True,
     )
     return full
 

@@ -6,6 +6,7 @@ Data flows per step (paper symbols, see :mod:`mrisr.models.generator`):
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -50,18 +51,27 @@ class Trainer:
 
         hr_volumes = load_training_volumes(t.hr, t.percentile, self.hr_patch)
         lr_volumes = load_training_volumes(t.lr, t.percentile, self.lr_patch)
-        self.hr_sampler = PatchSampler(hr_volumes, self.hr_patch, intensity_jitter=t.intensity_jitter)
+        self.hr_sampler = PatchSampler(
+            hr_volumes, self.hr_patch, intensity_jitter=t.intensity_jitter, gamma_range=tuple(t.hr_gamma)
+        )
         self.lr_sampler = PatchSampler(lr_volumes, self.lr_patch, intensity_jitter=t.intensity_jitter)
         self.noise_sigmas = torch.tensor([v.noise_sigma for v in lr_volumes], dtype=torch.float32)
+        self.lr_zooms = np.mean([v.zooms for v in lr_volumes], axis=0)
 
         self.generator = build_model(config).to(self.device)
-        self.lr_disc = PatchDiscriminator(1, m.disc_width).to(self.device)
+        self.lr_disc = PatchDiscriminator(1, m.disc_width, standardise=True).to(self.device)
         self.feat_disc = PatchDiscriminator(m.width, m.disc_width, n_strided=1).to(self.device)
         self.projection = ProjectionHead(m.width).to(self.device)
         self.nce = PatchNCELoss(config.loss.nce_temperature, config.loss.nce_negatives_across_batch)
-        g_params = list(self.generator.parameters()) + list(self.projection.parameters())
+        profile = list(self.generator.slice_profile.parameters())
+        networks = [p for p in self.generator.parameters() if all(p is not q for q in profile)]
+        g_groups = [
+            {"params": networks + list(self.projection.parameters()), "lr_scale": 1.0},
+            # a few scalars that must move by O(1) within a few hundred steps
+            {"params": profile, "lr_scale": t.profile_lr_scale},
+        ]
         d_params = list(self.lr_disc.parameters()) + list(self.feat_disc.parameters())
-        self.g_opt = torch.optim.Adam(g_params, lr=t.learning_rate, betas=tuple(t.betas))
+        self.g_opt = torch.optim.Adam(g_groups, lr=t.learning_rate, betas=tuple(t.betas))
         self.d_opt = torch.optim.Adam(d_params, lr=t.learning_rate, betas=tuple(t.betas))
         self.step = 0
         self.elapsed = 0.0
@@ -86,8 +96,11 @@ class Trainer:
         f_s = g.hr_encoder(hr)
         sr_s = g.sr_decoder(f_s, downsample(hr, self.scale))  # Ŷ_s
         lr_st = g.degrade(hr, self._sample_sigma(hr.shape[0]), features=f_s)  # X_{s~t}
-        f_sts = g.lr_encoder(lr_st)
-        sr_sts = g.sr_decoder(f_sts, lr_st)  # Y_{s~t~s}
+        # the physics degradation learns from the LR discriminator only: through the cycle it would
+        # learn to blur less, since a milder degradation is easier to invert
+        cycle_in = lr_st.detach() if g.degradation == "physics" else lr_st
+        f_sts = g.lr_encoder(cycle_in)
+        sr_sts = g.sr_decoder(f_sts, cycle_in)  # Y_{s~t~s}
         f_t = g.lr_encoder(lr)
         rec_t = g.lr_decoder(f_t, lr)  # X̂_t
 
@@ -115,7 +128,8 @@ class Trainer:
         self.d_opt.step()
         self.step += 1
         self._last_images = (hr, lr_st, sr_sts, lr)
-        return {**{k: v.item() for k, v in losses.items()}, "g": g_loss.item(), "d": d_loss.item()}
+        fwhm = {f"fwhm{axis}": float(v) for axis, v in enumerate(g.slice_profile.fwhm()) if self.scale[axis] > 1}
+        return {**{k: v.item() for k, v in losses.items()}, "g": g_loss.item(), "d": d_loss.item(), **fwhm}
 
     # ---- schedule and budget -------------------------------------------------------------------
     def progress(self) -> float:
@@ -128,10 +142,11 @@ class Trainer:
     def set_learning_rate(self) -> None:
         """Cosine decay from ``learning_rate`` to ``min_learning_rate`` over the budget."""
         t = self.config.train
-        lr = t.min_learning_rate + 0.5 * (t.learning_rate - t.min_learning_rate) * (1 + math.cos(math.pi * self.progress()))
+        cosine = 0.5 * (1 + math.cos(math.pi * self.progress()))
+        lr = t.min_learning_rate + (t.learning_rate - t.min_learning_rate) * cosine
         for opt in (self.g_opt, self.d_opt):
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
 
     def train(self) -> Path:
         """Run until the budget is spent; write ``last.pt`` every N steps and ``model.pt`` at the end."""
@@ -163,12 +178,28 @@ class Trainer:
                 self._validate(writer)
         bar.close()
         self.save_state()
+        report = self.learned_degradation()
+        (self.run_dir / "degradation.json").write_text(json.dumps(report, indent=2) + "\n")
+        tqdm.write(f"learned degradation: {report}")
         if t.val_lr:
             self._validate(writer)
         else:
             self.export_model()
         writer.close()
         return self.run_dir / "model.pt"
+
+    def learned_degradation(self) -> dict[str, Any]:
+        """The degradation in physical units: slice-profile FWHM per axis in mm, noise relative to signal."""
+        hr_zooms = self.lr_zooms / np.asarray(self.scale)
+        fwhm = self.generator.slice_profile.fwhm().detach().cpu().numpy()
+        return {
+            "model": self.config.model.degradation,
+            "fwhm_hr_voxels": [round(float(v), 3) for v in fwhm],
+            "fwhm_mm": [round(float(v), 3) for v in fwhm * hr_zooms],
+            "lr_voxel_mm": [round(float(v), 3) for v in self.lr_zooms],
+            "noise_sigma": [round(float(v), 5) for v in self.noise_sigmas],
+            "noise_sigma_note": "Rician sigma estimated in the LR air, relative to each LR's 99.9th percentile",
+        }
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def save_state(self) -> None:
@@ -188,8 +219,14 @@ class Trainer:
         )
 
     def export_model(self, **extra: Any) -> None:
-        save_checkpoint(self.run_dir / "model.pt", self.generator, self.config, step=self.step,
-                        noise_sigmas=self.noise_sigmas.tolist(), **extra)
+        save_checkpoint(
+            self.run_dir / "model.pt",
+            self.generator,
+            self.config,
+            step=self.step,
+            noise_sigmas=self.noise_sigmas.tolist(),
+            **extra,
+        )
 
     def _resume(self) -> None:
         path = self.run_dir / "checkpoints" / "last.pt"
@@ -226,8 +263,9 @@ class Trainer:
         self.generator.eval()
         scores = []
         for lr_path, hr_path in zip(t.val_lr, t.val_hr):
-            sr = super_resolve_array(self.generator, load_volume(lr_path).data, percentile=t.percentile,
-                                     device=self.device)
+            sr = super_resolve_array(
+                self.generator, load_volume(lr_path).data, percentile=t.percentile, device=self.device
+            )
             truth, pred = normalise_pair(load_volume(hr_path).data, sr, t.percentile)
             scores.append(ssim(pred, truth))
         self.generator.train()

@@ -51,7 +51,7 @@ class PatchNCELoss(nn.Module):
     def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """``queries``, ``keys``: ``(B, N, C)`` unit vectors; row ``i`` of both is the same location."""
         if queries.shape != keys.shape or queries.ndim != 3:
-            raise ValueError(f"queries and keys must both be (B, N, C), got {tuple(queries.shape)}, {tuple(keys.shape)}")
+            raise ValueError(f"queries, keys must be equal (B, N, C), got {tuple(queries.shape)}, {tuple(keys.shape)}")
         keys = keys.detach()  # as in CUT: the keys are targets, gradients flow through the queries
         b, n, c = queries.shape
         if self.negatives_across_batch:

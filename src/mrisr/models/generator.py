@@ -17,21 +17,31 @@ paper                         here                     what it is
 ============================  =======================  ================================================
 
 Both decoders are residual on an image of their output grid, with zero-initialised heads, so training
-starts from trilinear interpolation (SR) and block averaging (degradation) rather than from noise. The
-learned degradation ends with Rician noise of the level measured in the target's air (METHOD.md §8:
-a deterministic decoder cannot produce random noise, and without noise the SR never learns to denoise).
+starts from trilinear interpolation (SR) and from a plain downsampling (degradation) rather than from
+noise. The learned degradation ``X_{s~t}`` is one of (``degradation=``):
+
+- ``"free"``: the paper's ``D_LR(f_s)``, residual on a block average;
+- ``"physics"``: a learnable Gaussian slice profile per axis + decimation (:class:`SliceProfile`), nothing
+  else, so it cannot change contrast;
+- ``"hybrid"``: ``D_LR(f_s)`` residual on the learnable slice profile.
+
+All three end with Rician noise of the level measured in the target's air (METHOD.md §8: a deterministic
+decoder cannot produce random noise, and without noise the SR never learns to denoise).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mrisr.degradation import blur_decimate, max_fwhm
 from mrisr.models.blocks import ResidualBlock, pixel_shuffle_3d, zero_init
+
+DEGRADATIONS = ("free", "physics", "hybrid")
 
 
 class HREncoder(nn.Module):
@@ -84,6 +94,28 @@ class LRDecoder(nn.Module):
         return base + self.head(self.blocks(features))
 
 
+class SliceProfile(nn.Module):
+    """Learnable Gaussian slice profile (FWHM per axis, in HR voxels) + block-centred decimation.
+
+    Only axes with a factor above 1 are blurred; the FWHM is kept within [factor / 2, 2 factor].
+    """
+
+    def __init__(self, scale: Sequence[int], init_fwhm: float = 0.75) -> None:
+        super().__init__()
+        self.scale = tuple(scale)
+        start = torch.tensor([max(init_fwhm * f, 0.5) for f in self.scale], dtype=torch.float32)
+        self.log_fwhm = nn.Parameter(start.log())
+
+    def fwhm(self) -> torch.Tensor:
+        limits = torch.tensor([max_fwhm(f) for f in self.scale], device=self.log_fwhm.device)
+        blurred = torch.tensor([f > 1 for f in self.scale], device=self.log_fwhm.device)
+        fwhm = torch.minimum(torch.maximum(self.log_fwhm.exp(), limits / 4), limits)
+        return torch.where(blurred, fwhm, torch.zeros_like(limits))
+
+    def forward(self, hr: torch.Tensor) -> torch.Tensor:
+        return blur_decimate(hr, self.scale, self.fwhm())
+
+
 def upsample(lr: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
     """Trilinear upsampling with voxel edges aligned (``align_corners=False``), as the output affine."""
     return F.interpolate(lr, scale_factor=tuple(float(s) for s in scale), mode="trilinear", align_corners=False)
@@ -105,10 +137,21 @@ def rician(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 class UnpairedSR(nn.Module):
     """The four generators of the unpaired SR model; see the module docstring for the symbol map."""
 
-    def __init__(self, scale: Sequence[int] = (2, 2, 2), width: int = 32, encoder_blocks: int = 2,
-                 decoder_blocks: int = 2) -> None:
+    def __init__(
+        self,
+        scale: Sequence[int] = (2, 2, 2),
+        width: int = 32,
+        encoder_blocks: int = 2,
+        decoder_blocks: int = 2,
+        degradation: str = "physics",
+        init_fwhm: float = 0.75,
+    ) -> None:
         super().__init__()
+        if degradation not in DEGRADATIONS:
+            raise ValueError(f"degradation must be one of {DEGRADATIONS}, got {degradation!r}")
         self.scale = tuple(int(s) for s in scale)
+        self.degradation = degradation
+        self.slice_profile = SliceProfile(self.scale, init_fwhm)
         self.hr_encoder = HREncoder(self.scale, width, encoder_blocks)
         self.lr_encoder = LREncoder(width, encoder_blocks)
         self.sr_decoder = SRDecoder(self.scale, width, decoder_blocks)
@@ -123,11 +166,19 @@ class UnpairedSR(nn.Module):
         self.check_input(lr, "lr")
         return self.sr_decoder(self.lr_encoder(lr), lr)
 
-    def degrade(self, hr: torch.Tensor, noise_sigma: torch.Tensor | None = None,
-                features: torch.Tensor | None = None) -> torch.Tensor:
-        """The learned degradation, ``X_{s~t} = D_LR(f_s)`` (+ Rician noise when ``noise_sigma`` is given)."""
-        features = self.hr_encoder(hr) if features is None else features
-        lr = self.lr_decoder(features, downsample(hr, self.scale))
+    def degrade(
+        self, hr: torch.Tensor, noise_sigma: torch.Tensor | None = None, features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The learned degradation ``X_{s~t}`` (+ Rician noise when ``noise_sigma`` is given)."""
+        if self.degradation == "free":
+            base = downsample(hr, self.scale)
+        else:
+            base = self.slice_profile(hr)
+        if self.degradation == "physics":
+            lr = base
+        else:
+            features = self.hr_encoder(hr) if features is None else features
+            lr = self.lr_decoder(features, base)
         return lr if noise_sigma is None else rician(lr, noise_sigma)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install mrisr and the packaged real MRI it demonstrates on (DATA.md) into .venv; idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -f /usr/share/mricron/templates/ch2.nii.gz ]; then
+  SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo sudo)
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq mricron-data
+fi
+[ -d .venv ] || python3 -m venv .venv
+source .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q torch==2.13.0  # the CPU wheel; an open range could pull a multi-GB CUDA build
+python -m pip install -q -e ".[test]"
+python -m pip install -q --no-deps nilearn==0.14.1 nimare==0.22.1 pydeface==2.1.0  # data only

@@ -1,0 +1,65 @@
+"""Shared fixtures: tiny synthetic volumes and small crops of the packaged real MRI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from mrisr import datasets
+from mrisr.config import Config
+from mrisr.io import load_volume, save_volume
+
+
+def blob(shape, centre, sigma=3.0) -> np.ndarray:
+    """A smooth Gaussian blob: its intensity centroid is a sub-voxel position we know."""
+    grids = np.meshgrid(*[np.arange(n, dtype=float) for n in shape], indexing="ij")
+    r2 = sum((g - c) ** 2 for g, c in zip(grids, centre))
+    return np.exp(-r2 / (2 * sigma**2)).astype(np.float32)
+
+
+def world_centroid(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Intensity-weighted centre of mass in world millimetres."""
+    index = np.argwhere(np.ones(data.shape, bool)).astype(float)
+    weights = data.reshape(-1).astype(float)
+    centre = (index * weights[:, None]).sum(0) / weights.sum()
+    return nib.affines.apply_affine(affine, centre)
+
+
+def real_crop(path: Path, out: Path, corner=(60, 70, 60), size=(40, 48, 40)) -> Path:
+    """Write a central crop of a packaged volume, keeping its geometry."""
+    vol = load_volume(path)
+    index = tuple(slice(c, c + s) for c, s in zip(corner, size))
+    affine = vol.affine.copy()
+    affine[:3, 3] = nib.affines.apply_affine(vol.affine, corner)
+    save_volume(out, vol.data[index], affine, vol.header)
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_data(tmp_path_factory) -> dict[str, Path]:
+    """Small crops: Colin27 (test subject) and one MNI template (HR source)."""
+    root = tmp_path_factory.mktemp("real")
+    return {
+        "colin": real_crop(datasets.colin27(), root / "colin.nii.gz"),
+        "template": real_crop(datasets.template("mni2009a"), root / "mni.nii.gz", corner=(70, 80, 60)),
+    }
+
+
+def tiny_config(hr: list[str], lr: list[str], scale=(2, 2, 2), steps=4) -> Config:
+    """A model and budget small enough for a unit test (seconds)."""
+    config = Config()
+    config.model.scale = tuple(scale)
+    config.model.width = 8
+    config.model.encoder_blocks = config.model.decoder_blocks = 1
+    config.model.disc_width = 8
+    config.loss.nce_patches = 32
+    config.train.hr, config.train.lr = hr, lr
+    config.train.steps, config.train.minutes = steps, None
+    config.train.batch_size = 2
+    config.train.lr_patch = (8, 8, 8)
+    config.train.checkpoint_every = 2
+    config.train.device = "cpu"
+    return config

@@ -1,0 +1,133 @@
+"""End to end through the command line, on small crops of real MRI."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+import yaml
+from conftest import tiny_config
+
+from mrisr.cli import main
+from mrisr.io import refine_affine
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, real_data):
+    root = tmp_path_factory.mktemp("cli")
+    lr = root / "colin_lr.nii.gz"
+    assert main(["simulate", str(real_data["colin"]), "-o", str(lr), "--noise", "0.02"]) == 0
+    config = tiny_config([], [], steps=3).to_dict()
+    (root / "tiny.yaml").write_text(yaml.safe_dump(config))
+    code = main(
+        [
+            "train",
+            "--hr",
+            str(real_data["template"]),
+            "--lr",
+            str(lr),
+            "--scale",
+            "2",
+            "2",
+            "2",
+            "--out",
+            str(root / "run"),
+            "--steps",
+            "3",
+            "--config",
+            str(root / "tiny.yaml"),
+        ]
+    )
+    assert code == 0
+    return root, lr
+
+
+def test_train_infer_evaluate(trained, real_data, capsys):
+    root, lr = trained
+    assert (root / "run" / "model.pt").is_file()
+    sr = root / "colin_sr.nii.gz"
+    assert main(["infer", "--model", str(root / "run" / "model.pt"), str(lr), "-o", str(sr), "--quiet"]) == 0
+    lr_img, sr_img = nib.load(lr), nib.load(sr)
+    assert sr_img.shape == tuple(2 * n for n in lr_img.shape)
+    np.testing.assert_allclose(sr_img.affine, refine_affine(lr_img.affine, (2, 2, 2)), atol=1e-4)
+
+    metrics = root / "metrics.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--truth",
+                str(real_data["colin"]),
+                "--pred",
+                f"mrisr={sr}",
+                "--lr",
+                str(lr),
+                "--out",
+                str(metrics),
+            ]
+        )
+        == 0
+    )
+    results = json.loads(metrics.read_text())
+    assert set(results) == {"mrisr", "cubic", "trilinear"}
+    for r in results.values():
+        assert {"psnr", "ssim", "psnr_fg", "ssim_fg"} <= set(r) and 15 < r["psnr"] < 50
+    assert "cubic" in capsys.readouterr().out
+
+
+def test_resume_continues_a_run(trained):
+    root, lr = trained
+    assert main(["train", "--out", str(root / "run"), "--resume", "--steps", "5"]) == 0
+    import torch
+
+    assert torch.load(root / "run" / "checkpoints" / "last.pt", weights_only=True)["step"] == 5
+
+
+def test_a_finished_run_is_not_overwritten(trained, real_data, capsys):
+    root, lr = trained
+    code = main(["train", "--hr", str(real_data["template"]), "--lr", str(lr), "--out", str(root / "run")])
+    assert code == 1 and "--resume" in capsys.readouterr().err
+
+
+def test_folder_inference_continues_past_a_bad_file(trained, tmp_path, capsys):
+    root, lr = trained
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.nii.gz").write_bytes(lr.read_bytes())
+    (inputs / "broken.nii.gz").write_bytes(b"\x1f\x8b garbage")
+    code = main(
+        ["infer", "--model", str(root / "run" / "model.pt"), str(inputs), "-o", str(tmp_path / "out"), "--quiet"]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "broken.nii.gz" in err and "1 of 2 volumes done" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_sr.nii.gz"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["infer", "--model", "{model}", "{text}", "-o", "{tmp}/o.nii.gz"], "not a readable NIfTI"),
+        (["infer", "--model", "{text}", "{lr}", "-o", "{tmp}/o.nii.gz"], "not an mrisr checkpoint"),
+        (["infer", "--model", "{model}", "{lr}", "-o", "{lr}"], "--overwrite"),
+        (["infer", "--model", "{model}", "--scale", "1", "1", "4", "{lr}", "-o", "{tmp}/o.nii.gz"], "scale"),
+        (["infer", "--model", "{model}", "{tmp}/missing.nii.gz", "-o", "{tmp}/o.nii.gz"], "no such file"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_nonzero_exit(trained, tmp_path, capsys, args, message):
+    root, lr = trained
+    text = tmp_path / "notes.nii.gz"
+    text.write_text("hello")
+    names = {"model": root / "run" / "model.pt", "text": text, "lr": lr, "tmp": tmp_path}
+    before = lr.read_bytes()
+    code = main([a.format(**names) for a in args])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and message in err and "\n" not in err and "Traceback" not in err
+    assert lr.read_bytes() == before and not (tmp_path / "o.nii.gz").exists()
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--minutes", "0.05", "--device", "cpu"]) == 0
+    results = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert {"mrisr", "cubic", "trilinear"} <= set(results)
+    assert (tmp_path / "demo" / "comparison.png").stat().st_size > 10_000
+    assert nib.load(tmp_path / "demo" / "colin27_sr.nii.gz").shape == (180, 216, 180)

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+from conftest import blob, world_centroid
+
+from mrisr import MRISRError
+from mrisr.degradation import (
+    DegradationParams,
+    add_rician_noise,
+    bias_field,
+    crop_to_multiple,
+    degrade,
+    estimate_noise_sigma,
+    gaussian_downsample,
+    kspace_downsample,
+    sample_params,
+)
+from mrisr.io import coarsen_affine
+
+AFFINE = np.array([[0.0, 1.0, 0.0, -20.0], [-1.0, 0.0, 0.0, 30.0], [0.0, 0.0, 1.0, 5.0], [0, 0, 0, 1]])
+
+
+@pytest.mark.parametrize("downsample", [gaussian_downsample, kspace_downsample])
+@pytest.mark.parametrize("factors", [(2, 2, 2), (1, 1, 4), (3, 1, 2)])
+def test_lr_sits_at_block_centres_in_world_space(downsample, factors):
+    hr = blob((48, 48, 48), (23.3, 20.6, 25.1), sigma=4.0)
+    lr = downsample(hr, factors)
+    assert lr.shape == tuple(48 // f for f in factors)
+    np.testing.assert_allclose(
+        world_centroid(lr, coarsen_affine(AFFINE, factors)), world_centroid(hr, AFFINE), atol=0.02
+    )
+
+
+@pytest.mark.parametrize("downsample", [gaussian_downsample, kspace_downsample])
+def test_factor_one_is_identity(downsample):
+    hr = np.random.default_rng(0).random((10, 12, 14)).astype(np.float32)
+    np.testing.assert_allclose(downsample(hr, (1, 1, 1)), hr, atol=1e-5)
+
+
+@pytest.mark.parametrize("downsample", [gaussian_downsample, kspace_downsample])
+def test_mean_intensity_is_kept(downsample):
+    hr = blob((32, 32, 32), (16, 15, 17), sigma=5) + 0.2
+    assert downsample(hr, (2, 2, 2)).mean() == pytest.approx(hr.mean(), rel=0.01)
+
+
+def test_kspace_keeps_the_central_spectrum_only():
+    rng = np.random.default_rng(1)
+    hr = rng.random((32, 32, 32))
+    lr = kspace_downsample(hr, (2, 2, 2))
+    smooth = kspace_downsample(kspace_downsample(hr, (1, 1, 1)), (2, 2, 2))
+    np.testing.assert_allclose(lr, smooth, atol=1e-5)
+    assert np.abs(np.diff(lr, axis=0)).mean() < np.abs(np.diff(hr, axis=0)).mean()
+
+
+def test_thicker_profile_blurs_more():
+    hr = np.zeros((16, 16, 32), np.float32)
+    hr[:, :, 16:] = 1.0
+    thin = gaussian_downsample(hr, (1, 1, 4), fwhm=(0, 0, 2))
+    thick = gaussian_downsample(hr, (1, 1, 4), fwhm=(0, 0, 8))
+    assert np.abs(np.diff(thick[0, 0])).max() < np.abs(np.diff(thin[0, 0])).max()
+
+
+def test_shape_must_be_a_multiple_of_the_factor():
+    with pytest.raises(MRISRError, match="multiple"):
+        gaussian_downsample(np.zeros((9, 8, 8)), (2, 2, 2))
+    assert crop_to_multiple(np.zeros((9, 8, 7)), (2, 2, 2)).shape == (8, 8, 6)
+
+
+@pytest.mark.parametrize("sigma", [0.01, 0.02, 0.05])
+def test_noise_sigma_is_recovered_from_the_air(sigma):
+    image = np.zeros((60, 60, 60), np.float32)
+    image[15:45, 15:45, 15:45] = 0.8
+    noisy = add_rician_noise(image, sigma, np.random.default_rng(0))
+    assert estimate_noise_sigma(noisy) == pytest.approx(sigma, rel=0.05)
+
+
+def test_parameters_are_drawn_apart_from_the_deterministic_transform():
+    params = sample_params(np.random.default_rng(3), (2, 2, 2), noise_range=(0.01, 0.03), bias_strength=0.1)
+    assert params == sample_params(np.random.default_rng(3), (2, 2, 2), noise_range=(0.01, 0.03), bias_strength=0.1)
+    hr = blob((16, 16, 16), (8, 8, 8)) + 0.1
+    np.testing.assert_array_equal(degrade(hr, params), degrade(hr, params))
+    assert 0.01 <= params.noise_sigma <= 0.03 and len(params.bias_coeffs) == 9
+
+
+def test_bias_field_is_smooth_and_positive():
+    field = bias_field((30, 30, 30), [0.3, -0.2, 0.1, 0, 0, 0, 0.1, 0, 0])
+    assert field.min() > 0 and np.abs(np.diff(field, axis=0)).max() < 0.1
+
+
+def test_unknown_kind_is_an_error():
+    with pytest.raises(MRISRError, match="unknown degradation"):
+        degrade(np.ones((4, 4, 4)), DegradationParams(kind="nearest"))

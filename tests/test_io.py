@@ -1,0 +1,168 @@
+import gzip
+
+import nibabel as nib
+import numpy as np
+import pytest
+from conftest import blob, world_centroid
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mrisr import MRISRError
+from mrisr.io import (
+    check_output_path,
+    coarsen_affine,
+    list_nifti,
+    load_volume,
+    refine_affine,
+    save_volume,
+)
+
+OBLIQUE = np.array([[0.0, -1.9, 0.3, 80.0], [1.8, 0.1, 0.0, -110.0], [0.2, 0.0, 2.1, -60.0], [0, 0, 0, 1]])
+LPS = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.diag([1.2, 1.0, 3.0, 1.0])
+
+
+@pytest.mark.parametrize("factors", [(2, 2, 2), (1, 1, 4), (3, 2, 1)])
+@pytest.mark.parametrize("affine", [np.eye(4), OBLIQUE, LPS])
+def test_refined_voxels_average_to_the_coarse_voxel(factors, affine):
+    fine = refine_affine(affine, factors)
+    first_block = np.array(np.meshgrid(*[np.arange(f) for f in factors], indexing="ij")).reshape(3, -1).T
+    mean_world = nib.affines.apply_affine(fine, first_block).mean(0)
+    np.testing.assert_allclose(mean_world, affine[:3, 3], atol=1e-9)
+    np.testing.assert_allclose(nib.affines.voxel_sizes(fine), nib.affines.voxel_sizes(affine) / factors)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.floats(-3, 3), min_size=9, max_size=9),
+    st.lists(st.floats(-200, 200), min_size=3, max_size=3),
+    st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5)),
+)
+def test_coarsen_inverts_refine_for_any_affine(linear, shift, factors):
+    affine = np.eye(4)
+    affine[:3, :3] = np.reshape(linear, (3, 3)) + 4 * np.eye(3)
+    affine[:3, 3] = shift
+    np.testing.assert_allclose(coarsen_affine(refine_affine(affine, factors), factors), affine, atol=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(16, 17, 15), (15, 15, 15)])
+@pytest.mark.parametrize("affine", [OBLIQUE, LPS])
+def test_field_of_view_is_unchanged_on_even_and_odd_shapes(shape, affine):
+    factors = (2, 2, 3)
+    fine_shape = [n * f for n, f in zip(shape, factors)]
+    coarse_corners = nib.affines.apply_affine(affine, [[-0.5] * 3, [n - 0.5 for n in shape]])
+    fine_corners = nib.affines.apply_affine(refine_affine(affine, factors), [[-0.5] * 3, [n - 0.5 for n in fine_shape]])
+    np.testing.assert_allclose(fine_corners, coarse_corners, atol=1e-9)
+
+
+def test_header_survives_a_round_trip(tmp_path):
+    header = nib.Nifti1Header()
+    header.set_xyzt_units("mm", "sec")
+    header["descrip"] = b"scanner X"
+    header.set_qform(OBLIQUE, code=1)
+    header.set_sform(OBLIQUE, code=4)
+    path = tmp_path / "x.nii.gz"
+    save_volume(path, np.random.rand(6, 7, 8), OBLIQUE, header)
+    img = nib.load(path)
+    assert img.header.get_xyzt_units() == ("mm", "sec")
+    assert img.header["descrip"].tobytes().startswith(b"scanner X")
+    assert int(img.header["qform_code"]) == 1 and int(img.header["sform_code"]) == 4
+    np.testing.assert_allclose(img.get_qform(), img.get_sform(), atol=1e-5)
+    np.testing.assert_allclose(img.affine, OBLIQUE, atol=1e-5)
+    assert img.get_data_dtype() == np.float32
+
+
+def test_blob_keeps_its_world_position_when_written_on_a_refined_grid(tmp_path):
+    coarse = blob((12, 13, 11), (5.3, 6.1, 4.7), sigma=2.0)
+    fine = np.kron(coarse, np.ones((2, 2, 2)))  # each coarse voxel split into its 2x2x2 block
+    np.testing.assert_allclose(
+        world_centroid(fine, refine_affine(OBLIQUE, (2, 2, 2))), world_centroid(coarse, OBLIQUE), atol=1e-6
+    )
+
+
+def write(path, data, affine=None):
+    nib.save(nib.Nifti1Image(np.asarray(data), np.eye(4) if affine is None else affine), str(path))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(np.random.bytes(500)) or p, "not a readable NIfTI"),
+        (lambda p: write(p, np.zeros((8, 8))), "2D image"),
+        (lambda p: write(p, np.random.rand(8, 8, 8, 3)), "--volume-index"),
+        (lambda p: write(p, np.full((8, 8, 8), np.nan)), "NaN or Inf"),
+        (lambda p: write(p, np.ones((8, 8, 8))), "constant"),
+        (lambda p: write(p, np.random.rand(8, 8, 8), np.diag([1.0, 0.0, 1.0, 1.0])), "singular"),
+    ],
+)
+def test_bad_input_gives_one_clear_error_naming_the_file(tmp_path, make, message):
+    path = make(tmp_path / "bad.nii.gz")
+    with pytest.raises(MRISRError, match=message) as err:
+        load_volume(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_truncated_gzip_is_reported(tmp_path):
+    path = write(tmp_path / "full.nii.gz", np.random.rand(20, 20, 20))
+    cut = tmp_path / "cut.nii.gz"
+    cut.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(MRISRError, match="cut.nii.gz"):
+        load_volume(cut)
+
+
+def test_header_claiming_more_data_than_the_file_holds_is_reported(tmp_path):
+    path = write(tmp_path / "short.nii", np.random.rand(20, 20, 20))
+    path.write_bytes(path.read_bytes()[:-4000])
+    with pytest.raises(MRISRError, match="truncated or corrupt"):
+        load_volume(path)
+
+
+def test_a_volume_can_be_chosen_from_a_4d_file(tmp_path):
+    data = np.random.rand(6, 6, 6, 3).astype(np.float32)
+    vol = load_volume(write(tmp_path / "dwi.nii.gz", data), volume_index=2)
+    np.testing.assert_array_equal(vol.data, data[..., 2])
+    with pytest.raises(MRISRError, match="outside 0..2"):
+        load_volume(tmp_path / "dwi.nii.gz", volume_index=5)
+
+
+def test_nonfinite_voxels_can_be_cleaned_explicitly(tmp_path):
+    data = np.random.rand(6, 6, 6)
+    data[1, 2, 3] = np.inf
+    with pytest.warns(UserWarning, match="1 NaN/Inf"):
+        vol = load_volume(write(tmp_path / "x.nii.gz", data), allow_nonfinite=True)
+    assert vol.data[1, 2, 3] == 0
+
+
+def test_integer_data_with_scaling_is_read_in_real_units(tmp_path):
+    img = nib.Nifti1Image(np.arange(512, dtype=np.int16).reshape(8, 8, 8), np.eye(4))
+    img.header.set_slope_inter(0.5, 10.0)
+    nib.save(img, tmp_path / "scaled.nii.gz")
+    vol = load_volume(tmp_path / "scaled.nii.gz")
+    assert vol.data[0, 0, 1] == pytest.approx(10.5)
+
+
+def test_existing_output_is_refused_without_overwrite(tmp_path):
+    target = tmp_path / "out.nii.gz"
+    target.write_bytes(b"precious")
+    with pytest.raises(MRISRError, match="--overwrite"):
+        check_output_path(target, overwrite=False)
+    assert check_output_path(target, overwrite=True) == target
+
+
+def test_output_below_a_file_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(MRISRError, match="output folder"):
+        check_output_path(blocker / "out.nii.gz", overwrite=False)
+
+
+def test_empty_folder_is_an_error(tmp_path):
+    with pytest.raises(MRISRError, match="no .nii"):
+        list_nifti([tmp_path])
+
+
+def test_gzip_helper_files_are_not_left_behind(tmp_path):
+    save_volume(tmp_path / "a.nii.gz", np.random.rand(4, 4, 4), np.eye(4))
+    assert [p.name for p in tmp_path.iterdir()] == ["a.nii.gz"]
+    with gzip.open(tmp_path / "a.nii.gz") as f:
+        assert len(f.read()) > 352

@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from mrisr.degradation import blur_decimate
+from mrisr.models import PatchDiscriminator, UnpairedSR
+from mrisr.models.blocks import pixel_shuffle_3d
+from mrisr.models.generator import downsample, upsample
+
+FACTORS = [(2, 2, 2), (1, 1, 4), (1, 2, 3)]
+
+
+@pytest.mark.parametrize("scale", FACTORS)
+def test_every_flow_has_the_right_shape(scale):
+    model = UnpairedSR(scale, width=8, encoder_blocks=1, decoder_blocks=1)
+    lr = torch.rand(2, 1, 6, 5, 4)
+    hr = torch.rand(2, 1, 6 * scale[0], 5 * scale[1], 4 * scale[2])
+    assert model.super_resolve(lr).shape == hr.shape
+    assert model.hr_encoder(hr).shape == model.lr_encoder(lr).shape == (2, 8, 6, 5, 4)
+    assert model.degrade(hr, noise_sigma=torch.full((2,), 0.02)).shape == lr.shape
+
+
+@pytest.mark.parametrize("scale", FACTORS)
+def test_untrained_model_starts_from_interpolation(scale):
+    model = UnpairedSR(scale, width=8)
+    lr = torch.rand(1, 1, 5, 6, 7)
+    hr = torch.rand(1, 1, 5 * scale[0], 6 * scale[1], 7 * scale[2])
+    torch.testing.assert_close(model.super_resolve(lr), upsample(lr, scale))
+    torch.testing.assert_close(UnpairedSR(scale, width=8, degradation="free").degrade(hr), downsample(hr, scale))
+    torch.testing.assert_close(model.degrade(hr), blur_decimate(hr, scale, model.slice_profile.fwhm()))
+    expected = torch.tensor([0.75 * f if f > 1 else 0.0 for f in scale])
+    torch.testing.assert_close(model.slice_profile.fwhm(), expected)
+
+
+def test_degradation_noise_is_random_and_at_the_asked_level():
+    model = UnpairedSR((2, 2, 2), width=4)
+    hr = torch.full((1, 1, 32, 32, 32), 0.5)
+    a, b = model.degrade(hr, torch.tensor([0.05])), model.degrade(hr, torch.tensor([0.05]))
+    assert not torch.equal(a, b)
+    assert a.std().item() == pytest.approx(0.05, rel=0.1)
+
+
+def test_pixel_shuffle_places_channels_as_sub_voxels():
+    x = torch.arange(1 * 2 * 4 * 1 * 1 * 1, dtype=torch.float32).reshape(1, 8, 1, 1, 1)
+    y = pixel_shuffle_3d(x, (1, 2, 4))
+    assert y.shape == (1, 1, 1, 2, 4)
+    assert y.flatten().tolist() == list(range(8))
+
+
+def test_bad_input_shape_is_a_value_error():
+    with pytest.raises(ValueError, match="B, 1, D, H, W"):
+        UnpairedSR().super_resolve(torch.rand(1, 2, 4, 4, 4))
+
+
+def test_patch_discriminator_scores_patches():
+    scores = PatchDiscriminator(1, width=4, n_strided=2)(torch.rand(2, 1, 16, 16, 16))
+    assert scores.shape == (2, 1, 4, 4, 4)
