@@ -13,6 +13,20 @@ from mrisr.config import Config
 from mrisr.io import load_volume, save_volume
 
 
+def oblique_affine() -> np.ndarray:
+    """A rotated, anisotropic, non-RAS voxel-to-world affine (representable as a qform)."""
+    a, b = np.deg2rad(25.0), np.deg2rad(-10.0)
+    rot_z = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rot_x = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    affine = np.eye(4)
+    affine[:3, :3] = rot_z @ rot_x @ np.diag([-1.8, 1.9, 2.1])
+    affine[:3, 3] = [80.0, -110.0, -60.0]
+    return affine
+
+
+OBLIQUE = oblique_affine()
+
+
 def blob(shape, centre, sigma=3.0) -> np.ndarray:
     """A smooth Gaussian blob: its intensity centroid is a sub-voxel position we know."""
     grids = np.meshgrid(*[np.arange(n, dtype=float) for n in shape], indexing="ij")

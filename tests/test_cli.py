@@ -131,3 +131,10 @@ def test_demo_runs_end_to_end(tmp_path):
     assert {"mrisr", "cubic", "trilinear"} <= set(results)
     assert (tmp_path / "demo" / "comparison.png").stat().st_size > 10_000
     assert nib.load(tmp_path / "demo" / "colin27_sr.nii.gz").shape == (180, 216, 180)
+
+
+def test_report_shows_the_learned_degradation(trained, capsys):
+    root, _ = trained
+    assert main(["report", str(root / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "learned degradation" in out and "fwhm_mm" in out and "noise_sigma" in out

@@ -71,6 +71,8 @@ def test_noise_sigma_is_recovered_from_the_air(sigma):
     image[15:45, 15:45, 15:45] = 0.8
     noisy = add_rician_noise(image, sigma, np.random.default_rng(0))
     assert estimate_noise_sigma(noisy) == pytest.approx(sigma, rel=0.05)
+    no_air = add_rician_noise(blob((40, 40, 40), (20, 20, 20), sigma=30) + 0.3, sigma, np.random.default_rng(1))
+    assert estimate_noise_sigma(no_air) == pytest.approx(sigma, rel=0.1)
 
 
 def test_parameters_are_drawn_apart_from_the_deterministic_transform():

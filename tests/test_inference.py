@@ -1,13 +1,11 @@
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import blob, world_centroid
+from conftest import OBLIQUE, blob, world_centroid
 
 from mrisr.inference import output_name, super_resolve_array, super_resolve_file
 from mrisr.io import refine_affine, save_volume
 from mrisr.models import UnpairedSR
-
-OBLIQUE = np.array([[0.0, -1.9, 0.3, 80.0], [1.8, 0.1, 0.0, -110.0], [0.2, 0.0, 2.1, -60.0], [0, 0, 0, 1]])
 
 
 @pytest.mark.parametrize("scale", [(2, 2, 2), (1, 1, 4)])

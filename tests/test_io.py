@@ -3,7 +3,7 @@ import gzip
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import blob, world_centroid
+from conftest import OBLIQUE, blob, world_centroid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +17,6 @@ from mrisr.io import (
     save_volume,
 )
 
-OBLIQUE = np.array([[0.0, -1.9, 0.3, 80.0], [1.8, 0.1, 0.0, -110.0], [0.2, 0.0, 2.1, -60.0], [0, 0, 0, 1]])
 LPS = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.diag([1.2, 1.0, 3.0, 1.0])
 
 
@@ -84,15 +83,32 @@ def write(path, data, affine=None):
     return path
 
 
+def garbage(path):
+    path.write_bytes(np.random.default_rng(0).bytes(500))
+    return path
+
+
+def with_sform(path, affine):
+    """Rewrite a file's header with an affine nibabel would refuse to build an image from."""
+    img = nib.load(path)
+    header = img.header.copy()
+    header["qform_code"] = 0
+    header["sform_code"] = 1
+    header["srow_x"], header["srow_y"], header["srow_z"] = affine[:3]
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), None, header), path)
+    return path
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda p: p.write_bytes(np.random.bytes(500)) or p, "not a readable NIfTI"),
+        (lambda p: garbage(p), "not a readable NIfTI"),
         (lambda p: write(p, np.zeros((8, 8))), "2D image"),
         (lambda p: write(p, np.random.rand(8, 8, 8, 3)), "--volume-index"),
         (lambda p: write(p, np.full((8, 8, 8), np.nan)), "NaN or Inf"),
         (lambda p: write(p, np.ones((8, 8, 8))), "constant"),
-        (lambda p: write(p, np.random.rand(8, 8, 8), np.diag([1.0, 0.0, 1.0, 1.0])), "singular"),
+        (lambda p: with_sform(write(p, np.random.rand(8, 8, 8)), np.diag([1.0, 0.0, 1.0, 1.0])), "singular"),
+        (lambda p: with_sform(write(p, np.random.rand(8, 8, 8)), np.full((4, 4), np.nan)), "NaN or Inf"),
     ],
 )
 def test_bad_input_gives_one_clear_error_naming_the_file(tmp_path, make, message):

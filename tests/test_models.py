@@ -54,3 +54,18 @@ def test_bad_input_shape_is_a_value_error():
 def test_patch_discriminator_scores_patches():
     scores = PatchDiscriminator(1, width=4, n_strided=2)(torch.rand(2, 1, 16, 16, 16))
     assert scores.shape == (2, 1, 4, 4, 4)
+
+
+def test_learned_slice_profile_stays_in_its_physical_range():
+    model = UnpairedSR((1, 1, 4), width=4)
+    with torch.no_grad():
+        model.slice_profile.log_fwhm.fill_(10.0)
+    assert model.slice_profile.fwhm().tolist() == [0.0, 0.0, 8.0]
+    with torch.no_grad():
+        model.slice_profile.log_fwhm.fill_(-10.0)
+    assert model.slice_profile.fwhm().tolist() == [0.0, 0.0, 2.0]
+
+
+def test_unknown_degradation_model_is_refused():
+    with pytest.raises(ValueError, match="degradation must be one of"):
+        UnpairedSR(degradation="magic")

@@ -17,7 +17,7 @@ import torch
 
 from mrisr import MRISRError, __version__
 from mrisr.config import Config
-from mrisr.io import atomic_write
+from mrisr.io import atomic_write, first_line
 from mrisr.models import UnpairedSR
 
 FORMAT = "mrisr-checkpoint"
@@ -60,13 +60,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     name = str(path)
     if not Path(name).is_file():
         raise MRISRError(f"{name}: no such checkpoint")
+    if not zipfile.is_zipfile(name):
+        raise MRISRError(f"{name}: not an mrisr checkpoint, or truncated (not a complete PyTorch zip archive)")
     try:
         payload = torch.load(name, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).splitlines()[0][:120]
-        raise MRISRError(f"{name}: refused, the file holds objects a safe checkpoint cannot ({first})") from None
-    except (RuntimeError, OSError, EOFError, zipfile.BadZipFile, ValueError) as err:
-        raise MRISRError(f"{name}: not an mrisr checkpoint or truncated ({str(err).splitlines()[0][:120]})") from None
+        raise MRISRError(f"{name}: refused, it holds objects a safe checkpoint cannot ({first_line(err)})") from None
+    except Exception as err:  # torch raises many kinds on a damaged archive; all mean the same to the user
+        raise MRISRError(f"{name}: a damaged checkpoint ({type(err).__name__}: {first_line(err)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise MRISRError(f"{name}: not an mrisr checkpoint")
     version = payload.get("format_version")
@@ -85,6 +86,6 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Un
     try:
         model.load_state_dict(payload["generator"])
     except RuntimeError as err:
-        raise MRISRError(f"{path}: the weights do not fit the recorded architecture ({str(err)[:120]})") from None
+        raise MRISRError(f"{path}: the weights do not fit the recorded architecture ({first_line(err)})") from None
     model.to(device).eval()
     return model, payload

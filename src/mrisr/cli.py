@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from mrisr import MRISRError, __version__
+from mrisr.config import DEGRADATION_MODELS
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -36,6 +37,8 @@ def _train(args: argparse.Namespace) -> None:
         t.steps, t.minutes = args.steps, None
     if args.no_contrastive:
         config.loss.nce = 0.0
+    if args.degradation_model:
+        config.model.degradation = args.degradation_model
     for name in ("seed", "device", "threads", "batch_size"):
         if getattr(args, name) is not None:
             setattr(t, name, getattr(args, name))
@@ -147,6 +150,7 @@ def _demo(args: argparse.Namespace) -> None:
         seed=args.seed,
         overwrite=args.overwrite,
         device=args.device,
+        degradation_model=args.degradation_model,
     )
     print(f"demo written to {args.out}")
 
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML config (see config.yaml in any run folder)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--no-contrastive", action="store_true", help="lambda_nce = 0 (the paper's ablation)")
+    p.add_argument("--degradation-model", choices=DEGRADATION_MODELS, help="learned degradation (default physics)")
     p.add_argument("--val-lr", nargs="+", metavar="DIR|FILE", help="paired validation LR (best-SSIM model)")
     p.add_argument("--val-hr", nargs="+", metavar="DIR|FILE", help="paired validation HR, same order")
     p.add_argument("--seed", type=int)
@@ -238,7 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the whole pipeline on packaged real MRI (Colin27 + MNI templates)")
     p.add_argument("--out", default="mrisr-demo")
-    p.add_argument("--degradation", default="gaussian", choices=["gaussian", "kspace"])
+    p.add_argument(
+        "--degradation", default="gaussian", choices=["gaussian", "kspace"], help="how Colin27's LR is simulated"
+    )
+    p.add_argument("--degradation-model", default="physics", choices=DEGRADATION_MODELS, help="what mrisr learns")
     p.add_argument("--minutes", type=float, default=8.0, help="training budget")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

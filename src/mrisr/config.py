@@ -11,6 +11,8 @@ import yaml
 
 from mrisr import MRISRError
 
+DEGRADATION_MODELS = ("free", "physics", "hybrid")
+
 
 @dataclass
 class ModelConfig:

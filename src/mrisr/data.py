@@ -24,7 +24,7 @@ def intensity_scale(data: np.ndarray, percentile: float) -> float:
 
 def foreground_mask(normalised: np.ndarray, threshold: float = 0.1) -> np.ndarray:
     """Head/brain voxels: above ``threshold`` of the normalised range, holes filled, specks removed."""
-    mask = ndimage.binary_opening(normalised > threshold, iterations=1)
+    mask = ndimage.binary_opening(normalised > threshold, structure=np.ones((3, 3, 3)))
     return ndimage.binary_fill_holes(mask)
 
 

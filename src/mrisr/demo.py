@@ -55,6 +55,7 @@ def run_demo(
     seed: int = 0,
     overwrite: bool = False,
     device: str = "auto",
+    degradation_model: str = "physics",
 ) -> dict[str, dict[str, float]]:
     """Simulate, train, super-resolve, evaluate and draw; returns the metrics written to ``metrics.json``."""
     out = Path(out_dir)
@@ -63,6 +64,7 @@ def run_demo(
     truth_path, lr_path = simulate_test_case(out, degradation, seed=seed)
     config = demo_config(lr_path, minutes, seed)
     config.train.device = device
+    config.model.degradation = degradation_model
     model_path = train(config, out / "run")
     model, meta = load_model(model_path, resolve_device(device))
     sr_path = super_resolve_file(

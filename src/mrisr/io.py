@@ -84,7 +84,7 @@ def load_volume(path: str | Path, *, volume_index: int | None = None, allow_nonf
     try:
         img = nib.load(name)
     except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError, zlib.error) as err:
-        raise MRISRError(f"{name}: not a readable NIfTI file ({_short(err)})") from None
+        raise MRISRError(f"{name}: not a readable NIfTI file ({first_line(err)})") from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise MRISRError(f"{name}: not a NIfTI file ({type(img).__name__})")
     check_affine(img.affine, name)
@@ -95,13 +95,13 @@ def load_volume(path: str | Path, *, volume_index: int | None = None, allow_nonf
         raise MRISRError(f"{name}: a {len(shape)}D image; mrisr needs a 3D volume")
     if len(shape) > 4 or (len(shape) == 4 and volume_index is None):
         raise MRISRError(f"{name}: a {len(shape)}D image of shape {shape}; choose one 3D volume with --volume-index")
+    if len(shape) == 4 and not 0 <= volume_index < shape[3]:
+        raise MRISRError(f"{name}: --volume-index {volume_index} is outside 0..{shape[3] - 1}")
     try:
         proxy = img.dataobj if len(shape) == 3 else img.dataobj[..., volume_index]
         data = np.asarray(proxy, dtype=np.float32)
-    except IndexError:
-        raise MRISRError(f"{name}: --volume-index {volume_index} is outside 0..{shape[3] - 1}") from None
     except (OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile) as err:
-        raise MRISRError(f"{name}: the image data are truncated or corrupt ({_short(err)})") from None
+        raise MRISRError(f"{name}: the image data are truncated or corrupt ({first_line(err)})") from None
     bad = ~np.isfinite(data)
     if bad.any():
         if not allow_nonfinite:
@@ -114,7 +114,7 @@ def load_volume(path: str | Path, *, volume_index: int | None = None, allow_nonf
     return Volume(data=data, affine=np.asarray(img.affine, dtype=float), header=header, path=name)
 
 
-def _short(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     return (str(err).splitlines() or [type(err).__name__])[0][:160] or type(err).__name__
 
 
@@ -127,7 +127,7 @@ def check_output_path(path: str | Path, *, overwrite: bool) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise MRISRError(f"{out}: cannot create the output folder {parent} ({_short(err)})") from None
+        raise MRISRError(f"{out}: cannot create the output folder {parent} ({first_line(err)})") from None
     if not os.access(parent, os.W_OK):
         raise MRISRError(f"{out}: the output folder {parent} is not writable")
     return out

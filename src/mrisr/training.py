@@ -128,7 +128,9 @@ class Trainer:
         self.d_opt.step()
         self.step += 1
         self._last_images = (hr, lr_st, sr_sts, lr)
-        fwhm = {f"fwhm{axis}": float(v) for axis, v in enumerate(g.slice_profile.fwhm()) if self.scale[axis] > 1}
+        fwhm = {
+            f"fwhm{axis}": float(v) for axis, v in enumerate(g.slice_profile.fwhm().detach()) if self.scale[axis] > 1
+        }
         return {**{k: v.item() for k, v in losses.items()}, "g": g_loss.item(), "d": d_loss.item(), **fwhm}
 
     # ---- schedule and budget -------------------------------------------------------------------

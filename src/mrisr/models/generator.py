@@ -38,10 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mrisr.config import DEGRADATION_MODELS
 from mrisr.degradation import blur_decimate, max_fwhm
 from mrisr.models.blocks import ResidualBlock, pixel_shuffle_3d, zero_init
-
-DEGRADATIONS = ("free", "physics", "hybrid")
 
 
 class HREncoder(nn.Module):
@@ -147,8 +146,8 @@ class UnpairedSR(nn.Module):
         init_fwhm: float = 0.75,
     ) -> None:
         super().__init__()
-        if degradation not in DEGRADATIONS:
-            raise ValueError(f"degradation must be one of {DEGRADATIONS}, got {degradation!r}")
+        if degradation not in DEGRADATION_MODELS:
+            raise ValueError(f"degradation must be one of {DEGRADATION_MODELS}, got {degradation!r}")
         self.scale = tuple(int(s) for s in scale)
         self.degradation = degradation
         self.slice_profile = SliceProfile(self.scale, init_fwhm)
