@@ -101,6 +101,12 @@ def test_folder_inference_continues_past_a_bad_file(trained, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "broken.nii.gz" in err and "1 of 2 volumes done" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_sr.nii.gz"]
+    (inputs / "broken.nii.gz").unlink()
+    before = (tmp_path / "out" / "a_sr.nii.gz").stat().st_mtime_ns
+    args = ["infer", "--model", str(root / "run" / "model.pt"), str(inputs), "-o", str(tmp_path / "out")]
+    assert main([*args, "--quiet", "--skip-existing"]) == 0
+    assert (tmp_path / "out" / "a_sr.nii.gz").stat().st_mtime_ns == before
+    assert "1 skipped" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -111,6 +117,7 @@ def test_folder_inference_continues_past_a_bad_file(trained, tmp_path, capsys):
         (["infer", "--model", "{model}", "{lr}", "-o", "{lr}"], "--overwrite"),
         (["infer", "--model", "{model}", "--scale", "1", "1", "4", "{lr}", "-o", "{tmp}/o.nii.gz"], "scale"),
         (["infer", "--model", "{model}", "{tmp}/missing.nii.gz", "-o", "{tmp}/o.nii.gz"], "no such file"),
+        (["infer", "--model", "{model}", "{lr}", "-o", "{tmp}/o.nii.gz", "--max-memory-gb", "0.0001"], "GiB"),
     ],
 )
 def test_bad_input_is_one_line_and_a_nonzero_exit(trained, tmp_path, capsys, args, message):

@@ -53,3 +53,13 @@ def test_output_names_follow_the_input():
 
     assert output_name(Path("sub-01_T1w.nii.gz")) == "sub-01_T1w_sr.nii.gz"
     assert output_name(Path("a.nii")) == "a_sr.nii.gz"
+
+
+def test_a_volume_too_large_for_memory_is_refused_before_work():
+    from mrisr import MRISRError
+    from mrisr.inference import check_memory, memory_needed
+
+    assert memory_needed((512, 512, 512), (2, 2, 2)) > 12 * 2**30
+    with pytest.raises(MRISRError, match=r"needs about 13\.0 GiB"):
+        check_memory((512, 512, 512), (2, 2, 2), 8.0, "big.nii.gz")
+    check_memory((90, 108, 90), (2, 2, 2), 8.0, "colin.nii.gz")

@@ -56,7 +56,7 @@ def _train(args: argparse.Namespace) -> None:
 def _infer(args: argparse.Namespace) -> None:
     from mrisr.checkpoint import load_model
     from mrisr.device import resolve_device
-    from mrisr.inference import output_name, super_resolve_file
+    from mrisr.inference import super_resolve_file, super_resolve_files
     from mrisr.io import list_nifti
 
     device = resolve_device(args.device)
@@ -66,28 +66,21 @@ def _infer(args: argparse.Namespace) -> None:
     inputs = list_nifti(args.inputs)
     output = Path(args.output)
     to_folder = len(inputs) > 1 or any(Path(i).is_dir() for i in args.inputs) or output.is_dir()
-    failures = []
-    for path in inputs:
-        target = output / output_name(path) if to_folder else output
-        try:
-            super_resolve_file(
-                model,
-                path,
-                target,
-                percentile=meta["normalisation"]["percentile"],
-                overwrite=args.overwrite,
-                volume_index=args.volume_index,
-                device=device,
-                progress=not args.quiet,
-            )
-            print(f"{path} -> {target}")
-        except MRISRError as err:
-            if not to_folder:
-                raise
-            failures.append(str(err))
-            print(f"error: {err}", file=sys.stderr)
-    if failures:
-        raise MRISRError(f"{len(inputs) - len(failures)} of {len(inputs)} volumes done, {len(failures)} failed")
+    options = {
+        "percentile": meta["normalisation"]["percentile"],
+        "overwrite": args.overwrite,
+        "volume_index": args.volume_index,
+        "device": device,
+        "progress": not args.quiet,
+        "max_memory_gb": args.max_memory_gb,
+    }
+    if not to_folder:
+        print(f"{inputs[0]} -> {super_resolve_file(model, inputs[0], output, **options)}")
+        return
+    report = super_resolve_files(model, inputs, output, skip_existing=args.skip_existing, **options)
+    print(report.summary())
+    if report.failed:
+        raise MRISRError(report.summary())
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -205,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", **scale, help="refuse a model of another scale")
     p.add_argument("--volume-index", type=int, help="the 3D volume to take from a 4D file")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--skip-existing", action="store_true", help="in folder runs, keep outputs already written")
+    p.add_argument("--max-memory-gb", type=float, default=8.0, help="refuse volumes that would need more")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_infer)
