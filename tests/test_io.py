@@ -182,3 +182,12 @@ def test_gzip_helper_files_are_not_left_behind(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.nii.gz"]
     with gzip.open(tmp_path / "a.nii.gz") as f:
         assert len(f.read()) > 352
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    import os
+
+    save_volume(tmp_path / "a.nii.gz", np.random.rand(4, 4, 4), np.eye(4))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.nii.gz").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,7 +1,14 @@
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
 import torch
 from conftest import tiny_config
 
 from mrisr.checkpoint import load_checkpoint
+from mrisr.cli import main
 from mrisr.training import Trainer, train
 
 
@@ -51,3 +58,51 @@ def test_generator_losses_fall_on_real_data(tmp_path, real_data):
         trainer.train_step()
     last = [trainer.train_step()["cyc"] for _ in range(5)]
     assert sum(last) < sum(first)
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path, real_data):
+    """SIGKILL mid-training, then --resume: the final weights equal an uninterrupted run's, bit for bit."""
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=40)
+    config.train.checkpoint_every = 1
+    reference = Trainer(config, tmp_path / "reference")
+    reference.train()
+
+    run = tmp_path / "killed"
+    run.mkdir()
+    config.save(tmp_path / "config.yaml")
+    command = [sys.executable, "-m", "mrisr", "train", "--config", str(tmp_path / "config.yaml"), "--out", str(run)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoints" / "previous.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "model.pt").exists(), "the run finished before it could be killed"
+    assert main(["train", "--out", str(run), "--resume"]) == 0
+    resumed = load_checkpoint(run / "model.pt")["generator"]
+    for name, value in load_checkpoint(tmp_path / "reference" / "model.pt")["generator"].items():
+        torch.testing.assert_close(resumed[name], value, rtol=0, atol=0)
+
+
+def test_a_damaged_last_checkpoint_falls_back_to_the_previous(tmp_path, real_data):
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=4)
+    trainer = Trainer(config, tmp_path / "run")
+    for _ in range(2):
+        trainer.train_step()
+        trainer.save_state()
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match="previous.pt"):
+        resumed = Trainer(config, tmp_path / "run", resume=True)
+    assert resumed.step == 1
+
+
+def test_paired_validation_keeps_the_best_ssim_model(tmp_path, real_data):
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=2)
+    lr = tmp_path / "val_lr.nii.gz"
+    assert main(["simulate", str(real_data["colin"]), "-o", str(lr)]) == 0
+    config.train.val_lr, config.train.val_hr = [str(lr)], [str(real_data["colin"])]
+    config.train.val_every = 1
+    model = load_checkpoint(train(config, tmp_path / "run"))
+    assert 0 < model["val_ssim"] <= 1

@@ -165,6 +165,13 @@ def _report(args: argparse.Namespace) -> None:
         print(f"  learned degradation {json.loads(degradation.read_text())}")
 
 
+def _experiment(args: argparse.Namespace) -> None:
+    from mrisr.experiment import ExperimentConfig, run_experiment
+
+    config = ExperimentConfig.load(args.config)
+    print(f"report tables written to {run_experiment(config, args.out)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrisr", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mrisr {__version__}")
@@ -231,6 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--volume-index", type=int)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("experiment", help="the paper's experiment: quality vs number of HR volumes")
+    p.add_argument("config", help="grid YAML, e.g. experiments/paper.yaml or experiments/quick.yaml")
+    p.add_argument("--out", default="results", help="rows are appended to OUT/runs.csv; reruns resume")
+    p.set_defaults(func=_experiment)
 
     p = sub.add_parser("report", help="summarise a training run: budget, config, learned degradation")
     p.add_argument("run_dir", metavar="RUN_DIR")

@@ -25,7 +25,8 @@ class ModelConfig:
     disc_width: int = 32
     degradation: str = "physics"  # learned degradation: "free" (the paper's D_LR), "physics" or "hybrid"
     init_fwhm: float = 0.75  # starting slice-profile FWHM, relative to the factor of each axis
-    degradation_noise: str = "estimate"  # "estimate": Rician noise with sigma from the LR air; "none"
+    noise_sigma: float | None = None  # Rician sigma of the degradation; None: estimated from each LR's air
+    fixed_fwhm: tuple[float, float, float] | None = None  # a known slice profile (HR voxels): not learned
 
 
 @dataclass

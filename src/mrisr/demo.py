@@ -37,10 +37,11 @@ def simulate_test_case(out_dir: Path, kind: str, factors=(2, 2, 2), seed: int = 
     return truth_path, lr_path
 
 
-def demo_config(lr_path: Path, minutes: float, seed: int) -> Config:
+def demo_config(lr_paths: list[Path], minutes: float, seed: int) -> Config:
+    """The three packaged templates as HR source, ``lr_paths`` as LR target, a budget in minutes."""
     config = Config()
     config.train.hr = [str(datasets.template(name)) for name in datasets.TEMPLATES]
-    config.train.lr = [str(lr_path)]
+    config.train.lr = [str(p) for p in lr_paths]
     config.train.minutes = minutes
     config.train.steps = None
     config.train.seed = seed
@@ -62,7 +63,7 @@ def run_demo(
     check_output_path(out / "metrics.json", overwrite=overwrite)
     started = time.perf_counter()
     truth_path, lr_path = simulate_test_case(out, degradation, seed=seed)
-    config = demo_config(lr_path, minutes, seed)
+    config = demo_config([lr_path], minutes, seed)
     config.train.device = device
     config.model.degradation = degradation_model
     model_path = train(config, out / "run")

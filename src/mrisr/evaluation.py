@@ -51,8 +51,12 @@ def evaluate(
     mask: np.ndarray | None = None,
     degradation: str = "gaussian",
     percentile: float = 99.9,
+    baselines: bool = True,
 ) -> dict[str, dict[str, float]]:
-    """Metrics of every prediction and of the baselines (when ``lr`` is given), in truth-normalised units."""
+    """Metrics of every prediction, and of the baselines when ``lr`` is given, in truth-normalised units.
+
+    With ``lr``, every method also gets its data consistency; ``baselines=False`` skips interpolation.
+    """
     scale = intensity_scale(truth.data, percentile)
     gt = truth.data / scale
     mask = foreground_mask(gt) if mask is None else mask.astype(bool)
@@ -60,7 +64,7 @@ def evaluate(
     factors = None
     if lr is not None:
         factors = grid_factors(lr, truth)
-        for name, order in BASELINE_ORDERS.items():
+        for name, order in BASELINE_ORDERS.items() if baselines else ():
             methods.setdefault(name, interpolate(lr.data, factors, order))
     results: dict[str, dict[str, float]] = {}
     for name, pred in methods.items():

@@ -23,8 +23,13 @@ def comparison_figure(
     affine: np.ndarray,
     metrics: dict[str, dict[str, float]] | None = None,
     error_max: float = 0.2,
+    truth_name: str = "truth",
 ) -> None:
-    """One sagittal slice per image (top) and its absolute error to the truth (bottom), all in [0, 1] units."""
+    """One sagittal slice per image (top) and its absolute difference to the reference (bottom), in [0, 1] units.
+
+    Without a ground truth, pass the SR as ``truth`` with ``truth_name="mrisr"``: the bottom row then
+    shows how each image differs from it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,7 +38,7 @@ def comparison_figure(
     axis = sagittal_axis(affine)
     index = truth.shape[axis] // 2
     cut = lambda v: np.take(v, index, axis=axis).T  # noqa: E731  (superior up, anterior right)
-    panels = {**images, "truth": truth}
+    panels = {**images, truth_name: truth}
     fig, axes = plt.subplots(2, len(panels), figsize=(2.6 * len(panels), 5.6), squeeze=False)
     for col, (name, img) in enumerate(panels.items()):
         title = name
@@ -44,7 +49,6 @@ def comparison_figure(
         err = axes[1, col].imshow(np.abs(cut(img) - cut(truth)), cmap="inferno", vmin=0, vmax=error_max, origin="lower")
         for ax in axes[:, col]:
             ax.axis("off")
-    fig.colorbar(err, ax=axes[1, :].tolist(), shrink=0.8, label="|error|")
-    axes[1, 0].set_title("absolute error", fontsize=9)
+    fig.colorbar(err, ax=axes[1, :].tolist(), shrink=0.8, label=f"|difference to {truth_name}|")
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
     plt.close(fig)

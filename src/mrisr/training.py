@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +57,8 @@ class Trainer:
             hr_volumes, self.hr_patch, intensity_jitter=t.intensity_jitter, gamma_range=tuple(t.hr_gamma)
         )
         self.lr_sampler = PatchSampler(lr_volumes, self.lr_patch, intensity_jitter=t.intensity_jitter)
-        self.noise_sigmas = torch.tensor([v.noise_sigma for v in lr_volumes], dtype=torch.float32)
+        sigmas = [v.noise_sigma for v in lr_volumes] if m.noise_sigma is None else [m.noise_sigma]
+        self.noise_sigmas = torch.tensor(sigmas, dtype=torch.float32)
         self.lr_zooms = np.mean([v.zooms for v in lr_volumes], axis=0)
 
         self.generator = build_model(config).to(self.device)
@@ -81,7 +84,8 @@ class Trainer:
 
     # ---- one iteration -------------------------------------------------------------------------
     def _sample_sigma(self, n: int) -> torch.Tensor | None:
-        if self.config.model.degradation_noise == "none":
+        """Noise level of each degraded source patch: that of a random LR volume (or the configured one)."""
+        if float(self.noise_sigmas.max()) == 0:
             return None
         index = torch.from_numpy(self.rng.integers(len(self.noise_sigmas), size=n))
         return self.noise_sigmas[index].to(self.device)
@@ -200,15 +204,22 @@ class Trainer:
             "fwhm_mm": [round(float(v), 3) for v in fwhm * hr_zooms],
             "lr_voxel_mm": [round(float(v), 3) for v in self.lr_zooms],
             "noise_sigma": [round(float(v), 5) for v in self.noise_sigmas],
-            "noise_sigma_note": "Rician sigma estimated in the LR air, relative to each LR's 99.9th percentile",
+            "noise_sigma_note": "Rician sigma relative to the LR's 99.9th percentile, "
+            + ("estimated in its air" if self.config.model.noise_sigma is None else "as configured"),
         }
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def save_state(self) -> None:
-        """Everything needed to continue bit-for-bit: weights, optimisers, step, clock and RNGs."""
-        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        """Everything needed to continue bit-for-bit: weights, optimisers, step, clock and RNGs.
+
+        The previous state is kept as ``previous.pt`` until the new one is complete.
+        """
+        folder = self.run_dir / "checkpoints"
+        folder.mkdir(parents=True, exist_ok=True)
+        if (folder / "last.pt").is_file():
+            os.replace(folder / "last.pt", folder / "previous.pt")
         save_checkpoint(
-            self.run_dir / "checkpoints" / "last.pt",
+            folder / "last.pt",
             self.generator,
             self.config,
             step=self.step,
@@ -230,11 +241,20 @@ class Trainer:
             **extra,
         )
 
+    def _load_latest_state(self) -> tuple[Path, dict[str, Any]]:
+        """``last.pt``, or ``previous.pt`` if the run was killed while replacing it or left it damaged."""
+        folder = self.run_dir / "checkpoints"
+        last, previous = folder / "last.pt", folder / "previous.pt"
+        try:
+            return last, load_checkpoint(last, map_location=self.device)
+        except MRISRError as err:
+            if not previous.is_file():
+                raise MRISRError(f"{folder}: nothing to resume from ({err})") from None
+            warnings.warn(f"{err}; resuming from {previous.name}", stacklevel=2)
+            return previous, load_checkpoint(previous, map_location=self.device)
+
     def _resume(self) -> None:
-        path = self.run_dir / "checkpoints" / "last.pt"
-        if not path.is_file():
-            raise MRISRError(f"{path}: nothing to resume from")
-        state = load_checkpoint(path, map_location=self.device)
+        path, state = self._load_latest_state()
         if tuple(state["scale"]) != self.scale:
             raise MRISRError(f"{path}: checkpoint scale {state['scale']} differs from the config's {list(self.scale)}")
         self.generator.load_state_dict(state["generator"])

@@ -99,11 +99,16 @@ class SliceProfile(nn.Module):
     Only axes with a factor above 1 are blurred; the FWHM is kept within [factor / 2, 2 factor].
     """
 
-    def __init__(self, scale: Sequence[int], init_fwhm: float = 0.75) -> None:
+    def __init__(
+        self, scale: Sequence[int], init_fwhm: float = 0.75, fixed_fwhm: Sequence[float] | None = None
+    ) -> None:
         super().__init__()
         self.scale = tuple(scale)
-        start = torch.tensor([max(init_fwhm * f, 0.5) for f in self.scale], dtype=torch.float32)
-        self.log_fwhm = nn.Parameter(start.log())
+        if fixed_fwhm is None:
+            start = torch.tensor([max(init_fwhm * f, 0.5) for f in self.scale], dtype=torch.float32)
+        else:
+            start = torch.tensor([max(w, 0.5) for w in fixed_fwhm], dtype=torch.float32)
+        self.log_fwhm = nn.Parameter(start.log(), requires_grad=fixed_fwhm is None)
 
     def fwhm(self) -> torch.Tensor:
         limits = torch.tensor([max_fwhm(f) for f in self.scale], device=self.log_fwhm.device)
@@ -144,13 +149,14 @@ class UnpairedSR(nn.Module):
         decoder_blocks: int = 2,
         degradation: str = "physics",
         init_fwhm: float = 0.75,
+        fixed_fwhm: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if degradation not in DEGRADATION_MODELS:
             raise ValueError(f"degradation must be one of {DEGRADATION_MODELS}, got {degradation!r}")
         self.scale = tuple(int(s) for s in scale)
         self.degradation = degradation
-        self.slice_profile = SliceProfile(self.scale, init_fwhm)
+        self.slice_profile = SliceProfile(self.scale, init_fwhm, fixed_fwhm)
         self.hr_encoder = HREncoder(self.scale, width, encoder_blocks)
         self.lr_encoder = LREncoder(width, encoder_blocks)
         self.sr_decoder = SRDecoder(self.scale, width, decoder_blocks)
