@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from mrisr import MRISRError
+from mrisr.config import Config
 from mrisr.experiment import DegradationSpec, ExperimentConfig, method_config, read_rows, run_experiment
 
 QUICK = Path(__file__).parent.parent / "experiments" / "quick.yaml"
@@ -13,10 +14,12 @@ def test_quick_grid_runs_scores_and_reports(tmp_path):
     config = ExperimentConfig.load(QUICK)
     report = run_experiment(config, tmp_path)
     rows = read_rows(tmp_path / "runs.csv")
-    assert {r["method"] for r in rows} == {"mrisr", "oracle"}
+    assert {r["method"] for r in rows} == {"mrisr", "mrisr-strict", "oracle"}
     assert all(15 < float(r["psnr"]) < 45 and r["steps"] == "3" for r in rows)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["gaussian-rician-2x2x2"]["oracle"]["1"]["runs"] == 1
+    strict = Config.load(tmp_path / "runs" / "gaussian-rician-2x2x2_mrisr-strict_n1_s0" / "config.yaml")
+    assert len(strict.train.lr) == 2 and not any("colin27" in p for p in strict.train.lr)
     assert (tmp_path / "fig3_gaussian-rician-2x2x2.png").stat().st_size > 10_000
     assert "cubic" in report.read_text()
     run_experiment(config, tmp_path)  # a rerun finds every row done and trains nothing
