@@ -145,3 +145,18 @@ def test_report_shows_the_learned_degradation(trained, capsys):
     assert main(["report", str(root / "run")]) == 0
     out = capsys.readouterr().out
     assert "learned degradation" in out and "fwhm_mm" in out and "noise_sigma" in out
+
+
+def test_nonfinite_voxels_are_refused_unless_allowed(trained, tmp_path, capsys):
+    root, lr = trained
+    img = nib.load(lr)
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    data[3, 4, 5] = np.nan
+    bad = tmp_path / "nan.nii.gz"
+    nib.save(nib.Nifti1Image(data, img.affine, img.header), bad)
+    args = ["infer", "--model", str(root / "run" / "model.pt"), str(bad), "--quiet"]
+    assert main([*args, "-o", str(tmp_path / "a.nii.gz")]) == 1
+    assert "--allow-nonfinite" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="NaN/Inf"):
+        assert main([*args, "-o", str(tmp_path / "b.nii.gz"), "--allow-nonfinite"]) == 0
+    assert np.isfinite(nib.load(tmp_path / "b.nii.gz").get_fdata()).all()

@@ -21,6 +21,7 @@ def test_quick_grid_runs_scores_and_reports(tmp_path):
     strict = Config.load(tmp_path / "runs" / "gaussian-rician-2x2x2_mrisr-strict_n1_s0" / "config.yaml")
     assert len(strict.train.lr) == 2 and not any("colin27" in p for p in strict.train.lr)
     assert (tmp_path / "fig3_gaussian-rician-2x2x2.png").stat().st_size > 10_000
+    assert (tmp_path / "fig2_gaussian-rician-2x2x2.png").stat().st_size > 10_000
     assert "cubic" in report.read_text()
     run_experiment(config, tmp_path)  # a rerun finds every row done and trains nothing
     assert len(read_rows(tmp_path / "runs.csv")) == len(rows)
@@ -35,3 +36,9 @@ def test_supervised_baselines_freeze_the_degradation():
     assert method_config("mrisr-nonce", spec, 0.01) == {"loss": {"nce": 0.0}}
     with pytest.raises(MRISRError, match="unknown method"):
         method_config("magic", spec, 0.01)
+
+
+def test_a_bad_grid_config_is_one_clear_error(tmp_path):
+    (tmp_path / "grid.yaml").write_text("methods: [mrisr]\nseeds: [0]\nepochs: 3\n")
+    with pytest.raises(MRISRError, match="grid.yaml: not a valid experiment config"):
+        ExperimentConfig.load(tmp_path / "grid.yaml")

@@ -73,6 +73,7 @@ def _infer(args: argparse.Namespace) -> None:
         "device": device,
         "progress": not args.quiet,
         "max_memory_gb": args.max_memory_gb,
+        "allow_nonfinite": args.allow_nonfinite,
     }
     if not to_folder:
         print(f"{inputs[0]} -> {super_resolve_file(model, inputs[0], output, **options)}")
@@ -206,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--volume-index", type=int, help="the 3D volume to take from a 4D file")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--skip-existing", action="store_true", help="in folder runs, keep outputs already written")
+    p.add_argument("--allow-nonfinite", action="store_true", help="set NaN/Inf voxels to 0 with a warning")
     p.add_argument("--max-memory-gb", type=float, default=8.0, help="refuse volumes that would need more")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -25,9 +25,10 @@ from mrisr.checkpoint import load_model
 from mrisr.config import Config
 from mrisr.data import intensity_scale
 from mrisr.degradation import DegradationParams, crop_to_multiple, default_fwhm, degrade
-from mrisr.evaluation import evaluate
+from mrisr.evaluation import evaluate, interpolate
+from mrisr.figures import comparison_figure
 from mrisr.inference import super_resolve_array
-from mrisr.io import Volume, coarsen_affine, load_volume, save_volume
+from mrisr.io import Volume, coarsen_affine, first_line, load_volume, save_volume
 from mrisr.training import train
 
 HR_POOL = ("mni2009a", "mni6gen", "pydeface-mean")
@@ -76,12 +77,16 @@ class ExperimentConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> ExperimentConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        data["degradations"] = [
-            DegradationSpec(**{**d, "factors": tuple(d.get("factors", (2, 2, 2)))})
-            for d in data.get("degradations", [])
-        ] or cls().degradations
-        return cls(**data)
+        """Read a grid YAML; omitted keys keep the defaults, unknown keys are an error."""
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+            data["degradations"] = [
+                DegradationSpec(**{**d, "factors": tuple(d.get("factors", (2, 2, 2)))})
+                for d in data.get("degradations", [])
+            ] or cls().degradations
+            return cls(**data)
+        except (OSError, yaml.YAMLError, TypeError, AttributeError) as err:
+            raise MRISRError(f"{path}: not a valid experiment config ({first_line(err)})") from None
 
 
 def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict[str, dict[str, Any]]:
@@ -142,6 +147,7 @@ def prepare_case(spec: DegradationSpec, out: Path) -> TestCase:
     )
     lr_path = out / "data" / f"colin27_{spec.name}.nii.gz"
     save_volume(lr_path, lr.data, lr.affine, lr.header)
+    save_volume(out / "data" / f"colin27_hr_{spec.name}.nii.gz", truth.data, truth.affine, truth.header)
     template_lr_paths = {}
     for name in HR_POOL:
         path = out / "data" / f"{name}_{spec.name}.nii.gz"
@@ -251,6 +257,7 @@ def write_report(out_dir: str | Path) -> Path:
     for deg, methods in summary.items():
         baselines = json.loads((out / "data" / f"baselines_{deg}.json").read_text())
         plot_panel(deg, methods, baselines, out / f"fig3_{deg}.png")
+        plot_slices(deg, sorted(methods), out)
         lines += [
             f"### {deg}",
             "",
@@ -275,6 +282,19 @@ def write_report(out_dir: str | Path) -> Path:
     return out / "REPORT_TABLES.md"
 
 
+def plot_slices(degradation: str, methods: list[str], out: Path) -> None:
+    """The paper's Fig. 2: sagittal slices of LR, cubic and every method (n_HR = 1, seed 0) with error maps."""
+    truth = load_volume(out / "data" / f"colin27_hr_{degradation}.nii.gz")
+    lr = load_volume(out / "data" / f"colin27_{degradation}.nii.gz")
+    factors = tuple(t // s for t, s in zip(truth.data.shape, lr.data.shape))
+    images = {"LR": interpolate(lr.data, factors, 0), "cubic": interpolate(lr.data, factors, 3)}
+    for method in methods:
+        model_path = out / "runs" / f"{degradation}_{method}_n1_s0" / "model.pt"
+        if model_path.is_file():
+            images[method] = super_resolve_array(load_model(model_path)[0], lr.data)
+    comparison_figure(truth.data, images, out / f"fig2_{degradation}.png", affine=truth.affine)
+
+
 def plot_panel(name: str, methods: dict, baselines: dict, path: Path) -> None:
     """PSNR and SSIM vs the number of HR volumes (mean ± std over seeds), baselines as horizontal lines."""
     import matplotlib
@@ -289,6 +309,7 @@ def plot_panel(name: str, methods: dict, baselines: dict, path: Path) -> None:
             means = [by_n[n][f"{metric}_mean"] for n in ns]
             stds = [by_n[n][f"{metric}_std"] for n in ns]
             ax.errorbar([int(n) for n in ns], means, yerr=stds, marker="o", capsize=3, label=method)
+        ax.set_xticks(sorted({int(n) for by_n in methods.values() for n in by_n}))
         for (baseline, scores), style in zip(baselines.items(), ("--", ":")):
             ax.axhline(scores[metric], color="gray", linestyle=style, label=baseline)
         ax.set_xlabel("number of HR training volumes")

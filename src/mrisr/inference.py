@@ -84,10 +84,11 @@ def super_resolve_file(
     device: torch.device | str = "cpu",
     progress: bool = False,
     max_memory_gb: float = 8.0,
+    allow_nonfinite: bool = False,
 ) -> Path:
     """Read a NIfTI, super-resolve it and write the result with ``A_out = A_in @ S`` and the header kept."""
     out = check_output_path(output_path, overwrite=overwrite)
-    volume = load_volume(input_path, volume_index=volume_index)
+    volume = load_volume(input_path, volume_index=volume_index, allow_nonfinite=allow_nonfinite)
     check_memory(volume.data.shape, model.scale, max_memory_gb, str(input_path))
     sr = super_resolve_array(model, volume.data, percentile=percentile, device=device, progress=progress)
     save_volume(out, sr, refine_affine(volume.affine, model.scale), volume.header)
