@@ -24,16 +24,27 @@ from mrisr.training import train
 DEMO_NOISE_SIGMA = 0.02
 
 
-def simulate_test_case(out_dir: Path, kind: str, factors=(2, 2, 2), seed: int = 0) -> tuple[Path, Path]:
-    """Write Colin27 (cropped to the factor, scaled to [0, 1]) and its simulated clinical LR scan."""
+def simulate_colin27(params: DegradationParams) -> tuple[Volume, Volume]:
+    """Colin27 cropped to the factors and scaled to [0, 1] (the truth), and its simulated LR scan."""
     colin = load_volume(datasets.colin27())
-    hr = crop_to_multiple(colin.data, factors)
+    hr = crop_to_multiple(colin.data, params.factors)
     hr = hr / intensity_scale(hr, 99.9)
+    lr = degrade(hr, params)
+    return (
+        Volume(hr, colin.affine, colin.header, "colin27"),
+        Volume(lr, coarsen_affine(colin.affine, params.factors), colin.header, "colin27-lr"),
+    )
+
+
+def simulate_test_case(out_dir: Path, kind: str, factors=(2, 2, 2), seed: int = 0) -> tuple[Path, Path]:
+    """Write Colin27's truth and its simulated clinical LR scan."""
     noise = DEMO_NOISE_SIGMA if kind == "gaussian" else 0.0
-    lr = degrade(hr, DegradationParams(factors=tuple(factors), kind=kind, noise_sigma=noise, noise_seed=seed))
+    truth, lr = simulate_colin27(
+        DegradationParams(factors=tuple(factors), kind=kind, noise_sigma=noise, noise_seed=seed)
+    )
     truth_path, lr_path = out_dir / "colin27_hr.nii.gz", out_dir / "colin27_lr.nii.gz"
-    save_volume(truth_path, hr, colin.affine, colin.header)
-    save_volume(lr_path, lr, coarsen_affine(colin.affine, factors), colin.header)
+    save_volume(truth_path, truth.data, truth.affine, truth.header)
+    save_volume(lr_path, lr.data, lr.affine, lr.header)
     return truth_path, lr_path
 
 

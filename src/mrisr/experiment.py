@@ -25,6 +25,7 @@ from mrisr.checkpoint import load_model
 from mrisr.config import Config
 from mrisr.data import intensity_scale
 from mrisr.degradation import DegradationParams, crop_to_multiple, default_fwhm, degrade
+from mrisr.demo import simulate_colin27
 from mrisr.evaluation import evaluate, interpolate
 from mrisr.figures import comparison_figure
 from mrisr.inference import super_resolve_array
@@ -139,12 +140,7 @@ def simulate(hr: np.ndarray, spec: DegradationSpec) -> np.ndarray:
 
 def prepare_case(spec: DegradationSpec, out: Path) -> TestCase:
     """Write Colin27's LR and the degraded templates for one degradation, once."""
-    colin = load_volume(datasets.colin27())
-    hr = crop_to_multiple(colin.data, spec.factors)
-    truth = Volume(hr / intensity_scale(hr, 99.9), colin.affine, colin.header, "colin27")
-    lr = Volume(
-        simulate(colin.data, spec), coarsen_affine(colin.affine, spec.factors), colin.header, f"colin27-{spec.name}"
-    )
+    truth, lr = simulate_colin27(spec.params())
     lr_path = out / "data" / f"colin27_{spec.name}.nii.gz"
     save_volume(lr_path, lr.data, lr.affine, lr.header)
     save_volume(out / "data" / f"colin27_hr_{spec.name}.nii.gz", truth.data, truth.affine, truth.header)
