@@ -1,6 +1,10 @@
 """End to end through the command line, on small crops of real MRI."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import nibabel as nib
 import numpy as np
@@ -9,7 +13,7 @@ import yaml
 from conftest import tiny_config
 
 from mrisr.cli import main
-from mrisr.io import refine_affine
+from mrisr.io import refine_affine, save_volume
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +111,27 @@ def test_folder_inference_continues_past_a_bad_file(trained, tmp_path, capsys):
     assert main([*args, "--quiet", "--skip-existing"]) == 0
     assert (tmp_path / "out" / "a_sr.nii.gz").stat().st_mtime_ns == before
     assert "1 skipped" in capsys.readouterr().out
+
+
+def test_inference_killed_mid_write_leaves_no_output_and_reruns_cleanly(trained, tmp_path):
+    """SIGKILL while the output streams to disk: no file under the output's name; a rerun replaces the temp."""
+    root, _ = trained
+    lr = tmp_path / "big.nii.gz"
+    rng = np.random.default_rng(0)
+    save_volume(lr, rng.random((48, 48, 160)).astype(np.float32) + 1, np.eye(4))
+    out = tmp_path / "out" / "big_sr.nii.gz"
+    args = ["infer", "--model", str(root / "run" / "model.pt"), str(lr), "-o", str(out), "--quiet"]
+    process = subprocess.Popen([sys.executable, "-m", "mrisr", *args, "--max-memory-gb", "0.05"])
+    deadline = time.monotonic() + 120
+    while not list(out.parent.glob(".big_sr.nii.gz.*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "inference finished before it could be killed"
+    assert not out.exists() and list(out.parent.glob(".big_sr.nii.gz.*"))
+    assert main([*args, "--max-memory-gb", "0.05"]) == 0
+    assert nib.load(out).shape == (96, 96, 320)
+    assert [p.name for p in out.parent.iterdir()] == ["big_sr.nii.gz"]
 
 
 @pytest.mark.parametrize(

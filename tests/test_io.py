@@ -191,3 +191,75 @@ def test_outputs_get_the_usual_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "a.nii.gz").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    endian=st.sampled_from("<>"),
+    dtype=st.sampled_from([np.int16, np.uint8, np.float32, np.float64]),
+    slope=st.floats(0.1, 10),
+    inter=st.floats(-100, 100),
+    units=st.sampled_from(["mm", "meter", "micron", "unknown"]),
+    codes=st.tuples(st.integers(0, 4), st.integers(0, 4)),
+    descrip=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60),
+    comment=st.none() | st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=40),
+    n_slabs=st.integers(1, 4),
+)
+def test_any_header_survives_loading_and_streamed_writing(
+    tmp_path_factory, endian, dtype, slope, inter, units, codes, descrip, comment, n_slabs
+):  # noqa: PLR0913
+    """Whatever the input's byte order, storage type, scaling, units, codes and extensions, the output keeps
+    them (as float32 in real units), and writing in slabs gives the same file as writing at once."""
+    from mrisr.io import save_volume_slabs
+
+    tmp = tmp_path_factory.mktemp("hdr")
+    raw = np.random.default_rng(0).integers(0, 200, (6, 5, 8)).astype(dtype)
+    header = nib.Nifti1Header(endianness=endian)
+    header.set_data_dtype(dtype)
+    header.set_xyzt_units(units, "sec")
+    header["descrip"] = descrip.encode()
+    header.set_qform(OBLIQUE, code=codes[0])
+    header.set_sform(OBLIQUE, code=codes[1])
+    if comment is not None:
+        header.extensions.append(nib.nifti1.Nifti1Extension("comment", comment.encode()))
+    img = nib.Nifti1Image(raw, OBLIQUE, header)
+    img.header.set_slope_inter(slope if np.issubdtype(dtype, np.integer) else 1.0, inter)
+    nib.save(img, tmp / "in.nii.gz")
+
+    volume = load_volume(tmp / "in.nii.gz")
+    np.testing.assert_allclose(volume.data, np.asarray(nib.load(tmp / "in.nii.gz").dataobj), rtol=1e-6)
+    slabs = np.array_split(volume.data, n_slabs, axis=2)
+    save_volume_slabs(tmp / "out.nii.gz", volume.data.shape, volume.affine, volume.header, slabs)
+    save_volume(tmp / "once.nii", volume.data, volume.affine, volume.header)
+
+    out, once = nib.load(tmp / "out.nii.gz"), nib.load(tmp / "once.nii")
+    np.testing.assert_array_equal(out.get_fdata(dtype=np.float32), volume.data)
+    np.testing.assert_array_equal(once.get_fdata(dtype=np.float32), volume.data)
+    assert out.get_data_dtype().newbyteorder("=") == np.float32
+    assert out.header.get_slope_inter() in [(1.0, 0.0), (None, None)]
+    assert out.header.get_xyzt_units() == (units, "sec")
+    assert out.header["descrip"].tobytes().rstrip(b"\0") == descrip.encode()[:79]
+    assert [e.get_content() for e in out.header.extensions] == ([] if comment is None else [comment.encode()])
+    written = nib.load(tmp / "in.nii.gz").header  # nibabel sets an sform code when there was none
+    assert int(out.header["qform_code"]) == (int(written["qform_code"]) or int(written["sform_code"]) or 1)
+    np.testing.assert_allclose(out.affine, OBLIQUE, atol=1e-4)
+    np.testing.assert_allclose(out.get_qform(), out.get_sform(), atol=1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 1.0, -2.5, 1e-9, 1e9, np.nan, np.inf]), min_size=12, max_size=12))
+def test_any_affine_loads_or_is_refused_in_one_line(tmp_path_factory, entries):
+    """Absurd affines (zero, NaN, singular, huge) give a one-line MRISRError naming the file, never a crash."""
+    path = tmp_path_factory.mktemp("aff") / "odd.nii.gz"
+    affine = np.eye(4)
+    affine[:3, :] = np.reshape(entries, (3, 4))
+    header = nib.Nifti1Header()
+    header.set_sform(affine, code=1)
+    header.set_qform(None, code=0)
+    nib.save(nib.Nifti1Image(np.random.rand(4, 4, 4).astype(np.float32), None, header), path)
+    try:
+        volume = load_volume(path)
+    except MRISRError as err:
+        assert str(err).startswith(str(path)) and "\n" not in str(err)
+    else:
+        assert np.all(np.isfinite(volume.affine)) and abs(np.linalg.det(volume.affine[:3, :3])) > 0

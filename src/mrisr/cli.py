@@ -10,7 +10,30 @@ from mrisr import MRISRError, __version__
 from mrisr.config import DEGRADATION_MODELS
 
 
+def _torchrun(argv: list[str], nproc: int) -> None:
+    """Re-run this command as ``nproc`` data-parallel processes under ``torchrun`` (one machine)."""
+    import subprocess
+
+    rest, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--nproc="):
+            skip = False
+            continue
+        skip = arg == "--nproc"
+        if not skip:
+            rest.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    code = subprocess.run([*command, "-m", "mrisr", *rest], check=False).returncode
+    if code != 0:
+        raise MRISRError(f"torchrun with {nproc} processes exited with status {code}")
+
+
 def _train(args: argparse.Namespace) -> None:
+    import os
+
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        _torchrun(args.argv, args.nproc)
+        return
     from mrisr.config import Config
     from mrisr.io import list_nifti
     from mrisr.training import train
@@ -173,6 +196,20 @@ def _experiment(args: argparse.Namespace) -> None:
     print(f"report tables written to {run_experiment(config, args.out)}")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    import json
+
+    from mrisr.benchmark import format_report, run_benchmark
+    from mrisr.io import atomic_write, check_output_path
+
+    out = check_output_path(args.out, overwrite=True) if args.out else None
+    report = run_benchmark(sizes=args.sizes, scale=args.scale, max_memory_gb=args.max_memory_gb)
+    print(format_report(report))
+    if out:
+        atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
+        print(f"benchmark written to {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrisr", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mrisr {__version__}")
@@ -197,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--threads", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine (torchrun); batch size is per process",
+    )
     p.set_defaults(func=_train)
 
     p = sub.add_parser("infer", help="super-resolve NIfTI volumes")
@@ -208,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--skip-existing", action="store_true", help="in folder runs, keep outputs already written")
     p.add_argument("--allow-nonfinite", action="store_true", help="set NaN/Inf voxels to 0 with a warning")
-    p.add_argument("--max-memory-gb", type=float, default=8.0, help="refuse volumes that would need more")
+    p.add_argument(
+        "--max-memory-gb", type=float, default=4.0, help="host memory bound: slab size, and refusal of what cannot fit"
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_infer)
@@ -246,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results", help="rows are appended to OUT/runs.csv; reruns resume")
     p.set_defaults(func=_experiment)
 
+    p = sub.add_parser("bench", help="speed and memory on this machine: roofline, training, inference, options")
+    p.add_argument("--sizes", nargs="+", type=int, default=[128, 192, 256], help="output edge lengths to time")
+    p.add_argument("--scale", **scale, default=[2, 2, 2])
+    p.add_argument("--max-memory-gb", type=float, default=4.0, help="the inference memory bound")
+    p.add_argument("--out", help="also write the measurements as JSON here")
+    p.set_defaults(func=_bench)
+
     p = sub.add_parser("report", help="summarise a training run: budget, config, learned degradation")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(func=_report)
@@ -265,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         args.func(args)
     except MRISRError as err:

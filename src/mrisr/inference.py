@@ -4,73 +4,103 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from mrisr import MRISRError
 from mrisr.data import intensity_scale
-from mrisr.io import check_output_path, load_volume, refine_affine, save_volume
+from mrisr.io import check_output_path, load_volume, refine_affine, save_volume_slabs
 from mrisr.models import UnpairedSR
 
+HALO = 8
+"""LR voxels of context added on each side of a slab, so that slab seams look like window seams."""
 
-def super_resolve_array(
+MIN_SLAB = 8
+"""The thinnest slab worth running: thinner ones spend most of their time on the halo."""
+
+
+def plan_slab_depth(shape: Sequence[int], scale: Sequence[int], limit_bytes: float) -> int:
+    """The most LR slices per slab (along the last axis) whose SR fits in ``limit_bytes``, or 0 if none does.
+
+    Counted: the input twice (loaded, normalised) and, per slab with its halo, four float32 buffers of
+    the output's size (MONAI's accumulator and weight map, the clamped result, the bytes written).
+    """
+    per_slice = 4 * 4 * int(np.prod(shape[:2])) * int(np.prod(scale))
+    room = limit_bytes - 2 * 4 * int(np.prod(shape))
+    depth = int(room // per_slice) - 2 * HALO
+    return min(depth, int(shape[2])) if depth >= min(MIN_SLAB, int(shape[2])) else 0
+
+
+def check_memory(shape: Sequence[int], scale: Sequence[int], limit_gb: float, path: str) -> int:
+    """The slab depth to use; refuses, before any work, a volume whose SR cannot fit in ``limit_gb``."""
+    depth = plan_slab_depth(shape, scale, limit_gb * 2**30)
+    if depth == 0:
+        need = 4 * (2 * np.prod(shape) + 4 * np.prod(shape[:2]) * np.prod(scale) * (MIN_SLAB + 2 * HALO)) / 2**30
+        raise MRISRError(
+            f"{path}: super-resolving shape {tuple(shape)} by {tuple(scale)} needs at least {need:.1f} GiB, "
+            f"above the limit of {limit_gb:g} GiB (raise it with --max-memory-gb, or crop the volume)"
+        )
+    return depth
+
+
+def super_resolve_slabs(
     model: UnpairedSR,
     lr: np.ndarray,
     *,
+    slab_depth: int | None = None,
     percentile: float = 99.9,
     roi_size: Sequence[int] = (32, 32, 32),
     overlap: float = 0.25,
     sw_batch_size: int = 4,
     device: torch.device | str = "cpu",
     progress: bool = False,
-) -> np.ndarray:
-    """LR array → SR array in the input's intensity units, by Gaussian-blended sliding windows.
+) -> Iterator[np.ndarray]:
+    """Yield the SR of ``lr`` as consecutive slabs along the last axis, in the input's intensity units.
 
-    The input is normalised by its own ``percentile`` (as in training) and the output mapped back.
-    Windows run on ``device``; the full-size output is accumulated on the CPU, so GPU memory stays
-    bounded by one window batch. ``roi_size * overlap`` must be a whole number of voxels.
+    Each slab of ``slab_depth`` LR slices (all of them by default) is run with ``HALO`` slices of context
+    on both sides by MONAI's Gaussian-blended sliding window, and the halo cropped off, so host memory
+    is bounded by one slab. The input is normalised by its own ``percentile`` as in training. Windows
+    run on ``device``; the output is accumulated on the CPU, so GPU memory is bounded by one window batch.
     """
     from monai.inferers import sliding_window_inference  # slow import, needed only here
 
     scale = intensity_scale(lr, percentile)
-    x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32) / scale)[None, None]
-    roi = tuple(int(r) for r in roi_size)
-    with torch.inference_mode(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)  # MONAI
-        sr = sliding_window_inference(
-            x,
-            roi_size=roi,
-            sw_batch_size=sw_batch_size,
-            predictor=model.super_resolve,
-            overlap=overlap,
-            mode="gaussian",
-            padding_mode="replicate",
-            sw_device=torch.device(device),
-            device=torch.device("cpu"),
-            progress=progress,
-        )
-    return (sr[0, 0].clamp_min(0).numpy() * scale).astype(np.float32)
+    depth = lr.shape[2]
+    slab_depth = slab_depth or depth
+    fz = model.scale[2]
+    bar = tqdm(total=depth, unit="slice", desc="super-resolving", disable=not progress, leave=False)
+    for z0 in range(0, depth, slab_depth):
+        z1 = min(z0 + slab_depth, depth)
+        a, b = max(0, z0 - HALO), min(depth, z1 + HALO)
+        x = torch.from_numpy(np.ascontiguousarray(lr[:, :, a:b], dtype=np.float32) / scale)[None, None]
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)  # MONAI
+            sr = sliding_window_inference(
+                x,
+                roi_size=tuple(int(r) for r in roi_size),
+                sw_batch_size=sw_batch_size,
+                predictor=model.super_resolve,
+                overlap=overlap,
+                mode="gaussian",
+                padding_mode="replicate",
+                sw_device=torch.device(device),
+                device=torch.device("cpu"),
+            )
+            slab = sr[0, 0, :, :, (z0 - a) * fz : (z1 - a) * fz].clamp_(min=0).mul_(scale).numpy()
+        del x, sr
+        yield slab
+        bar.update(z1 - z0)
+    bar.close()
 
 
-def memory_needed(shape: Sequence[int], scale: Sequence[int]) -> int:
-    """Bytes of host memory a volume needs: the input, and three float32 buffers of the output's size
-    (MONAI's accumulator and weight map, then the array written out)."""
-    n_in = int(np.prod(shape))
-    return 4 * (2 * n_in + 3 * n_in * int(np.prod(scale)))
-
-
-def check_memory(shape: Sequence[int], scale: Sequence[int], limit_gb: float, path: str) -> None:
-    """Refuse, before any work, a volume whose SR would not fit in ``limit_gb``."""
-    need = memory_needed(shape, scale) / 2**30
-    if need > limit_gb:
-        raise MRISRError(
-            f"{path}: super-resolving shape {tuple(shape)} by {tuple(scale)} needs about {need:.1f} GiB, "
-            f"above the limit of {limit_gb:g} GiB (raise it with --max-memory-gb, or crop the volume)"
-        )
+def super_resolve_array(model: UnpairedSR, lr: np.ndarray, **kwargs) -> np.ndarray:
+    """LR array → SR array in one piece (options as :func:`super_resolve_slabs`)."""
+    return np.concatenate(list(super_resolve_slabs(model, lr, **kwargs)), axis=2)
 
 
 def super_resolve_file(
@@ -83,15 +113,19 @@ def super_resolve_file(
     volume_index: int | None = None,
     device: torch.device | str = "cpu",
     progress: bool = False,
-    max_memory_gb: float = 8.0,
+    max_memory_gb: float = 4.0,
     allow_nonfinite: bool = False,
 ) -> Path:
-    """Read a NIfTI, super-resolve it and write the result with ``A_out = A_in @ S`` and the header kept."""
+    """Read a NIfTI, super-resolve it slab by slab straight into the output file, with ``A_out = A_in @ S``
+    and the header kept; host memory stays under ``max_memory_gb`` whatever the volume's size."""
     out = check_output_path(output_path, overwrite=overwrite)
     volume = load_volume(input_path, volume_index=volume_index, allow_nonfinite=allow_nonfinite)
-    check_memory(volume.data.shape, model.scale, max_memory_gb, str(input_path))
-    sr = super_resolve_array(model, volume.data, percentile=percentile, device=device, progress=progress)
-    save_volume(out, sr, refine_affine(volume.affine, model.scale), volume.header)
+    slab_depth = check_memory(volume.data.shape, model.scale, max_memory_gb, str(input_path))
+    shape = tuple(n * f for n, f in zip(volume.data.shape, model.scale))
+    slabs = super_resolve_slabs(
+        model, volume.data, slab_depth=slab_depth, percentile=percentile, device=device, progress=progress
+    )
+    save_volume_slabs(out, shape, refine_affine(volume.affine, model.scale), volume.header, slabs)
     return out
 
 

@@ -7,12 +7,13 @@ factor ``f`` along an axis covers the same field of view, and coarse voxel ``j``
 
 from __future__ import annotations
 
+import glob
 import gzip
 import os
 import tempfile
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,13 +135,20 @@ def check_output_path(path: str | Path, *, overwrite: bool) -> Path:
 
 
 def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file."""
+    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file.
+
+    Temp files are hidden (``.name.*.tmp``) next to the target; ones left by a killed run are removed first.
+    """
     target = Path(path)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*"):
+        stale.unlink(missing_ok=True)
     suffix = ".nii.gz" if str(target).endswith(".nii.gz") else target.suffix
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
     os.close(fd)
     try:
         write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # the data reach the disk before the name does
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         os.replace(tmp, target)
     except BaseException:
@@ -154,17 +162,54 @@ def _umask() -> int:
     return mask
 
 
-def save_volume(path: str | Path, data: np.ndarray, affine: np.ndarray, header: nib.Nifti1Header | None = None) -> None:
-    """Write float32 ``data`` atomically, with qform = sform = ``affine`` and the rest of ``header`` kept."""
+def output_header(shape: Sequence[int], affine: np.ndarray, header: nib.Nifti1Header | None = None) -> nib.Nifti1Header:
+    """A float32 header for ``shape`` with qform = sform = ``affine``, the rest of ``header`` kept."""
     hdr = header.copy() if header is not None else nib.Nifti1Header()
     qcode = int(hdr["qform_code"]) or int(hdr["sform_code"]) or 1
     scode = int(hdr["sform_code"]) or qcode
+    hdr.set_data_shape(tuple(int(n) for n in shape))
     hdr.set_data_dtype(np.float32)
-    img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine, header=hdr)
-    img.set_qform(affine, code=qcode)
-    img.set_sform(affine, code=scode)
-    img.header.set_slope_inter(1.0, 0.0)
-    atomic_write(path, lambda tmp: nib.save(img, tmp))
+    hdr.set_qform(affine, code=qcode)
+    hdr.set_sform(affine, code=scode)
+    hdr.set_slope_inter(1.0, 0.0)
+    hdr["vox_offset"] = 0  # recomputed on writing, after the extensions
+    return hdr
+
+
+def save_volume_slabs(
+    path: str | Path,
+    shape: Sequence[int],
+    affine: np.ndarray,
+    header: nib.Nifti1Header | None,
+    slabs: Iterable[np.ndarray],
+) -> None:
+    """Write a volume given as consecutive slabs along its last axis, atomically, holding one slab at a time.
+
+    NIfTI stores voxels in Fortran order, so slabs along the last axis are contiguous on disk and a
+    volume far larger than memory streams straight into the (gzipped) file.
+    """
+    hdr = output_header(shape, affine, header)
+    dtype = hdr.get_data_dtype()
+
+    def write(tmp: str) -> None:
+        with gzip.open(tmp, "wb", compresslevel=1) if tmp.endswith(".gz") else open(tmp, "wb") as f:
+            hdr.write_to(f)
+            f.write(b"\0" * (int(hdr["vox_offset"]) - f.tell()))
+            depth = 0
+            for slab in slabs:
+                if slab.shape[:2] != tuple(shape[:2]):
+                    raise ValueError(f"slab of shape {slab.shape} does not fit a volume of shape {tuple(shape)}")
+                f.write(np.asarray(slab, dtype=dtype).tobytes(order="F"))
+                depth += slab.shape[2]
+            if depth != shape[2]:
+                raise ValueError(f"slabs hold {depth} slices, the volume {shape[2]}")
+
+    atomic_write(path, write)
+
+
+def save_volume(path: str | Path, data: np.ndarray, affine: np.ndarray, header: nib.Nifti1Header | None = None) -> None:
+    """Write float32 ``data`` atomically, with qform = sform = ``affine`` and the rest of ``header`` kept."""
+    save_volume_slabs(path, data.shape, affine, header, [data])
 
 
 def list_nifti(inputs: Sequence[str | Path]) -> list[Path]:

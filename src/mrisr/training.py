@@ -23,7 +23,8 @@ from mrisr import MRISRError
 from mrisr.checkpoint import build_model, load_checkpoint, save_checkpoint
 from mrisr.config import Config
 from mrisr.data import PatchSampler, load_training_volumes
-from mrisr.device import resolve_device, set_threads
+from mrisr.device import set_threads
+from mrisr.distributed import average_gradients, broadcast_parameters, check_in_sync, finish, global_max, init_replica
 from mrisr.losses import (
     PatchNCELoss,
     ProjectionHead,
@@ -42,7 +43,8 @@ class Trainer:
     def __init__(self, config: Config, run_dir: str | Path, *, resume: bool = False) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
-        self.device = resolve_device(config.train.device)
+        self.replica = init_replica(config.train.device)
+        self.device = self.replica.device
         set_threads(config.train.threads)
         torch.manual_seed(config.train.seed)
         self.rng = np.random.default_rng(config.train.seed)
@@ -81,25 +83,38 @@ class Trainer:
         self.best_ssim = -math.inf
         if resume:
             self._resume()
+        broadcast_parameters(self.networks, self.replica)
+
+    @property
+    def networks(self) -> list[nn.Module]:
+        return [self.generator, self.lr_disc, self.feat_disc, self.projection]
 
     # ---- one iteration -------------------------------------------------------------------------
-    def _sample_sigma(self, n: int) -> torch.Tensor | None:
-        """Noise level of each degraded source patch: that of a random LR volume (or the configured one)."""
-        if float(self.noise_sigmas.max()) == 0:
-            return None
-        index = torch.from_numpy(self.rng.integers(len(self.noise_sigmas), size=n))
-        return self.noise_sigmas[index].to(self.device)
+    def sample_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """This replica's share of the global batch: HR and LR patches, noise levels and normal fields.
+
+        Each replica draws the whole global batch (``batch_size`` per replica) from the shared generators
+        and keeps its rows: patches and noise differ across ranks, and the run does not depend on the split.
+        """
+        n, shard = self.config.train.batch_size * self.replica.world, self.replica.shard
+        hr = shard(self.hr_sampler.sample(self.rng, n)).to(self.device)
+        lr = shard(self.lr_sampler.sample(self.rng, n)).to(self.device)
+        sigma = None
+        if float(self.noise_sigmas.max()) > 0:  # each patch gets the noise level of a random LR volume
+            sigma = shard(self.noise_sigmas[torch.from_numpy(self.rng.integers(len(self.noise_sigmas), size=n))])
+            sigma = sigma.to(self.device)
+        normal = shard(torch.randn(n, 2, *self.lr_patch)).to(self.device)
+        return hr, lr, sigma, normal
 
     def train_step(self) -> dict[str, float]:
         """One generator update then one discriminator update; returns the losses."""
-        w, t = self.config.loss, self.config.train
-        hr = self.hr_sampler.sample(self.rng, t.batch_size).to(self.device)
-        lr = self.lr_sampler.sample(self.rng, t.batch_size).to(self.device)
+        w = self.config.loss
+        hr, lr, sigma, normal = self.sample_batch()
         g = self.generator
 
         f_s = g.hr_encoder(hr)
         sr_s = g.sr_decoder(f_s, downsample(hr, self.scale))  # Ŷ_s
-        lr_st = g.degrade(hr, self._sample_sigma(hr.shape[0]), features=f_s)  # X_{s~t}
+        lr_st = g.degrade(hr, sigma, features=f_s, normal=normal)  # X_{s~t}
         # the physics degradation learns from the LR discriminator only: through the cycle it would
         # learn to blur less, since a milder degradation is easier to invert
         cycle_in = lr_st.detach() if g.degradation == "physics" else lr_st
@@ -122,6 +137,7 @@ class Trainer:
         g_loss = sum(getattr(w, name) * value for name, value in losses.items())
         self.g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
+        average_gradients((p for group in self.g_opt.param_groups for p in group["params"]), self.replica)
         self.g_opt.step()
 
         d_loss = lsgan_discriminator_loss(self.lr_disc(lr), self.lr_disc(lr_st.detach())) + lsgan_discriminator_loss(
@@ -129,6 +145,7 @@ class Trainer:
         )
         self.d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
+        average_gradients((p for group in self.d_opt.param_groups for p in group["params"]), self.replica)
         self.d_opt.step()
         self.step += 1
         self._last_images = (hr, lr_st, sr_sts, lr)
@@ -155,23 +172,31 @@ class Trainer:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
 
     def train(self) -> Path:
-        """Run until the budget is spent; write ``last.pt`` every N steps and ``model.pt`` at the end."""
+        """Run until the budget is spent; write ``last.pt`` every N steps and ``model.pt`` at the end.
+
+        Under ``torchrun`` every replica trains; rank 0 alone logs, checkpoints and exports.
+        """
         from torch.utils.tensorboard import SummaryWriter
 
-        t = self.config.train
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.config.save(self.run_dir / "config.yaml")
-        writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+        t, main = self.config.train, self.replica.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.config.save(self.run_dir / "config.yaml")
+        writer = SummaryWriter(str(self.run_dir / "tensorboard")) if main else None
         total = t.steps if t.minutes is None else None
-        bar = tqdm(total=total, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
-        for module in (self.generator, self.lr_disc, self.feat_disc, self.projection):
+        bar = tqdm(total=total, initial=self.step, desc="train", unit="step", dynamic_ncols=True, disable=not main)
+        for module in self.networks:
             module.train()
         while self.progress() < 1.0:
             start = time.perf_counter()
             self.set_learning_rate()
             losses = self.train_step()
-            self.elapsed += time.perf_counter() - start
+            self.elapsed = global_max(self.elapsed + time.perf_counter() - start, self.replica)
             bar.update(1)
+            if self.step % t.checkpoint_every == 0:
+                check_in_sync(self.networks, self.replica)
+            if not main:
+                continue
             if self.step % t.log_every == 0 or self.step == 1:
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
                 for name, value in losses.items():
@@ -183,15 +208,18 @@ class Trainer:
             if t.val_lr and self.step % t.val_every == 0:
                 self._validate(writer)
         bar.close()
-        self.save_state()
-        report = self.learned_degradation()
-        (self.run_dir / "degradation.json").write_text(json.dumps(report, indent=2) + "\n")
-        tqdm.write(f"learned degradation: {report}")
-        if t.val_lr:
-            self._validate(writer)
-        else:
-            self.export_model()
-        writer.close()
+        check_in_sync(self.networks, self.replica)
+        if main:
+            self.save_state()
+            report = self.learned_degradation()
+            (self.run_dir / "degradation.json").write_text(json.dumps(report, indent=2) + "\n")
+            tqdm.write(f"learned degradation: {report}")
+            if t.val_lr:
+                self._validate(writer)
+            else:
+                self.export_model()
+            writer.close()
+        finish(self.replica)
         return self.run_dir / "model.pt"
 
     def learned_degradation(self) -> dict[str, Any]:

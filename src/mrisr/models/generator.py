@@ -130,11 +130,16 @@ def downsample(hr: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
     return F.avg_pool3d(hr, kernel_size=tuple(scale), stride=tuple(scale))
 
 
-def rician(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Magnitude of ``x`` plus complex Gaussian noise; ``sigma`` is one value per batch item."""
+def rician(x: torch.Tensor, sigma: torch.Tensor, normal: torch.Tensor | None = None) -> torch.Tensor:
+    """Magnitude of ``x`` plus complex Gaussian noise; ``sigma`` is one value per batch item.
+
+    ``normal`` (two standard normal fields per item, ``(B, 2, *spatial)``) is drawn here unless given.
+    """
     sigma = sigma.reshape(-1, *([1] * (x.ndim - 1)))
-    real = x + sigma * torch.randn_like(x)
-    imag = sigma * torch.randn_like(x)
+    if normal is None:
+        normal = torch.randn(x.shape[0], 2, *x.shape[2:], device=x.device, dtype=x.dtype)
+    real = x + sigma * normal[:, :1]
+    imag = sigma * normal[:, 1:]
     return torch.sqrt(real**2 + imag**2 + 1e-12)
 
 
@@ -172,9 +177,13 @@ class UnpairedSR(nn.Module):
         return self.sr_decoder(self.lr_encoder(lr), lr)
 
     def degrade(
-        self, hr: torch.Tensor, noise_sigma: torch.Tensor | None = None, features: torch.Tensor | None = None
+        self,
+        hr: torch.Tensor,
+        noise_sigma: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
+        normal: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The learned degradation ``X_{s~t}`` (+ Rician noise when ``noise_sigma`` is given)."""
+        """The learned degradation ``X_{s~t}`` (+ Rician noise when ``noise_sigma`` is given, see :func:`rician`)."""
         if self.degradation == "free":
             base = downsample(hr, self.scale)
         else:
@@ -184,7 +193,7 @@ class UnpairedSR(nn.Module):
         else:
             features = self.hr_encoder(hr) if features is None else features
             lr = self.lr_decoder(features, base)
-        return lr if noise_sigma is None else rician(lr, noise_sigma)
+        return lr if noise_sigma is None else rician(lr, noise_sigma, normal)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return self.super_resolve(lr)

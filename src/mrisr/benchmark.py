@@ -1,0 +1,234 @@
+"""``mrisr bench``: speed and memory measured side by side in one run on this machine.
+
+- roofline: GFLOP/s of a plain 3×3×3 ``conv3d`` forward + backward at the model's width, on the same
+  threads: the practical limit of this CPU for this network;
+- training: FLOPs per step (``torch.utils.flop_counter``), steps/s, voxels/s and the fraction of the roofline;
+- inference: seconds and peak RSS of ``super_resolve_file`` per output size, each in a fresh process, with
+  cubic B-spline interpolation (scipy) of the same volume as the reference;
+- options: the effect of channels-last, bf16 autocast, ``torch.compile``, threads and window settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from mrisr.config import Config
+
+
+def seconds_per_call(fn: Callable[[], Any], *, warmup: int = 2, min_seconds: float = 1.5, max_calls: int = 50) -> float:
+    """Median wall time of ``fn`` after ``warmup`` calls, over at least ``min_seconds`` (or ``max_calls``)."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    while sum(times) < min_seconds and len(times) < max_calls:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def flops_of(fn: Callable[[], Any]) -> int:
+    """FLOPs of one call of ``fn`` (forward and backward, as ``torch.utils.flop_counter`` counts them)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def conv_roofline(width: int, lr_patch: Sequence[int], batch: int) -> dict[str, float]:
+    """GFLOP/s of conv3d(width → width, 3³) forward + backward on a training-sized feature map."""
+    conv = torch.nn.Conv3d(width, width, 3, padding=1)
+    x = torch.randn(batch, width, *lr_patch, requires_grad=True)
+
+    def step() -> None:
+        conv(x).sum().backward()
+
+    flops = flops_of(step)
+    seconds = seconds_per_call(step)
+    return {"gflops_per_s": flops / seconds / 1e9, "flops": flops, "seconds": seconds}
+
+
+def training_throughput(config: Config, run_dir: Path) -> dict[str, float]:
+    """FLOPs per step, steps/s and HR voxels/s of the real training step on the packaged MRI."""
+    from mrisr import datasets
+    from mrisr.training import Trainer
+
+    config.train.hr = [str(datasets.template("mni2009a"))]
+    config.train.lr = [str(datasets.COLIN27)]
+    config.train.device = "cpu"
+    trainer = Trainer(config, run_dir)
+    flops = flops_of(trainer.train_step)
+    seconds = seconds_per_call(trainer.train_step, min_seconds=5.0, max_calls=30)
+    voxels = config.train.batch_size * int(np.prod(trainer.hr_patch))
+    return {"flops_per_step": flops, "steps_per_s": 1 / seconds, "hr_voxels_per_s": voxels / seconds}
+
+
+def inference_child(lr_size: int, scale: Sequence[int], method: str, max_memory_gb: float) -> dict[str, float]:
+    """Run in a fresh process: super-resolve a ``lr_size``³ volume from and to disk, report time and peak RSS."""
+    from mrisr.checkpoint import build_model
+    from mrisr.evaluation import interpolate
+    from mrisr.inference import super_resolve_file
+    from mrisr.io import load_volume, refine_affine, save_volume
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rng = np.random.default_rng(0)
+        lr = rng.random((lr_size,) * 3, dtype=np.float32) + 1
+        save_volume(Path(tmp) / "lr.nii", lr, np.eye(4))
+        del lr
+        start = time.perf_counter()
+        if method == "cubic":
+            volume = load_volume(Path(tmp) / "lr.nii")
+            sr = interpolate(volume.data, scale, order=3)
+            save_volume(Path(tmp) / "sr.nii.gz", sr, refine_affine(volume.affine, scale), volume.header)
+        else:
+            config = Config()
+            config.model.scale = tuple(scale)
+            model = build_model(config).eval()
+            super_resolve_file(model, Path(tmp) / "lr.nii", Path(tmp) / "sr.nii.gz", max_memory_gb=max_memory_gb)
+        seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
+    return {"seconds": seconds, "peak_rss_gib": peak / 2**30}
+
+
+def inference_in_subprocess(lr_size: int, scale: Sequence[int], method: str, max_memory_gb: float) -> dict[str, float]:
+    """:func:`inference_child` in its own interpreter, so that its peak RSS is its own."""
+    code = (
+        "import json, mrisr.benchmark as b; "
+        f"print(json.dumps(b.inference_child({lr_size}, {list(scale)}, {method!r}, {max_memory_gb})))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def window_options(config: Config, threads: Sequence[int]) -> dict[str, float]:
+    """Seconds per sliding-window batch (4 windows of 32³ LR voxels) under each option."""
+    from mrisr.checkpoint import build_model
+
+    model = build_model(config).eval()
+    x = torch.rand(4, 1, 32, 32, 32)
+    results: dict[str, float] = {}
+
+    def run(m: Callable, inp: torch.Tensor, autocast: bool = False) -> Callable[[], None]:
+        def call() -> None:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                m(inp)
+
+        return call
+
+    default_threads = torch.get_num_threads()
+    for n in threads:
+        torch.set_num_threads(n)
+        results[f"threads={n}"] = seconds_per_call(run(model.super_resolve, x))
+    torch.set_num_threads(default_threads)
+    results["default"] = seconds_per_call(run(model.super_resolve, x))
+    results["bf16 autocast"] = seconds_per_call(run(model.super_resolve, x, autocast=True))
+    last = build_model(config).eval().to(memory_format=torch.channels_last_3d)
+    last.load_state_dict(model.state_dict())
+    results["channels_last_3d"] = seconds_per_call(run(last.super_resolve, x.to(memory_format=torch.channels_last_3d)))
+    try:
+        compiled = torch.compile(model.super_resolve)
+        start = time.perf_counter()
+        run(compiled, x)()
+        results["torch.compile (first call)"] = time.perf_counter() - start
+        results["torch.compile"] = seconds_per_call(run(compiled, x))
+    except Exception as err:  # noqa: BLE001 - a missing compiler toolchain is a result, not a failure
+        results["torch.compile"] = float("nan")
+        print(f"torch.compile unavailable: {str(err).splitlines()[0][:120]}", file=sys.stderr)
+    return results
+
+
+def sliding_window_options(config: Config, lr_size: int) -> dict[str, float]:
+    """Seconds to super-resolve a ``lr_size``³ array under window size / overlap / batch choices."""
+    from mrisr.checkpoint import build_model
+    from mrisr.inference import super_resolve_array
+
+    model = build_model(config).eval()
+    lr = np.random.default_rng(0).random((lr_size,) * 3, dtype=np.float32) + 1
+    results = {}
+    for roi, overlap, batch in [(32, 0.25, 4), (32, 0.25, 1), (48, 0.25, 2), (64, 0.25, 1), (32, 0.5, 4)]:
+        start = time.perf_counter()
+        super_resolve_array(model, lr, roi_size=(roi,) * 3, overlap=overlap, sw_batch_size=batch)
+        results[f"roi {roi}, overlap {overlap}, batch {batch}"] = time.perf_counter() - start
+    return results
+
+
+def run_benchmark(
+    *, sizes: Sequence[int] = (128, 192, 256), scale: Sequence[int] = (2, 2, 2), max_memory_gb: float = 4.0
+) -> dict[str, Any]:
+    """All measurements, in one process on one machine; ``sizes`` are output edge lengths."""
+    config = Config()
+    config.model.scale = tuple(scale)
+    m, t = config.model, config.train
+    threads = torch.get_num_threads()
+    report: dict[str, Any] = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "torch_threads": threads,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+        "config": {"width": m.width, "batch_size": t.batch_size, "lr_patch": list(t.lr_patch), "scale": list(scale)},
+    }
+    print("roofline ...", file=sys.stderr)
+    report["roofline"] = conv_roofline(m.width, t.lr_patch, t.batch_size)
+    print("training step ...", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        train = training_throughput(config, Path(tmp))
+    train["gflops_per_s"] = train["flops_per_step"] * train["steps_per_s"] / 1e9
+    train["roofline_fraction"] = train["gflops_per_s"] / report["roofline"]["gflops_per_s"]
+    report["training"] = train
+    report["inference"] = []
+    for size in sizes:
+        lr_size = size // scale[0]
+        for method in ("mrisr", "cubic"):
+            print(f"inference {method} {size}^3 ...", file=sys.stderr)
+            result = inference_in_subprocess(lr_size, scale, method, max_memory_gb)
+            result.update(method=method, output_size=size, output_voxels=size**3)
+            report["inference"].append(result)
+    print("options ...", file=sys.stderr)
+    report["window_options"] = window_options(config, sorted({1, threads}))
+    report["sliding_window_options"] = sliding_window_options(config, 64)
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The benchmark as plain-text tables."""
+    mach, roof, train = report["machine"], report["roofline"], report["training"]
+    lines = [
+        f"machine: {mach['cpu']}, {mach['cores']} cores, {mach['torch_threads']} torch threads, torch {mach['torch']}",
+        f"roofline  conv3d {report['config']['width']}->{report['config']['width']} 3^3 fwd+bwd: "
+        f"{roof['gflops_per_s']:.1f} GFLOP/s",
+        f"training  {train['flops_per_step'] / 1e9:.2f} GFLOP/step, {train['steps_per_s']:.2f} steps/s, "
+        f"{train['hr_voxels_per_s'] / 1e6:.2f} M HR voxels/s, {train['gflops_per_s']:.1f} GFLOP/s "
+        f"= {100 * train['roofline_fraction']:.0f}% of the roofline",
+        "",
+        f"{'inference':<10} {'output':>8} {'seconds':>9} {'peak RSS GiB':>13} {'us/voxel':>9}",
+    ]
+    for row in report["inference"]:
+        us = 1e6 * row["seconds"] / row["output_voxels"]
+        size, rss = f"{row['output_size']}^3", row["peak_rss_gib"]
+        lines.append(f"{row['method']:<10} {size:>8} {row['seconds']:>9.1f} {rss:>13.2f} {us:>9.3f}")
+    base = report["window_options"]["default"]
+    lines += ["", f"{'window batch (4 x 32^3 LR)':<34} {'ms':>8} {'vs default':>11}"]
+    for name, seconds in report["window_options"].items():
+        lines.append(f"{name:<34} {1e3 * seconds:>8.1f} {base / seconds:>10.2f}x")
+    slide = report["sliding_window_options"]
+    first = next(iter(slide.values()))
+    lines += ["", f"{'sliding window, 64^3 LR -> 128^3':<34} {'s':>8} {'vs first':>11}"]
+    for name, seconds in slide.items():
+        lines.append(f"{name:<34} {seconds:>8.2f} {first / seconds:>10.2f}x")
+    return "\n".join(lines)
