@@ -169,7 +169,8 @@ def test_report_shows_the_learned_degradation(trained, capsys):
     root, _ = trained
     assert main(["report", str(root / "run")]) == 0
     out = capsys.readouterr().out
-    assert "learned degradation" in out and "fwhm_mm" in out and "noise_sigma" in out
+    assert "slice profile" in out and "FWHM" in out and "Rician noise sigma" in out
+    assert (root / "run" / "degradation.png").stat().st_size > 10_000
 
 
 def test_nonfinite_voxels_are_refused_unless_allowed(trained, tmp_path, capsys):

@@ -99,3 +99,17 @@ def check_memory_depth(shape, scale, limit_gb):
     from mrisr.inference import check_memory
 
     return check_memory(shape, scale, limit_gb, "x")
+
+
+def test_shards_partition_the_file_list():
+    from pathlib import Path
+
+    from mrisr import MRISRError
+    from mrisr.inference import select_shard
+
+    files = [Path(f"{i}.nii.gz") for i in range(7)]
+    shards = [select_shard(files, f"{i}/3") for i in range(3)]
+    assert sorted(sum(shards, [])) == sorted(files) and [len(s) for s in shards] == [3, 2, 2]
+    for bad in ("3/3", "1", "a/b", "-1/2"):
+        with pytest.raises(MRISRError, match="--shard"):
+            select_shard(files, bad)

@@ -48,17 +48,21 @@ def flops_of(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def conv_roofline(width: int, lr_patch: Sequence[int], batch: int) -> dict[str, float]:
-    """GFLOP/s of conv3d(width → width, 3³) forward + backward on a training-sized feature map."""
+def conv_roofline(width: int, batch: int, sizes: Sequence[int] = (16, 24, 32)) -> dict[str, float]:
+    """GFLOP/s of conv3d(width → width, 3³) forward + backward, the best over feature maps of ``sizes``³
+    (the model's LR and HR patch sides): the practical peak of this CPU for this network's main op."""
     conv = torch.nn.Conv3d(width, width, 3, padding=1)
-    x = torch.randn(batch, width, *lr_patch, requires_grad=True)
+    best: dict[str, float] = {"gflops_per_s": 0.0}
+    for size in sizes:
+        x = torch.randn(batch, width, size, size, size, requires_grad=True)
 
-    def step() -> None:
-        conv(x).sum().backward()
+        def step(x: torch.Tensor = x) -> None:
+            conv(x).sum().backward()
 
-    flops = flops_of(step)
-    seconds = seconds_per_call(step)
-    return {"gflops_per_s": flops / seconds / 1e9, "flops": flops, "seconds": seconds}
+        rate = flops_of(step) / seconds_per_call(step) / 1e9
+        if rate > best["gflops_per_s"]:
+            best = {"gflops_per_s": rate, "size": size}
+    return best
 
 
 def training_throughput(config: Config, run_dir: Path) -> dict[str, float]:
@@ -76,8 +80,10 @@ def training_throughput(config: Config, run_dir: Path) -> dict[str, float]:
     return {"flops_per_step": flops, "steps_per_s": 1 / seconds, "hr_voxels_per_s": voxels / seconds}
 
 
-def inference_child(lr_size: int, scale: Sequence[int], method: str, max_memory_gb: float) -> dict[str, float]:
-    """Run in a fresh process: super-resolve a ``lr_size``³ volume from and to disk, report time and peak RSS."""
+def inference_child(
+    lr_shape: Sequence[int], scale: Sequence[int], method: str, max_memory_gb: float, width: int = 32
+) -> dict[str, float]:
+    """Run in a fresh process: super-resolve an ``lr_shape`` volume from and to disk; time and peak RSS."""
     from mrisr.checkpoint import build_model
     from mrisr.evaluation import interpolate
     from mrisr.inference import super_resolve_file
@@ -85,7 +91,7 @@ def inference_child(lr_size: int, scale: Sequence[int], method: str, max_memory_
 
     with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(0)
-        lr = rng.random((lr_size,) * 3, dtype=np.float32) + 1
+        lr = rng.random(tuple(lr_shape), dtype=np.float32) + 1
         save_volume(Path(tmp) / "lr.nii", lr, np.eye(4))
         del lr
         start = time.perf_counter()
@@ -95,20 +101,25 @@ def inference_child(lr_size: int, scale: Sequence[int], method: str, max_memory_
             save_volume(Path(tmp) / "sr.nii.gz", sr, refine_affine(volume.affine, scale), volume.header)
         else:
             config = Config()
-            config.model.scale = tuple(scale)
+            config.model.scale, config.model.width = tuple(scale), width
             model = build_model(config).eval()
             super_resolve_file(model, Path(tmp) / "lr.nii", Path(tmp) / "sr.nii.gz", max_memory_gb=max_memory_gb)
         seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
-    return {"seconds": seconds, "peak_rss_gib": peak / 2**30}
+    return {"seconds": seconds, "peak_rss_gib": peak_rss_bytes() / 2**30}
 
 
-def inference_in_subprocess(lr_size: int, scale: Sequence[int], method: str, max_memory_gb: float) -> dict[str, float]:
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss`` it restarts at ``exec``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes, outside Linux
+
+
+def inference_in_subprocess(*args: Any) -> dict[str, float]:
     """:func:`inference_child` in its own interpreter, so that its peak RSS is its own."""
-    code = (
-        "import json, mrisr.benchmark as b; "
-        f"print(json.dumps(b.inference_child({lr_size}, {list(scale)}, {method!r}, {max_memory_gb})))"
-    )
+    arguments = ", ".join(repr(list(a) if isinstance(a, tuple) else a) for a in args)
+    code = f"import json, mrisr.benchmark as b; print(json.dumps(b.inference_child({arguments})))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -158,7 +169,8 @@ def sliding_window_options(config: Config, lr_size: int) -> dict[str, float]:
     model = build_model(config).eval()
     lr = np.random.default_rng(0).random((lr_size,) * 3, dtype=np.float32) + 1
     results = {}
-    for roi, overlap, batch in [(32, 0.25, 4), (32, 0.25, 1), (48, 0.25, 2), (64, 0.25, 1), (32, 0.5, 4)]:
+    choices = [(32, 0.25, 4), (32, 0.25, 1), (48, 0.25, 1), (64, 0.25, 1), (64, 0.5, 1), (96, 0.25, 1)]
+    for roi, overlap, batch in choices:
         start = time.perf_counter()
         super_resolve_array(model, lr, roi_size=(roi,) * 3, overlap=overlap, sw_batch_size=batch)
         results[f"roi {roi}, overlap {overlap}, batch {batch}"] = time.perf_counter() - start
@@ -166,9 +178,18 @@ def sliding_window_options(config: Config, lr_size: int) -> dict[str, float]:
 
 
 def run_benchmark(
-    *, sizes: Sequence[int] = (128, 192, 256), scale: Sequence[int] = (2, 2, 2), max_memory_gb: float = 4.0
+    *,
+    sizes: Sequence[int] = (128, 192, 256),
+    scale: Sequence[int] = (2, 2, 2),
+    max_memory_gb: float = 4.0,
+    large: Sequence[int] | None = None,
+    large_width: int = 32,
 ) -> dict[str, Any]:
-    """All measurements, in one process on one machine; ``sizes`` are output edge lengths."""
+    """All measurements, in one process on one machine; ``sizes`` are output edge lengths.
+
+    ``large`` (an LR shape such as 512 512 512) adds one streamed inference of that size with a network
+    of ``large_width`` channels, to show the memory bound (its time is not comparable to the rest).
+    """
     config = Config()
     config.model.scale = tuple(scale)
     m, t = config.model, config.train
@@ -184,7 +205,7 @@ def run_benchmark(
         "config": {"width": m.width, "batch_size": t.batch_size, "lr_patch": list(t.lr_patch), "scale": list(scale)},
     }
     print("roofline ...", file=sys.stderr)
-    report["roofline"] = conv_roofline(m.width, t.lr_patch, t.batch_size)
+    report["roofline"] = conv_roofline(m.width, t.batch_size)
     print("training step ...", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         train = training_throughput(config, Path(tmp))
@@ -196,12 +217,17 @@ def run_benchmark(
         lr_size = size // scale[0]
         for method in ("mrisr", "cubic"):
             print(f"inference {method} {size}^3 ...", file=sys.stderr)
-            result = inference_in_subprocess(lr_size, scale, method, max_memory_gb)
+            result = inference_in_subprocess((lr_size,) * 3, tuple(scale), method, max_memory_gb)
             result.update(method=method, output_size=size, output_voxels=size**3)
             report["inference"].append(result)
+    if large:
+        print(f"inference {tuple(large)} (width {large_width}) ...", file=sys.stderr)
+        result = inference_in_subprocess(tuple(large), tuple(scale), "mrisr", max_memory_gb, large_width)
+        result.update(lr_shape=list(large), width=large_width, limit_gib=max_memory_gb)
+        report["large"] = result
     print("options ...", file=sys.stderr)
     report["window_options"] = window_options(config, sorted({1, threads}))
-    report["sliding_window_options"] = sliding_window_options(config, 64)
+    report["sliding_window_options"] = sliding_window_options(config, 96)
     return report
 
 
@@ -211,7 +237,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"machine: {mach['cpu']}, {mach['cores']} cores, {mach['torch_threads']} torch threads, torch {mach['torch']}",
         f"roofline  conv3d {report['config']['width']}->{report['config']['width']} 3^3 fwd+bwd: "
-        f"{roof['gflops_per_s']:.1f} GFLOP/s",
+        f"{roof['gflops_per_s']:.1f} GFLOP/s (best at {roof['size']}^3, batch {report['config']['batch_size']})",
         f"training  {train['flops_per_step'] / 1e9:.2f} GFLOP/step, {train['steps_per_s']:.2f} steps/s, "
         f"{train['hr_voxels_per_s'] / 1e6:.2f} M HR voxels/s, {train['gflops_per_s']:.1f} GFLOP/s "
         f"= {100 * train['roofline_fraction']:.0f}% of the roofline",
@@ -222,13 +248,19 @@ def format_report(report: dict[str, Any]) -> str:
         us = 1e6 * row["seconds"] / row["output_voxels"]
         size, rss = f"{row['output_size']}^3", row["peak_rss_gib"]
         lines.append(f"{row['method']:<10} {size:>8} {row['seconds']:>9.1f} {rss:>13.2f} {us:>9.3f}")
+    if "large" in report:
+        big = report["large"]
+        lines.append(
+            f"streamed {'x'.join(map(str, big['lr_shape']))} input, width {big['width']}: {big['seconds']:.0f} s, "
+            f"peak RSS {big['peak_rss_gib']:.2f} GiB (bound {big['limit_gib']:g} GiB)"
+        )
     base = report["window_options"]["default"]
     lines += ["", f"{'window batch (4 x 32^3 LR)':<34} {'ms':>8} {'vs default':>11}"]
     for name, seconds in report["window_options"].items():
         lines.append(f"{name:<34} {1e3 * seconds:>8.1f} {base / seconds:>10.2f}x")
     slide = report["sliding_window_options"]
     first = next(iter(slide.values()))
-    lines += ["", f"{'sliding window, 64^3 LR -> 128^3':<34} {'s':>8} {'vs first':>11}"]
+    lines += ["", f"{'sliding window, 96^3 LR -> 192^3':<34} {'s':>8} {'vs first':>11}"]
     for name, seconds in slide.items():
         lines.append(f"{name:<34} {seconds:>8.2f} {first / seconds:>10.2f}x")
     return "\n".join(lines)

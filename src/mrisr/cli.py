@@ -79,7 +79,7 @@ def _train(args: argparse.Namespace) -> None:
 def _infer(args: argparse.Namespace) -> None:
     from mrisr.checkpoint import load_model
     from mrisr.device import resolve_device
-    from mrisr.inference import super_resolve_file, super_resolve_files
+    from mrisr.inference import select_shard, super_resolve_file, super_resolve_files
     from mrisr.io import list_nifti
 
     device = resolve_device(args.device)
@@ -89,6 +89,8 @@ def _infer(args: argparse.Namespace) -> None:
     inputs = list_nifti(args.inputs)
     output = Path(args.output)
     to_folder = len(inputs) > 1 or any(Path(i).is_dir() for i in args.inputs) or output.is_dir()
+    if args.shard:
+        inputs = select_shard(inputs, args.shard)
     options = {
         "percentile": meta["normalisation"]["percentile"],
         "overwrite": args.overwrite,
@@ -186,7 +188,13 @@ def _report(args: argparse.Namespace) -> None:
     print(f"  losses {state['config']['loss']}")
     degradation = run / "degradation.json"
     if degradation.is_file():
-        print(f"  learned degradation {json.loads(degradation.read_text())}")
+        report = json.loads(degradation.read_text())
+        print(f"  degradation model: {report['model']}; slice profile {report['fwhm_source']}")
+        for axis, (fwhm, voxel) in enumerate(zip(report["fwhm_mm"], report["lr_voxel_mm"])):
+            print(f"    axis {axis}: LR voxel {voxel:g} mm, slice-profile FWHM {fwhm:.2f} mm")
+        print(f"    Rician noise sigma {', '.join(f'{s:.4f}' for s in report['noise_sigma'])} of the 99.9th percentile")
+        if (run / "degradation.png").is_file():
+            print(f"  figure: {run / 'degradation.png'}")
 
 
 def _experiment(args: argparse.Namespace) -> None:
@@ -203,7 +211,8 @@ def _bench(args: argparse.Namespace) -> None:
     from mrisr.io import atomic_write, check_output_path
 
     out = check_output_path(args.out, overwrite=True) if args.out else None
-    report = run_benchmark(sizes=args.sizes, scale=args.scale, max_memory_gb=args.max_memory_gb)
+    options = {"sizes": args.sizes, "scale": args.scale, "max_memory_gb": args.max_memory_gb}
+    report = run_benchmark(**options, large=args.large, large_width=args.large_width)
     print(format_report(report))
     if out:
         atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
@@ -250,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--volume-index", type=int, help="the 3D volume to take from a 4D file")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--skip-existing", action="store_true", help="in folder runs, keep outputs already written")
+    p.add_argument("--shard", metavar="I/N", help="process only files I, I+N, I+2N, ... (e.g. one Slurm array task)")
     p.add_argument("--allow-nonfinite", action="store_true", help="set NaN/Inf voxels to 0 with a warning")
     p.add_argument(
         "--max-memory-gb", type=float, default=4.0, help="host memory bound: slab size, and refusal of what cannot fit"
@@ -295,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", nargs="+", type=int, default=[128, 192, 256], help="output edge lengths to time")
     p.add_argument("--scale", **scale, default=[2, 2, 2])
     p.add_argument("--max-memory-gb", type=float, default=4.0, help="the inference memory bound")
+    p.add_argument("--large", nargs=3, type=int, metavar=("X", "Y", "Z"), help="also stream one LR volume this big")
+    p.add_argument("--large-width", type=int, default=32, help="network width for --large")
     p.add_argument("--out", help="also write the measurements as JSON here")
     p.set_defaults(func=_bench)
 

@@ -12,6 +12,7 @@ import yaml
 from mrisr import MRISRError
 
 DEGRADATION_MODELS = ("free", "physics", "hybrid")
+PROFILES = ("estimate", "learn")
 
 
 @dataclass
@@ -24,7 +25,8 @@ class ModelConfig:
     decoder_blocks: int = 2  # residual blocks per decoder
     disc_width: int = 32
     degradation: str = "physics"  # learned degradation: "free" (the paper's D_LR), "physics" or "hybrid"
-    init_fwhm: float = 0.75  # starting slice-profile FWHM, relative to the factor of each axis
+    profile: str = "estimate"  # slice profile: "estimate" (power spectra, then fixed) or "learn" (LR discriminator)
+    init_fwhm: float = 0.75  # starting slice-profile FWHM when learned, relative to the factor of each axis
     noise_sigma: float | None = None  # Rician sigma of the degradation; None: estimated from each LR's air
     fixed_fwhm: tuple[float, float, float] | None = None  # a known slice profile (HR voxels): not learned
 

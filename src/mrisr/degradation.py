@@ -170,25 +170,32 @@ def sample_params(
     )
 
 
-def estimate_noise_sigma(image: np.ndarray, corner_fraction: float = 0.1) -> float:
-    """Rician noise sigma of a magnitude image, from the air if there is some, else from the signal.
-
-    In air the magnitude is Rayleigh: ``sigma = sqrt(E[x^2] / 2)`` over the corners that look like air
-    (mean below 10% of the 99.9th percentile; the median over them ignores one with a bit of head). A crop
-    without air falls back to Donoho's ``median(|d|) / 0.6745`` over the finest 3D Haar detail ``d`` in
-    the bright voxels, where Rician noise is nearly Gaussian.
-    """
+def air_corners(image: np.ndarray, corner_fraction: float = 0.1) -> list[np.ndarray]:
+    """The corner blocks of a volume that look like air (mean below 10% of the 99.9th percentile)."""
     image = np.asarray(image, dtype=np.float64)
     size = [max(2, int(round(n * corner_fraction))) for n in image.shape]
     bright = np.percentile(image, 99.9)
-    estimates = []
+    blocks = []
     for corner in np.ndindex(2, 2, 2):
         index = tuple(slice(0, s) if c == 0 else slice(n - s, n) for c, s, n in zip(corner, size, image.shape))
-        block = image[index]
-        if block.mean() < 0.1 * bright:
-            estimates.append(np.sqrt(np.mean(block**2) / 2.0))
+        if image[index].mean() < 0.1 * bright:
+            blocks.append(image[index])
+    return blocks
+
+
+def estimate_noise_sigma(image: np.ndarray, corner_fraction: float = 0.1) -> float:
+    """Rician noise sigma of a magnitude image, from the air if there is some, else from the signal.
+
+    In air the magnitude is Rayleigh: ``sigma = sqrt(E[x^2] / 2)`` over the :func:`air_corners` (the
+    median over them ignores one with a bit of head). A crop without air falls back to Donoho's
+    ``median(|d|) / 0.6745`` over the finest 3D Haar detail ``d`` in the bright voxels, where Rician
+    noise is nearly Gaussian.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    estimates = [np.sqrt(np.mean(block**2) / 2.0) for block in air_corners(image, corner_fraction)]
     if len(estimates) >= 2:
         return float(np.median(estimates))
+    bright = np.percentile(image, 99.9)
     cube = crop_to_multiple(image, (2, 2, 2))
     blocks = cube.reshape(cube.shape[0] // 2, 2, cube.shape[1] // 2, 2, cube.shape[2] // 2, 2)
     signs = np.array([-1.0, 1.0])

@@ -105,6 +105,8 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         "mrisr": {},
         "mrisr-nonce": {"loss": {"nce": 0.0}},
         "mrisr-free": {"model": {"degradation": "free"}},
+        "mrisr-learned-profile": {"model": {"profile": "learn"}},
+        "mrisr-nonce-learned-profile": {"model": {"profile": "learn"}, "loss": {"nce": 0.0}},
         "oracle": {
             "model": {"fixed_fwhm": list(default_fwhm(spec.factors)), "noise_sigma": true_sigma},
             "loss": supervised_loss,

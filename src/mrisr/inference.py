@@ -56,7 +56,7 @@ def super_resolve_slabs(
     percentile: float = 99.9,
     roi_size: Sequence[int] = (32, 32, 32),
     overlap: float = 0.25,
-    sw_batch_size: int = 4,
+    sw_batch_size: int = 1,
     device: torch.device | str = "cpu",
     progress: bool = False,
 ) -> Iterator[np.ndarray]:
@@ -164,6 +164,14 @@ def super_resolve_files(
             report.failed.append(str(err))
             print(f"error: {err}", file=sys.stderr)
     return report
+
+
+def select_shard(inputs: Sequence[Path], shard: str) -> list[Path]:
+    """Files ``i, i+n, i+2n, …`` of the list for ``shard = "i/n"`` (0-based), e.g. a Slurm array task's share."""
+    index, sep, count = shard.partition("/")
+    if not (sep and index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        raise MRISRError(f"--shard {shard}: expected i/n with 0 <= i < n, e.g. 0/4")
+    return list(inputs[int(index) :: int(count)])
 
 
 def output_name(input_path: Path, suffix: str = "_sr") -> str:

@@ -21,10 +21,12 @@ from tqdm import tqdm
 
 from mrisr import MRISRError
 from mrisr.checkpoint import build_model, load_checkpoint, save_checkpoint
-from mrisr.config import Config
-from mrisr.data import PatchSampler, load_training_volumes
+from mrisr.config import PROFILES, Config
+from mrisr.data import PatchSampler, TrainingVolume, load_training_volumes
 from mrisr.device import set_threads
 from mrisr.distributed import average_gradients, broadcast_parameters, check_in_sync, finish, global_max, init_replica
+from mrisr.estimation import estimate_fwhm
+from mrisr.figures import degradation_figure
 from mrisr.losses import (
     PatchNCELoss,
     ProjectionHead,
@@ -62,6 +64,13 @@ class Trainer:
         sigmas = [v.noise_sigma for v in lr_volumes] if m.noise_sigma is None else [m.noise_sigma]
         self.noise_sigmas = torch.tensor(sigmas, dtype=torch.float32)
         self.lr_zooms = np.mean([v.zooms for v in lr_volumes], axis=0)
+        if m.profile not in PROFILES:
+            raise MRISRError(f"config: model.profile must be one of {PROFILES}, got {m.profile!r}")
+        self.profile_source = "learned (LR discriminator)" if m.fixed_fwhm is None else "fixed (config)"
+        if m.fixed_fwhm is None and m.profile == "estimate" and m.degradation != "free":
+            m.fixed_fwhm = estimate_profile(lr_volumes, hr_volumes, self.scale)  # saved in config.yaml: resumes keep it
+            self.profile_source = "estimated (power spectra vs the HR sources)"
+        self.lr_volumes = lr_volumes
 
         self.generator = build_model(config).to(self.device)
         self.lr_disc = PatchDiscriminator(1, m.disc_width, standardise=True).to(self.device)
@@ -213,6 +222,7 @@ class Trainer:
             self.save_state()
             report = self.learned_degradation()
             (self.run_dir / "degradation.json").write_text(json.dumps(report, indent=2) + "\n")
+            degradation_figure(self.run_dir / "degradation.png", report, self.lr_volumes[0].data)
             tqdm.write(f"learned degradation: {report}")
             if t.val_lr:
                 self._validate(writer)
@@ -228,6 +238,7 @@ class Trainer:
         fwhm = self.generator.slice_profile.fwhm().detach().cpu().numpy()
         return {
             "model": self.config.model.degradation,
+            "fwhm_source": self.profile_source if self.config.model.degradation != "free" else "unused (free model)",
             "fwhm_hr_voxels": [round(float(v), 3) for v in fwhm],
             "fwhm_mm": [round(float(v), 3) for v in fwhm * hr_zooms],
             "lr_voxel_mm": [round(float(v), 3) for v in self.lr_zooms],
@@ -324,6 +335,17 @@ class Trainer:
         if score > self.best_ssim:
             self.best_ssim = score
             self.export_model(val_ssim=score)
+
+
+def estimate_profile(
+    lr_volumes: list[TrainingVolume], hr_volumes: list[TrainingVolume], scale: tuple[int, ...], most: int = 3
+) -> tuple[float, float, float]:
+    """Slice-profile FWHM per axis (HR voxels): the median of the spectral estimates of up to ``most`` LR
+    volumes against up to ``most`` HR sources (:mod:`mrisr.estimation`)."""
+    references = [v.data for v in hr_volumes[:most]]
+    estimates = [estimate_fwhm(v.data, scale, references, noise_sigma=v.noise_sigma) for v in lr_volumes[:most]]
+    median = np.median(np.asarray(estimates), axis=0)
+    return float(median[0]), float(median[1]), float(median[2])
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
