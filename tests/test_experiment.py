@@ -1,18 +1,16 @@
 import json
-from pathlib import Path
 
 import pytest
 
 from mrisr import MRISRError
+from mrisr.cli import main
 from mrisr.config import Config
 from mrisr.experiment import DegradationSpec, ExperimentConfig, method_config, read_rows, run_experiment
 
-QUICK = Path(__file__).parent.parent / "experiments" / "quick.yaml"
-
 
 def test_quick_grid_runs_scores_and_reports(tmp_path):
-    config = ExperimentConfig.load(QUICK)
-    report = run_experiment(config, tmp_path)
+    assert main(["experiment", "--quick", "--out", str(tmp_path)]) == 0
+    report = tmp_path / "REPORT_TABLES.md"
     rows = read_rows(tmp_path / "runs.csv")
     assert {r["method"] for r in rows} == {"mrisr", "mrisr-strict", "oracle"}
     assert all(15 < float(r["psnr"]) < 45 and r["steps"] == "3" for r in rows)
@@ -23,7 +21,7 @@ def test_quick_grid_runs_scores_and_reports(tmp_path):
     assert (tmp_path / "fig3_gaussian-rician-2x2x2.png").stat().st_size > 10_000
     assert (tmp_path / "fig2_gaussian-rician-2x2x2.png").stat().st_size > 10_000
     assert "cubic" in report.read_text()
-    run_experiment(config, tmp_path)  # a rerun finds every row done and trains nothing
+    run_experiment(ExperimentConfig.quick(), tmp_path)  # a rerun finds every row done and trains nothing
     assert len(read_rows(tmp_path / "runs.csv")) == len(rows)
 
 

@@ -81,7 +81,12 @@ def training_throughput(config: Config, run_dir: Path) -> dict[str, float]:
 
 
 def inference_child(
-    lr_shape: Sequence[int], scale: Sequence[int], method: str, max_memory_gb: float, width: int = 32
+    lr_shape: Sequence[int],
+    scale: Sequence[int],
+    method: str,
+    max_memory_gb: float,
+    width: int = 32,
+    output_suffix: str = ".nii.gz",
 ) -> dict[str, float]:
     """Run in a fresh process: super-resolve an ``lr_shape`` volume from and to disk; time and peak RSS."""
     from mrisr.checkpoint import build_model
@@ -98,12 +103,13 @@ def inference_child(
         if method == "cubic":
             volume = load_volume(Path(tmp) / "lr.nii")
             sr = interpolate(volume.data, scale, order=3)
-            save_volume(Path(tmp) / "sr.nii.gz", sr, refine_affine(volume.affine, scale), volume.header)
+            save_volume(Path(tmp) / f"sr{output_suffix}", sr, refine_affine(volume.affine, scale), volume.header)
         else:
             config = Config()
             config.model.scale, config.model.width = tuple(scale), width
             model = build_model(config).eval()
-            super_resolve_file(model, Path(tmp) / "lr.nii", Path(tmp) / "sr.nii.gz", max_memory_gb=max_memory_gb)
+            output = Path(tmp) / f"sr{output_suffix}"
+            super_resolve_file(model, Path(tmp) / "lr.nii", output, max_memory_gb=max_memory_gb)
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "peak_rss_gib": peak_rss_bytes() / 2**30}
 
@@ -182,14 +188,8 @@ def run_benchmark(
     sizes: Sequence[int] = (128, 192, 256),
     scale: Sequence[int] = (2, 2, 2),
     max_memory_gb: float = 4.0,
-    large: Sequence[int] | None = None,
-    large_width: int = 32,
 ) -> dict[str, Any]:
-    """All measurements, in one process on one machine; ``sizes`` are output edge lengths.
-
-    ``large`` (an LR shape such as 512 512 512) adds one streamed inference of that size with a network
-    of ``large_width`` channels, to show the memory bound (its time is not comparable to the rest).
-    """
+    """All measurements, in one process on one machine; ``sizes`` are output edge lengths."""
     config = Config()
     config.model.scale = tuple(scale)
     m, t = config.model, config.train
@@ -220,11 +220,6 @@ def run_benchmark(
             result = inference_in_subprocess((lr_size,) * 3, tuple(scale), method, max_memory_gb)
             result.update(method=method, output_size=size, output_voxels=size**3)
             report["inference"].append(result)
-    if large:
-        print(f"inference {tuple(large)} (width {large_width}) ...", file=sys.stderr)
-        result = inference_in_subprocess(tuple(large), tuple(scale), "mrisr", max_memory_gb, large_width)
-        result.update(lr_shape=list(large), width=large_width, limit_gib=max_memory_gb)
-        report["large"] = result
     print("options ...", file=sys.stderr)
     report["window_options"] = window_options(config, sorted({1, threads}))
     report["sliding_window_options"] = sliding_window_options(config, 96)
@@ -248,12 +243,6 @@ def format_report(report: dict[str, Any]) -> str:
         us = 1e6 * row["seconds"] / row["output_voxels"]
         size, rss = f"{row['output_size']}^3", row["peak_rss_gib"]
         lines.append(f"{row['method']:<10} {size:>8} {row['seconds']:>9.1f} {rss:>13.2f} {us:>9.3f}")
-    if "large" in report:
-        big = report["large"]
-        lines.append(
-            f"streamed {'x'.join(map(str, big['lr_shape']))} input, width {big['width']}: {big['seconds']:.0f} s, "
-            f"peak RSS {big['peak_rss_gib']:.2f} GiB (bound {big['limit_gib']:g} GiB)"
-        )
     base = report["window_options"]["default"]
     lines += ["", f"{'window batch (4 x 32^3 LR)':<34} {'ms':>8} {'vs default':>11}"]
     for name, seconds in report["window_options"].items():

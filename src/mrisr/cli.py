@@ -200,7 +200,9 @@ def _report(args: argparse.Namespace) -> None:
 def _experiment(args: argparse.Namespace) -> None:
     from mrisr.experiment import ExperimentConfig, run_experiment
 
-    config = ExperimentConfig.load(args.config)
+    if (args.config is None) == (not args.quick):
+        raise MRISRError("give a grid YAML or --quick (not both)")
+    config = ExperimentConfig.quick() if args.quick else ExperimentConfig.load(args.config)
     print(f"report tables written to {run_experiment(config, args.out)}")
 
 
@@ -211,8 +213,7 @@ def _bench(args: argparse.Namespace) -> None:
     from mrisr.io import atomic_write, check_output_path
 
     out = check_output_path(args.out, overwrite=True) if args.out else None
-    options = {"sizes": args.sizes, "scale": args.scale, "max_memory_gb": args.max_memory_gb}
-    report = run_benchmark(**options, large=args.large, large_width=args.large_width)
+    report = run_benchmark(sizes=args.sizes, scale=args.scale, max_memory_gb=args.max_memory_gb)
     print(format_report(report))
     if out:
         atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
@@ -297,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("experiment", help="the paper's experiment: quality vs number of HR volumes")
-    p.add_argument("config", help="grid YAML, e.g. experiments/paper.yaml or experiments/quick.yaml")
+    p.add_argument("config", nargs="?", help="grid YAML, e.g. experiments/n1_gaussian.yaml")
+    p.add_argument("--quick", action="store_true", help="a tiny grid (about a minute) that checks the pipeline")
     p.add_argument("--out", default="results", help="rows are appended to OUT/runs.csv; reruns resume")
     p.set_defaults(func=_experiment)
 
@@ -305,8 +307,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", nargs="+", type=int, default=[128, 192, 256], help="output edge lengths to time")
     p.add_argument("--scale", **scale, default=[2, 2, 2])
     p.add_argument("--max-memory-gb", type=float, default=4.0, help="the inference memory bound")
-    p.add_argument("--large", nargs=3, type=int, metavar=("X", "Y", "Z"), help="also stream one LR volume this big")
-    p.add_argument("--large-width", type=int, default=32, help="network width for --large")
     p.add_argument("--out", help="also write the measurements as JSON here")
     p.set_defaults(func=_bench)
 

@@ -77,6 +77,18 @@ class ExperimentConfig:
     steps: int | None = None
 
     @classmethod
+    def quick(cls) -> ExperimentConfig:
+        """A tiny grid (3 training steps per run, about a minute) that checks the pipeline, not the numbers."""
+        return cls(
+            degradations=[DegradationSpec("gaussian-rician-2x2x2", "gaussian", (2, 2, 2), 0.02)],
+            methods=["mrisr", "mrisr-strict", "oracle"],
+            n_hr=[1],
+            seeds=[0],
+            minutes=None,
+            steps=3,
+        )
+
+    @classmethod
     def load(cls, path: str | Path) -> ExperimentConfig:
         """Read a grid YAML; omitted keys keep the defaults, unknown keys are an error."""
         try:
