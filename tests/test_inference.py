@@ -114,3 +114,18 @@ def test_shards_partition_the_file_list():
     for bad in ("3/3", "1", "a/b", "-1/2"):
         with pytest.raises(MRISRError, match="--shard"):
             select_shard(files, bad)
+
+
+def test_bf16_inference_stays_close_to_fp32():
+    from mrisr.device import resolve_precision
+
+    torch.manual_seed(0)
+    model = UnpairedSR((2, 2, 2), width=8)
+    for p in model.parameters():
+        p.data.normal_(0, 0.05)
+    lr = (blob((20, 20, 20), (10, 10, 10), sigma=5) + 0.1).astype(np.float32)
+    fp32 = super_resolve_array(model, lr)
+    bf16 = super_resolve_array(model, lr, dtype=torch.bfloat16)
+    assert 0 < np.abs(bf16 - fp32).max() < 0.02 * fp32.max()
+    assert resolve_precision("fp32", torch.device("cpu")) == torch.float32
+    assert resolve_precision("auto", torch.device("cpu")) in (torch.float32, torch.bfloat16)

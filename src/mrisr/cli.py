@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from mrisr import MRISRError, __version__
-from mrisr.config import DEGRADATION_MODELS
+from mrisr.config import DEGRADATION_MODELS, PRECISIONS
 
 
 def _torchrun(argv: list[str], nproc: int) -> None:
@@ -78,7 +78,7 @@ def _train(args: argparse.Namespace) -> None:
 
 def _infer(args: argparse.Namespace) -> None:
     from mrisr.checkpoint import load_model
-    from mrisr.device import resolve_device
+    from mrisr.device import resolve_device, resolve_precision
     from mrisr.inference import select_shard, super_resolve_file, super_resolve_files
     from mrisr.io import list_nifti
 
@@ -96,6 +96,7 @@ def _infer(args: argparse.Namespace) -> None:
         "overwrite": args.overwrite,
         "volume_index": args.volume_index,
         "device": device,
+        "dtype": resolve_precision(args.precision, device),
         "progress": not args.quiet,
         "max_memory_gb": args.max_memory_gb,
         "allow_nonfinite": args.allow_nonfinite,
@@ -266,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-memory-gb", type=float, default=4.0, help="host memory bound: slab size, and refusal of what cannot fit"
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--precision", default="auto", choices=PRECISIONS, help="auto: bf16 where the hardware has it natively"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_infer)
 

@@ -13,6 +13,7 @@ from mrisr import MRISRError
 
 DEGRADATION_MODELS = ("free", "physics", "hybrid")
 PROFILES = ("estimate", "learn")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass

@@ -14,7 +14,7 @@ from mrisr.checkpoint import load_model
 from mrisr.config import Config
 from mrisr.data import intensity_scale
 from mrisr.degradation import DegradationParams, crop_to_multiple, degrade
-from mrisr.device import resolve_device
+from mrisr.device import resolve_device, resolve_precision
 from mrisr.evaluation import evaluate, format_table, interpolate, write_metrics
 from mrisr.figures import comparison_figure
 from mrisr.inference import super_resolve_file
@@ -78,9 +78,10 @@ def run_demo(
     config.train.device = device
     config.model.degradation = degradation_model
     model_path = train(config, out / "run")
-    model, meta = load_model(model_path, resolve_device(device))
+    target = resolve_device(device)
+    model, meta = load_model(model_path, target)
     sr_path = super_resolve_file(
-        model, lr_path, out / "colin27_sr.nii.gz", overwrite=True, device=resolve_device(device)
+        model, lr_path, out / "colin27_sr.nii.gz", overwrite=True, device=target, dtype=resolve_precision("auto", target)
     )
 
     truth, lr, sr = load_volume(truth_path), load_volume(lr_path), load_volume(sr_path)

@@ -63,6 +63,7 @@ def super_resolve_slabs(
     overlap: float = 0.25,
     sw_batch_size: int = 1,
     device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
     progress: bool = False,
 ) -> Iterator[np.ndarray]:
     """Yield the SR of ``lr`` as consecutive slabs along the last axis, in the input's intensity units.
@@ -70,7 +71,8 @@ def super_resolve_slabs(
     Each slab of ``slab_depth`` LR slices (all of them by default) is run with ``HALO`` slices of context
     on both sides by MONAI's Gaussian-blended sliding window, and the halo cropped off, so host memory
     is bounded by one slab. The input is normalised by its own ``percentile`` as in training. Windows
-    run on ``device``; the output is accumulated on the CPU, so GPU memory is bounded by one window batch.
+    run on ``device`` (under autocast when ``dtype`` is not float32); the output is accumulated in float32
+    on the CPU, so GPU memory is bounded by one window batch.
     """
     from monai.inferers import sliding_window_inference  # slow import, needed only here
 
@@ -78,6 +80,12 @@ def super_resolve_slabs(
     depth = lr.shape[2]
     slab_depth = slab_depth or depth
     fz = model.scale[2]
+    device = torch.device(device)
+
+    def predictor(window: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            return model.super_resolve(window).float()
+
     bar = tqdm(total=depth, unit="slice", desc="super-resolving", disable=not progress, leave=False)
     for z0 in range(0, depth, slab_depth):
         z1 = min(z0 + slab_depth, depth)
@@ -89,11 +97,11 @@ def super_resolve_slabs(
                 x,
                 roi_size=tuple(int(r) for r in roi_size),
                 sw_batch_size=sw_batch_size,
-                predictor=model.super_resolve,
+                predictor=predictor,
                 overlap=overlap,
                 mode="gaussian",
                 padding_mode="replicate",
-                sw_device=torch.device(device),
+                sw_device=device,
                 device=torch.device("cpu"),
             )
             slab = sr[0, 0, :, :, (z0 - a) * fz : (z1 - a) * fz].clamp_(min=0).mul_(scale).numpy()
@@ -117,6 +125,7 @@ def super_resolve_file(
     overwrite: bool = False,
     volume_index: int | None = None,
     device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
     progress: bool = False,
     max_memory_gb: float = 4.0,
     allow_nonfinite: bool = False,
@@ -128,7 +137,7 @@ def super_resolve_file(
     slab_depth = check_memory(volume.data.shape, model.scale, max_memory_gb, str(input_path))
     shape = tuple(n * f for n, f in zip(volume.data.shape, model.scale))
     slabs = super_resolve_slabs(
-        model, volume.data, slab_depth=slab_depth, percentile=percentile, device=device, progress=progress
+        model, volume.data, slab_depth=slab_depth, percentile=percentile, device=device, dtype=dtype, progress=progress
     )
     save_volume_slabs(out, shape, refine_affine(volume.affine, model.scale), volume.header, slabs)
     return out
