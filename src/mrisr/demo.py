@@ -80,9 +80,8 @@ def run_demo(
     model_path = train(config, out / "run")
     target = resolve_device(device)
     model, meta = load_model(model_path, target)
-    sr_path = super_resolve_file(
-        model, lr_path, out / "colin27_sr.nii.gz", overwrite=True, device=target, dtype=resolve_precision("auto", target)
-    )
+    dtype = resolve_precision("auto", target)
+    sr_path = super_resolve_file(model, lr_path, out / "colin27_sr.nii.gz", overwrite=True, device=target, dtype=dtype)
 
     truth, lr, sr = load_volume(truth_path), load_volume(lr_path), load_volume(sr_path)
     results = evaluate(truth, {"mrisr": sr.data}, lr=lr, degradation=degradation)

@@ -25,7 +25,6 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
-
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     """``auto`` is bfloat16 where the hardware computes it natively, else float32.
 
