@@ -36,10 +36,17 @@ def test_intensities_map_back_to_the_input_range():
     assert abs(small.mean() - lr.mean()) < 0.01
 
 
-def test_outputs_are_identical_across_runs():
-    model = UnpairedSR((2, 2, 2), width=4)
+def random_model(width: int) -> UnpairedSR:
+    """A 2x2x2 model with seeded random weights, so that its output is far from interpolation."""
+    torch.manual_seed(0)
+    model = UnpairedSR((2, 2, 2), width=width)
     for p in model.parameters():
         p.data.normal_(0, 0.05)
+    return model
+
+
+def test_outputs_are_identical_across_runs():
+    model = random_model(width=4)
     lr = np.random.default_rng(0).random((40, 36, 20)).astype(np.float32)
     np.testing.assert_array_equal(super_resolve_array(model, lr), super_resolve_array(model, lr))
 
@@ -70,10 +77,7 @@ def test_memory_plan_streams_a_512_cube_in_slabs_and_refuses_what_cannot_fit():
 
 def test_slabs_match_the_single_pass_up_to_window_seams():
     """Slabs move the sliding-window grid, so seams differ as window seams do; an off-by-one slab is 30x worse."""
-    torch.manual_seed(0)
-    model = UnpairedSR((2, 2, 2), width=4)
-    for p in model.parameters():
-        p.data.normal_(0, 0.05)
+    model = random_model(width=4)
     lr = (blob((24, 20, 40), (12, 10, 20), sigma=6) + 0.1).astype(np.float32)
     whole = super_resolve_array(model, lr)
     slabbed = super_resolve_array(model, lr, slab_depth=9)
@@ -119,10 +123,7 @@ def test_shards_partition_the_file_list():
 def test_bf16_inference_stays_close_to_fp32():
     from mrisr.device import resolve_precision
 
-    torch.manual_seed(0)
-    model = UnpairedSR((2, 2, 2), width=8)
-    for p in model.parameters():
-        p.data.normal_(0, 0.05)
+    model = random_model(width=8)
     lr = (blob((20, 20, 20), (10, 10, 10), sigma=5) + 0.1).astype(np.float32)
     fp32 = super_resolve_array(model, lr)
     bf16 = super_resolve_array(model, lr, dtype=torch.bfloat16)
