@@ -6,7 +6,7 @@ Runs ``mrisr.inference.super_resolve_file`` with an untrained default-size netwo
 random data from and to disk (uncompressed ``.nii``, so that gzip does not dominate the time), and prints
 the seconds and the peak resident memory. Memory depends on the in-plane size and the bound (which sets
 the slab depth), not on the number of slices: a thin input with a tight bound exercises the same streaming
-as 512³ (which takes hours on 2 cores) in minutes.
+as 512³ in a fraction of the time.
 """
 
 import argparse
