@@ -27,16 +27,21 @@ RUNTIME_BYTES = 0.75 * 2**30
 """Resident memory of the interpreter, PyTorch, MONAI and the model before any volume is read."""
 
 
-def plan_slab_depth(shape: Sequence[int], scale: Sequence[int], limit_bytes: float) -> int:
-    """The most LR slices per slab (along the last axis) whose SR fits in ``limit_bytes``, or 0 if none does.
+def memory_needed(shape: Sequence[int], scale: Sequence[int], slab_depth: int) -> float:
+    """Bytes of host memory to super-resolve ``shape`` in slabs of ``slab_depth`` LR slices.
 
     Counted: the runtime (``RUNTIME_BYTES``), the input twice (read, converted) and, per slab with its
     halo, four float32 buffers of the output's size (MONAI's accumulator and weight map, the clamped
     result, the bytes written).
     """
     per_slice = 4 * 4 * int(np.prod(shape[:2])) * int(np.prod(scale))
-    room = limit_bytes - RUNTIME_BYTES - 2 * 4 * int(np.prod(shape))
-    depth = int(room // per_slice) - 2 * HALO
+    return RUNTIME_BYTES + 2 * 4 * int(np.prod(shape)) + per_slice * (slab_depth + 2 * HALO)
+
+
+def plan_slab_depth(shape: Sequence[int], scale: Sequence[int], limit_bytes: float) -> int:
+    """The most LR slices per slab (along the last axis) that fit in ``limit_bytes``, or 0 if none does."""
+    per_slice = memory_needed(shape, scale, 1) - memory_needed(shape, scale, 0)
+    depth = int((limit_bytes - memory_needed(shape, scale, 0)) // per_slice)
     return min(depth, int(shape[2])) if depth >= min(MIN_SLAB, int(shape[2])) else 0
 
 
@@ -44,8 +49,7 @@ def check_memory(shape: Sequence[int], scale: Sequence[int], limit_gb: float, pa
     """The slab depth to use; refuses, before any work, a volume whose SR cannot fit in ``limit_gb``."""
     depth = plan_slab_depth(shape, scale, limit_gb * 2**30)
     if depth == 0:
-        slab = 4 * np.prod(shape[:2]) * np.prod(scale) * (MIN_SLAB + 2 * HALO)
-        need = (RUNTIME_BYTES + 4 * (2 * np.prod(shape) + slab)) / 2**30
+        need = memory_needed(shape, scale, min(MIN_SLAB, int(shape[2]))) / 2**30
         raise MRISRError(
             f"{path}: super-resolving shape {tuple(shape)} by {tuple(scale)} needs at least {need:.1f} GiB, "
             f"above the limit of {limit_gb:g} GiB (raise it with --max-memory-gb, or crop the volume)"
