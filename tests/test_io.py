@@ -1,4 +1,7 @@
 import gzip
+import os
+import subprocess
+import sys
 
 import nibabel as nib
 import numpy as np
@@ -9,6 +12,7 @@ from hypothesis import strategies as st
 
 from mrisr import MRISRError
 from mrisr.io import (
+    atomic_write,
     check_output_path,
     coarsen_affine,
     list_nifti,
@@ -263,3 +267,15 @@ def test_any_affine_loads_or_is_refused_in_one_line(tmp_path_factory, entries):
         assert str(err).startswith(str(path)) and "\n" not in str(err)
     else:
         assert np.all(np.isfinite(volume.affine)) and abs(np.linalg.det(volume.affine[:3, :3])) > 0
+
+
+def test_atomic_write_removes_temps_of_dead_writers_and_keeps_those_of_live_ones(tmp_path):
+    """A killed run's temp file is cleaned up; a concurrent writer's (a live process) is left to finish."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".out.txt.{dead.stdout.strip()}.abc.tmp.txt"
+    live = tmp_path / f".out.txt.{os.getppid()}.def.tmp.txt"
+    stale.write_text("half"), live.write_text("in progress")
+    atomic_write(tmp_path / "out.txt", lambda tmp: open(tmp, "w").write("done"))
+    assert (tmp_path / "out.txt").read_text() == "done"
+    assert not stale.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.txt", live.name])

@@ -29,14 +29,22 @@ from torch.utils.flop_counter import FlopCounterMode
 from mrisr.config import Config
 
 
+def synchronize() -> None:
+    """Wait for queued GPU work, so that wall time measures it (a no-op without CUDA)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def seconds_per_call(fn: Callable[[], Any], *, warmup: int = 2, min_seconds: float = 1.5, max_calls: int = 50) -> float:
     """Median wall time of ``fn`` after ``warmup`` calls, over at least ``min_seconds`` (or ``max_calls``)."""
     for _ in range(warmup):
         fn()
+    synchronize()
     times: list[float] = []
     while sum(times) < min_seconds and len(times) < max_calls:
         start = time.perf_counter()
         fn()
+        synchronize()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
@@ -48,13 +56,15 @@ def flops_of(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def conv_roofline(width: int, batch: int, sizes: Sequence[int] = (16, 24, 32)) -> dict[str, float]:
+def conv_roofline(
+    width: int, batch: int, sizes: Sequence[int] = (16, 24, 32), device: torch.device | str = "cpu"
+) -> dict[str, float]:
     """GFLOP/s of conv3d(width → width, 3³) forward + backward, the best over feature maps of ``sizes``³
-    (the model's LR and HR patch sides): the practical peak of this CPU for this network's main op."""
-    conv = torch.nn.Conv3d(width, width, 3, padding=1)
+    (the model's LR and HR patch sides): the practical peak of this machine for this network's main op."""
+    conv = torch.nn.Conv3d(width, width, 3, padding=1, device=device)
     best: dict[str, float] = {"gflops_per_s": 0.0}
     for size in sizes:
-        x = torch.randn(batch, width, size, size, size, requires_grad=True)
+        x = torch.randn(batch, width, size, size, size, requires_grad=True, device=device)
 
         def step(x: torch.Tensor = x) -> None:
             conv(x).sum().backward()
@@ -65,14 +75,14 @@ def conv_roofline(width: int, batch: int, sizes: Sequence[int] = (16, 24, 32)) -
     return best
 
 
-def training_throughput(config: Config, run_dir: Path) -> dict[str, float]:
+def training_throughput(config: Config, run_dir: Path, device: torch.device | str = "cpu") -> dict[str, float]:
     """FLOPs per step, steps/s and HR voxels/s of the real training step on the packaged MRI."""
     from mrisr import datasets
     from mrisr.training import Trainer
 
     config.train.hr = [str(datasets.template("mni2009a"))]
     config.train.lr = [str(datasets.COLIN27)]
-    config.train.device = "cpu"
+    config.train.device = str(device)
     trainer = Trainer(config, run_dir)
     flops = flops_of(trainer.train_step)
     seconds = seconds_per_call(trainer.train_step, min_seconds=5.0, max_calls=30)
@@ -87,8 +97,10 @@ def inference_child(
     max_memory_gb: float,
     width: int = 32,
     output_suffix: str = ".nii.gz",
+    device: str = "cpu",
 ) -> dict[str, float]:
-    """Run in a fresh process: super-resolve an ``lr_shape`` volume from and to disk; time and peak RSS."""
+    """Run in a fresh process: super-resolve an ``lr_shape`` volume from and to disk; time, peak RSS and
+    peak GPU memory (0 on the CPU)."""
     from mrisr.checkpoint import build_model
     from mrisr.evaluation import interpolate
     from mrisr.inference import super_resolve_file
@@ -107,11 +119,12 @@ def inference_child(
         else:
             config = Config()
             config.model.scale, config.model.width = tuple(scale), width
-            model = build_model(config).eval()
+            model = build_model(config).eval().to(device)
             output = Path(tmp) / f"sr{output_suffix}"
-            super_resolve_file(model, Path(tmp) / "lr.nii", output, max_memory_gb=max_memory_gb)
+            super_resolve_file(model, Path(tmp) / "lr.nii", output, max_memory_gb=max_memory_gb, device=device)
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_rss_gib": peak_rss_bytes() / 2**30}
+    gpu_bytes = torch.cuda.max_memory_allocated() if torch.device(device).type == "cuda" else 0
+    return {"seconds": seconds, "peak_rss_gib": peak_rss_bytes() / 2**30, "peak_gpu_gib": gpu_bytes / 2**30}
 
 
 def peak_rss_bytes() -> int:
@@ -122,25 +135,27 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes, outside Linux
 
 
-def inference_in_subprocess(*args: Any) -> dict[str, float]:
+def inference_in_subprocess(*args: Any, **kwargs: Any) -> dict[str, float]:
     """:func:`inference_child` in its own interpreter, so that its peak RSS is its own."""
-    arguments = ", ".join(repr(list(a) if isinstance(a, tuple) else a) for a in args)
+    plain = [repr(list(a) if isinstance(a, tuple) else a) for a in args]
+    arguments = ", ".join(plain + [f"{key}={value!r}" for key, value in kwargs.items()])
     code = f"import json, mrisr.benchmark as b; print(json.dumps(b.inference_child({arguments})))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def window_options(config: Config, threads: Sequence[int]) -> dict[str, float]:
+def window_options(config: Config, threads: Sequence[int], device: torch.device | str = "cpu") -> dict[str, float]:
     """Seconds per sliding-window batch (4 windows of 32³ LR voxels) under each option."""
     from mrisr.checkpoint import build_model
 
-    model = build_model(config).eval()
-    x = torch.rand(4, 1, 32, 32, 32)
+    device = torch.device(device)
+    model = build_model(config).eval().to(device)
+    x = torch.rand(4, 1, 32, 32, 32, device=device)
     results: dict[str, float] = {}
 
     def run(m: Callable, inp: torch.Tensor, autocast: bool = False) -> Callable[[], None]:
         def call() -> None:
-            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
                 m(inp)
 
         return call
@@ -152,7 +167,7 @@ def window_options(config: Config, threads: Sequence[int]) -> dict[str, float]:
     torch.set_num_threads(default_threads)
     results["default"] = seconds_per_call(run(model.super_resolve, x))
     results["bf16 autocast"] = seconds_per_call(run(model.super_resolve, x, autocast=True))
-    last = build_model(config).eval().to(memory_format=torch.channels_last_3d)
+    last = build_model(config).eval().to(device, memory_format=torch.channels_last_3d)
     last.load_state_dict(model.state_dict())
     results["channels_last_3d"] = seconds_per_call(run(last.super_resolve, x.to(memory_format=torch.channels_last_3d)))
     try:
@@ -167,18 +182,18 @@ def window_options(config: Config, threads: Sequence[int]) -> dict[str, float]:
     return results
 
 
-def sliding_window_options(config: Config, lr_size: int) -> dict[str, float]:
+def sliding_window_options(config: Config, lr_size: int, device: torch.device | str = "cpu") -> dict[str, float]:
     """Seconds to super-resolve a ``lr_size``³ array under window size / overlap / batch choices."""
     from mrisr.checkpoint import build_model
     from mrisr.inference import super_resolve_array
 
-    model = build_model(config).eval()
+    model = build_model(config).eval().to(device)
     lr = np.random.default_rng(0).random((lr_size,) * 3, dtype=np.float32) + 1
     results = {}
     choices = [(32, 0.25, 4), (32, 0.25, 1), (48, 0.25, 1), (64, 0.25, 1), (64, 0.5, 1), (96, 0.25, 1)]
     for roi, overlap, batch in choices:
         start = time.perf_counter()
-        super_resolve_array(model, lr, roi_size=(roi,) * 3, overlap=overlap, sw_batch_size=batch)
+        super_resolve_array(model, lr, roi_size=(roi,) * 3, overlap=overlap, sw_batch_size=batch, device=device)
         results[f"roi {roi}, overlap {overlap}, batch {batch}"] = time.perf_counter() - start
     return results
 
@@ -188,8 +203,12 @@ def run_benchmark(
     sizes: Sequence[int] = (128, 192, 256),
     scale: Sequence[int] = (2, 2, 2),
     max_memory_gb: float = 4.0,
+    device: str = "auto",
 ) -> dict[str, Any]:
     """All measurements, in one process on one machine; ``sizes`` are output edge lengths."""
+    from mrisr.device import resolve_device
+
+    device = str(resolve_device(device))
     config = Config()
     config.model.scale = tuple(scale)
     m, t = config.model, config.train
@@ -201,14 +220,15 @@ def run_benchmark(
             "torch_threads": threads,
             "torch": torch.__version__,
             "python": platform.python_version(),
+            "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         },
         "config": {"width": m.width, "batch_size": t.batch_size, "lr_patch": list(t.lr_patch), "scale": list(scale)},
     }
     print("roofline ...", file=sys.stderr)
-    report["roofline"] = conv_roofline(m.width, t.batch_size)
+    report["roofline"] = conv_roofline(m.width, t.batch_size, device=device)
     print("training step ...", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
-        train = training_throughput(config, Path(tmp))
+        train = training_throughput(config, Path(tmp), device)
     train["gflops_per_s"] = train["flops_per_step"] * train["steps_per_s"] / 1e9
     train["roofline_fraction"] = train["gflops_per_s"] / report["roofline"]["gflops_per_s"]
     report["training"] = train
@@ -217,12 +237,12 @@ def run_benchmark(
         lr_size = size // scale[0]
         for method in ("mrisr", "cubic"):
             print(f"inference {method} {size}^3 ...", file=sys.stderr)
-            result = inference_in_subprocess((lr_size,) * 3, tuple(scale), method, max_memory_gb)
+            result = inference_in_subprocess((lr_size,) * 3, tuple(scale), method, max_memory_gb, device=device)
             result.update(method=method, output_size=size, output_voxels=size**3)
             report["inference"].append(result)
     print("options ...", file=sys.stderr)
-    report["window_options"] = window_options(config, sorted({1, threads}))
-    report["sliding_window_options"] = sliding_window_options(config, 96)
+    report["window_options"] = window_options(config, sorted({1, threads}), device)
+    report["sliding_window_options"] = sliding_window_options(config, 96, device)
     return report
 
 
@@ -230,19 +250,20 @@ def format_report(report: dict[str, Any]) -> str:
     """The benchmark as plain-text tables."""
     mach, roof, train = report["machine"], report["roofline"], report["training"]
     lines = [
-        f"machine: {mach['cpu']}, {mach['cores']} cores, {mach['torch_threads']} torch threads, torch {mach['torch']}",
+        f"machine: {mach['cpu']}, {mach['cores']} cores, {mach['torch_threads']} torch threads, torch {mach['torch']}, "
+        f"device {mach.get('device', 'cpu')}",
         f"roofline  conv3d {report['config']['width']}->{report['config']['width']} 3^3 fwd+bwd: "
         f"{roof['gflops_per_s']:.1f} GFLOP/s (best at {roof['size']}^3, batch {report['config']['batch_size']})",
         f"training  {train['flops_per_step'] / 1e9:.2f} GFLOP/step, {train['steps_per_s']:.2f} steps/s, "
         f"{train['hr_voxels_per_s'] / 1e6:.2f} M HR voxels/s, {train['gflops_per_s']:.1f} GFLOP/s "
         f"= {100 * train['roofline_fraction']:.0f}% of the roofline",
         "",
-        f"{'inference':<10} {'output':>8} {'seconds':>9} {'peak RSS GiB':>13} {'us/voxel':>9}",
+        f"{'inference':<10} {'output':>8} {'seconds':>9} {'peak RSS GiB':>13} {'peak GPU GiB':>13} {'us/voxel':>9}",
     ]
     for row in report["inference"]:
         us = 1e6 * row["seconds"] / row["output_voxels"]
-        size, rss = f"{row['output_size']}^3", row["peak_rss_gib"]
-        lines.append(f"{row['method']:<10} {size:>8} {row['seconds']:>9.1f} {rss:>13.2f} {us:>9.3f}")
+        size, rss, gpu = f"{row['output_size']}^3", row["peak_rss_gib"], row.get("peak_gpu_gib", 0.0)
+        lines.append(f"{row['method']:<10} {size:>8} {row['seconds']:>9.1f} {rss:>13.2f} {gpu:>13.2f} {us:>9.3f}")
     base = report["window_options"]["default"]
     lines += ["", f"{'window batch (4 x 32^3 LR)':<34} {'ms':>8} {'vs default':>11}"]
     for name, seconds in report["window_options"].items():

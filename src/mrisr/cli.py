@@ -204,7 +204,14 @@ def _experiment(args: argparse.Namespace) -> None:
     if (args.config is None) == (not args.quick):
         raise MRISRError("give a grid YAML or --quick (not both)")
     config = ExperimentConfig.quick() if args.quick else ExperimentConfig.load(args.config)
-    print(f"report tables written to {run_experiment(config, args.out)}")
+    for name in ("degradations", "methods", "n_hr", "seeds"):  # a part of the grid, e.g. one per parallel process
+        chosen = getattr(args, name)
+        if chosen and name == "degradations":
+            config.degradations = [d for d in config.degradations if d.name in chosen]
+        elif chosen:
+            setattr(config, name, chosen)
+    written = run_experiment(config, args.out, report=not args.no_report)
+    print(f"{'report tables' if not args.no_report else 'rows'} written to {written}")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -214,7 +221,7 @@ def _bench(args: argparse.Namespace) -> None:
     from mrisr.io import atomic_write, check_output_path
 
     out = check_output_path(args.out, overwrite=True) if args.out else None
-    report = run_benchmark(sizes=args.sizes, scale=args.scale, max_memory_gb=args.max_memory_gb)
+    report = run_benchmark(sizes=args.sizes, scale=args.scale, max_memory_gb=args.max_memory_gb, device=args.device)
     print(format_report(report))
     if out:
         atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
@@ -305,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="grid YAML, e.g. experiments/n1_gaussian.yaml")
     p.add_argument("--quick", action="store_true", help="a tiny grid (about a minute) that checks the pipeline")
     p.add_argument("--out", default="results", help="rows are appended to OUT/runs.csv; reruns resume")
+    p.add_argument("--degradations", nargs="+", metavar="NAME", help="only these panels of the grid")
+    p.add_argument("--methods", nargs="+", metavar="METHOD", help="only these methods")
+    p.add_argument("--n-hr", nargs="+", type=int, metavar="N", help="only these numbers of HR volumes")
+    p.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="only these seeds")
+    p.add_argument("--no-report", action="store_true", help="only add rows (parts of a grid run in parallel)")
     p.set_defaults(func=_experiment)
 
     p = sub.add_parser("bench", help="speed and memory on this machine: roofline, training, inference, options")
@@ -312,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", **scale, default=[2, 2, 2])
     p.add_argument("--max-memory-gb", type=float, default=4.0, help="the inference memory bound")
     p.add_argument("--out", help="also write the measurements as JSON here")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("report", help="summarise a training run: budget, config, learned degradation")

@@ -10,6 +10,7 @@ where it stopped; :func:`write_report` turns the rows into tables and figures.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import time
@@ -26,10 +27,11 @@ from mrisr.config import Config
 from mrisr.data import intensity_scale
 from mrisr.degradation import DegradationParams, crop_to_multiple, default_fwhm, degrade
 from mrisr.demo import simulate_colin27
+from mrisr.device import resolve_device
 from mrisr.evaluation import evaluate, interpolate
 from mrisr.figures import comparison_figure
 from mrisr.inference import super_resolve_array
-from mrisr.io import Volume, coarsen_affine, first_line, load_volume, save_volume
+from mrisr.io import Volume, atomic_write, coarsen_affine, first_line, load_volume, save_volume
 from mrisr.training import train
 
 HR_POOL = ("mni2009a", "mni6gen", "pydeface-mean")
@@ -117,6 +119,9 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         "mrisr": {},
         "mrisr-nonce": {"loss": {"nce": 0.0}},
         "mrisr-free": {"model": {"degradation": "free"}},
+        "mrisr-hybrid": {"model": {"degradation": "hybrid"}},
+        "mrisr-wide": {"model": {"width": 64}},
+        "mrisr-true-profile": {"model": {"fixed_fwhm": list(default_fwhm(spec.factors))}},  # diagnostic
         "mrisr-learned-profile": {"model": {"profile": "learn"}},
         "mrisr-nonce-learned-profile": {"model": {"profile": "learn"}, "loss": {"nce": 0.0}},
         "oracle": {
@@ -168,8 +173,9 @@ def prepare_case(spec: DegradationSpec, out: Path) -> TestCase:
     return TestCase(spec, truth, lr, lr_path, template_lr_paths, spec.noise_sigma / intensity_scale(lr.data, 99.9))
 
 
-def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> Path:
-    """Run every (degradation, n_hr, method, seed) not yet in ``runs.csv``; then write the report."""
+def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, report: bool = True) -> Path:
+    """Run every (degradation, n_hr, method, seed) not yet in ``runs.csv``; then write the report (unless
+    ``report`` is false: a part of a grid run in parallel with the others)."""
     out = Path(out_dir)
     (out / "data").mkdir(parents=True, exist_ok=True)
     table = out / "runs.csv"
@@ -178,7 +184,8 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> Path:
         case = prepare_case(spec, out)
         baselines = out / "data" / f"baselines_{spec.name}.json"
         if not baselines.is_file():
-            baselines.write_text(json.dumps(evaluate(case.truth, {}, lr=case.lr, degradation=spec.kind), indent=2))
+            scores = evaluate(case.truth, {}, lr=case.lr, degradation=spec.kind)
+            atomic_write(baselines, lambda tmp, scores=scores: Path(tmp).write_text(json.dumps(scores, indent=2)))
         for n, method, seed in itertools.product(config.n_hr, config.methods, config.seeds):
             if (spec.name, method, str(n), str(seed)) in done:
                 continue
@@ -186,7 +193,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path) -> Path:
                 append_row(table, run_one(case, method, n, seed, config, out))
             except MRISRError as err:  # a method that does not apply to this panel (noted, not fatal)
                 print(f"skipped {spec.name} {method} n={n} seed={seed}: {err}")
-    return write_report(out)
+    return write_report(out) if report else table
 
 
 def run_one(case: TestCase, method: str, n: int, seed: int, config: ExperimentConfig, out: Path) -> dict[str, Any]:
@@ -212,9 +219,10 @@ def run_one(case: TestCase, method: str, n: int, seed: int, config: ExperimentCo
             setattr(getattr(run_config, section), key, tuple(value) if isinstance(value, list) else value)
     run_dir = out / "runs" / f"{case.spec.name}_{method}_n{n}_s{seed}"
     started = time.perf_counter()
-    model, meta = load_model(train(run_config, run_dir))
+    device = resolve_device(run_config.train.device)
+    model, meta = load_model(train(run_config, run_dir), device)
     seconds = time.perf_counter() - started
-    sr = super_resolve_array(model, case.lr.data)
+    sr = super_resolve_array(model, case.lr.data, device=device)
     scores = evaluate(case.truth, {method: sr}, lr=case.lr, degradation=case.spec.kind, baselines=False)[method]
     return {
         "degradation": case.spec.name,
@@ -235,12 +243,18 @@ def read_rows(table: Path) -> list[dict[str, str]]:
 
 
 def append_row(table: Path, row: dict[str, Any]) -> None:
-    new = not table.is_file()
+    """One row, in one ``write`` to a file opened for appending, so that parallel grids can share the table."""
+    try:
+        with open(table, "x") as f:  # exclusive creation: exactly one process writes the header
+            f.write(",".join(FIELDS) + "\n")
+    except FileExistsError:
+        pass
+    buffer = io.StringIO()
+    csv.DictWriter(buffer, fieldnames=FIELDS).writerow(
+        {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
+    )
     with open(table, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
+        f.write(buffer.getvalue())
 
 
 def summarise(rows: list[dict[str, str]]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
@@ -298,10 +312,11 @@ def plot_slices(degradation: str, methods: list[str], out: Path) -> None:
     lr = load_volume(out / "data" / f"colin27_{degradation}.nii.gz")
     factors = tuple(t // s for t, s in zip(truth.data.shape, lr.data.shape))
     images = {"LR": interpolate(lr.data, factors, 0), "cubic": interpolate(lr.data, factors, 3)}
+    device = resolve_device("auto")
     for method in methods:
         model_path = out / "runs" / f"{degradation}_{method}_n1_s0" / "model.pt"
         if model_path.is_file():
-            images[method] = super_resolve_array(load_model(model_path)[0], lr.data)
+            images[method] = super_resolve_array(load_model(model_path, device)[0], lr.data, device=device)
     comparison_figure(truth.data, images, out / f"fig2_{degradation}.png", affine=truth.affine)
 
 

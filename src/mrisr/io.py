@@ -137,13 +137,16 @@ def check_output_path(path: str | Path, *, overwrite: bool) -> Path:
 def atomic_write(path: str | Path, write) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file.
 
-    Temp files are hidden (``.name.*.tmp``) next to the target; ones left by a killed run are removed first.
+    Temp files are hidden (``.name.PID.*.tmp``) next to the target; ones left by a process that is gone (a
+    killed run) are removed first, while those of a live process writing the same file are left alone.
     """
     target = Path(path)
     for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*"):
-        stale.unlink(missing_ok=True)
+        if not _writer_alive(stale.name[len(target.name) + 2 :].split(".")[0]):
+            stale.unlink(missing_ok=True)
     suffix = ".nii.gz" if str(target).endswith(".nii.gz") else target.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
+    prefix = f".{target.name}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=f".tmp{suffix}", dir=target.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -154,6 +157,19 @@ def atomic_write(path: str | Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _writer_alive(pid: str) -> bool:
+    """Whether the process that named a temp file is still running (a malformed name counts as gone)."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
 
 
 def _umask() -> int:

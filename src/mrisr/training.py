@@ -281,16 +281,19 @@ class Trainer:
         )
 
     def _load_latest_state(self) -> tuple[Path, dict[str, Any]]:
-        """``last.pt``, or ``previous.pt`` if the run was killed while replacing it or left it damaged."""
+        """``last.pt``, or ``previous.pt`` if the run was killed while replacing it or left it damaged.
+
+        Loaded onto the CPU: the RNG state must stay there, and ``load_state_dict`` moves weights and
+        optimiser moments to wherever the networks are."""
         folder = self.run_dir / "checkpoints"
         last, previous = folder / "last.pt", folder / "previous.pt"
         try:
-            return last, load_checkpoint(last, map_location=self.device)
+            return last, load_checkpoint(last)
         except MRISRError as err:
             if not previous.is_file():
                 raise MRISRError(f"{folder}: nothing to resume from ({err})") from None
             warnings.warn(f"{err}; resuming from {previous.name}", stacklevel=2)
-            return previous, load_checkpoint(previous, map_location=self.device)
+            return previous, load_checkpoint(previous)
 
     def _resume(self) -> None:
         path, state = self._load_latest_state()

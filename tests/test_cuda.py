@@ -1,0 +1,60 @@
+"""The CUDA paths: training, resume, checkpoints that move between devices, inference in fp32 and bf16.
+
+Skipped where no GPU is present (the CPU CI); run on a GPU machine with ``python -m pytest tests/test_cuda.py``.
+"""
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config
+
+from mrisr.checkpoint import load_model
+from mrisr.inference import super_resolve_array, super_resolve_file
+from mrisr.io import load_volume
+from mrisr.metrics import psnr
+from mrisr.training import Trainer, train
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def cuda_config(real_data, steps=4):
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=steps)
+    config.train.device = "cuda"
+    return config
+
+
+def test_a_model_trained_on_cuda_infers_alike_on_cuda_and_cpu(tmp_path, real_data):
+    model_path = train(cuda_config(real_data), tmp_path / "run")
+    lr = load_volume(real_data["colin"]).data
+    on_cpu = super_resolve_array(load_model(model_path, "cpu")[0], lr)
+    gpu_model, meta = load_model(model_path, "cuda")
+    assert meta["step"] == 4 and next(gpu_model.parameters()).is_cuda
+    fp32 = super_resolve_array(gpu_model, lr, device="cuda")
+    bf16 = super_resolve_array(gpu_model, lr, device="cuda", dtype=torch.bfloat16)
+    peak = float(np.percentile(on_cpu, 99.9))
+    assert psnr(fp32, on_cpu, data_range=peak) > 50  # TF32 convolutions on the GPU: close, not bit-equal
+    assert psnr(bf16, on_cpu, data_range=peak) > 35
+    assert psnr(bf16, on_cpu, data_range=peak) < psnr(fp32, on_cpu, data_range=peak)
+
+
+def test_training_on_cuda_resumes_where_it_stopped(tmp_path, real_data):
+    config = cuda_config(real_data)
+    straight = Trainer(config, tmp_path / "straight")
+    for _ in range(4):
+        straight.train_step()
+    first = Trainer(config, tmp_path / "split")
+    first.train_step(), first.train_step()
+    first.save_state()
+    resumed = Trainer(config, tmp_path / "split", resume=True)
+    assert resumed.step == 2 and next(resumed.generator.parameters()).is_cuda
+    resumed.train_step(), resumed.train_step()
+    for name, value in straight.generator.state_dict().items():
+        torch.testing.assert_close(resumed.generator.state_dict()[name], value, rtol=1e-4, atol=1e-5)
+
+
+def test_streamed_inference_on_cuda_writes_the_same_volume_as_one_pass(tmp_path, real_data):
+    model_path = train(cuda_config(real_data, steps=2), tmp_path / "run")
+    model, _ = load_model(model_path, "cuda")
+    out = super_resolve_file(model, real_data["colin"], tmp_path / "sr.nii.gz", device="cuda", max_memory_gb=64)
+    whole = super_resolve_array(model, load_volume(real_data["colin"]).data, device="cuda")
+    np.testing.assert_allclose(load_volume(out).data, whole, rtol=1e-5, atol=1e-5)
