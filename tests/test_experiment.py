@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from mrisr import MRISRError
@@ -40,3 +41,32 @@ def test_a_bad_grid_config_is_one_clear_error(tmp_path):
     (tmp_path / "grid.yaml").write_text("methods: [mrisr]\nseeds: [0]\nepochs: 3\n")
     with pytest.raises(MRISRError, match="grid.yaml: not a valid experiment config"):
         ExperimentConfig.load(tmp_path / "grid.yaml")
+
+
+def test_beyond_three_hr_sources_come_synthetic_subjects_labelled_as_such(tmp_path):
+    from mrisr import datasets
+    from mrisr.experiment import hr_sources
+    from mrisr.io import load_volume
+
+    paths = hr_sources(4, tmp_path)
+    assert paths[:3] == [datasets.template(name) for name in ("mni2009a", "mni6gen", "pydeface-mean")]
+    assert paths[3] == tmp_path / "synthetic-0.nii.gz"
+    source, synthetic = load_volume(paths[0]), load_volume(paths[3])
+    assert synthetic.data.shape == source.data.shape and (synthetic.affine == source.affine).all()
+    correlation = np.corrcoef(source.data.ravel(), synthetic.data.ravel())[0, 1]
+    assert 0.6 < correlation < 0.99  # the same anatomy, deformed: neither a copy nor noise
+    assert hr_sources(4, tmp_path)[3].stat().st_mtime == paths[3].stat().st_mtime  # made once, then reused
+
+
+def test_experiment_cli_runs_a_part_of_a_grid(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(
+        "degradations:\n  - {name: thick, kind: gaussian, factors: [1, 1, 4], noise_sigma: 0.0}\n"
+        "  - {name: other, kind: gaussian, factors: [2, 2, 2], noise_sigma: 0.0}\n"
+        "methods: [mrisr, oracle]\nn_hr: [1, 2]\nseeds: [0, 1]\nminutes: null\nsteps: 2\n"
+    )
+    args = ["--degradations", "thick", "--methods", "oracle", "--n-hr", "1", "--seeds", "1", "--no-report"]
+    assert main(["experiment", str(grid), "--out", str(tmp_path / "out"), *args]) == 0
+    rows = read_rows(tmp_path / "out" / "runs.csv")
+    assert [(r["degradation"], r["method"], r["n_hr"], r["seed"]) for r in rows] == [("thick", "oracle", "1", "1")]
+    assert not (tmp_path / "out" / "REPORT_TABLES.md").exists()

@@ -1,3 +1,4 @@
+import json
 import signal
 import subprocess
 import sys
@@ -106,3 +107,14 @@ def test_paired_validation_keeps_the_best_ssim_model(tmp_path, real_data):
     config.train.val_every = 1
     model = load_checkpoint(train(config, tmp_path / "run"))
     assert 0 < model["val_ssim"] <= 1
+
+
+def test_a_learned_contrast_curve_trains_and_is_reported(tmp_path, real_data):
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=3)
+    config.model.contrast = True
+    trainer = Trainer(config, tmp_path / "run")
+    start = trainer.generator.contrast.raw_slopes.detach().clone()
+    trainer.train()
+    assert not torch.equal(trainer.generator.contrast.raw_slopes.detach(), start)  # the LR discriminator moves it
+    curve = json.loads((tmp_path / "run" / "degradation.json").read_text())["contrast_curve"]
+    assert list(curve) == ["0.00", "0.25", "0.50", "0.75", "1.00"] and curve["0.00"] == 0

@@ -35,7 +35,9 @@ def weights_hash(state_dict: dict[str, torch.Tensor]) -> str:
 
 def build_model(config: Config) -> UnpairedSR:
     m = config.model
-    return UnpairedSR(m.scale, m.width, m.encoder_blocks, m.decoder_blocks, m.degradation, m.init_fwhm, m.fixed_fwhm)
+    return UnpairedSR(
+        m.scale, m.width, m.encoder_blocks, m.decoder_blocks, m.degradation, m.init_fwhm, m.fixed_fwhm, m.contrast
+    )
 
 
 def save_checkpoint(path: str | Path, generator: UnpairedSR, config: Config, **extra: Any) -> None:

@@ -30,6 +30,7 @@ class ModelConfig:
     init_fwhm: float = 0.75  # starting slice-profile FWHM when learned, relative to the factor of each axis
     noise_sigma: float | None = None  # Rician sigma of the degradation; None: estimated from each LR's air
     fixed_fwhm: tuple[float, float, float] | None = None  # a known slice profile (HR voxels): not learned
+    contrast: bool = False  # learn a monotone intensity curve from the HR source's contrast to the target's
 
 
 @dataclass

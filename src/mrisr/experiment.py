@@ -34,7 +34,7 @@ from mrisr.inference import super_resolve_array
 from mrisr.io import Volume, atomic_write, coarsen_affine, first_line, load_volume, save_volume
 from mrisr.training import train
 
-HR_POOL = ("mni2009a", "mni6gen", "pydeface-mean")
+HR_POOL = ("mni2009a", "mni6gen", "pydeface-mean")  # the real HR sources; beyond three, synthetic subjects
 FIELDS = [
     "degradation",
     "method",
@@ -121,6 +121,7 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         "mrisr-free": {"model": {"degradation": "free"}},
         "mrisr-hybrid": {"model": {"degradation": "hybrid"}},
         "mrisr-wide": {"model": {"width": 64}},
+        "mrisr-contrast": {"model": {"contrast": True}},
         "mrisr-true-profile": {"model": {"fixed_fwhm": list(default_fwhm(spec.factors))}},  # diagnostic
         "mrisr-learned-profile": {"model": {"profile": "learn"}},
         "mrisr-nonce-learned-profile": {"model": {"profile": "learn"}, "loss": {"nce": 0.0}},
@@ -173,6 +174,39 @@ def prepare_case(spec: DegradationSpec, out: Path) -> TestCase:
     return TestCase(spec, truth, lr, lr_path, template_lr_paths, spec.noise_sigma / intensity_scale(lr.data, 99.9))
 
 
+def hr_sources(n: int, folder: Path) -> list[Path]:
+    """The first ``n`` HR training volumes: the real templates of ``HR_POOL``, then synthetic subjects."""
+    real = [datasets.template(name) for name in HR_POOL[:n]]
+    return real + [synthetic_subject(k, folder) for k in range(n - len(real))]
+
+
+def synthetic_subject(index: int, folder: Path) -> Path:
+    """``synthetic-K.nii.gz``: a *synthetic* HR subject, not a person. A real template (taken in turn) under a
+    random smooth deformation (MONAI ``Rand3DElastic``: rotation up to ±6°, scaling ±8%, elastic displacement
+    of a few voxels) and a gamma in [0.85, 1.15], seeded by ``index``; written once into ``folder``."""
+    path = folder / f"synthetic-{index}.nii.gz"
+    if path.is_file():
+        return path
+    from monai.transforms import Rand3DElastic  # slow import, needed only here
+
+    source = load_volume(datasets.template(HR_POOL[index % len(HR_POOL)]))
+    warp = Rand3DElastic(
+        sigma_range=(6, 9),
+        magnitude_range=(80, 160),
+        prob=1.0,
+        rotate_range=(0.1, 0.1, 0.1),
+        scale_range=(0.08, 0.08, 0.08),
+        mode="bilinear",
+        padding_mode="zeros",
+    )
+    warp.set_random_state(index)
+    data = np.asarray(warp(source.data[None]))[0].clip(min=0)
+    peak = intensity_scale(data, 99.9)
+    gamma = np.random.default_rng(index).uniform(0.85, 1.15)
+    save_volume(path, (peak * (data / peak) ** gamma).astype(np.float32), source.affine, source.header)
+    return path
+
+
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, report: bool = True) -> Path:
     """Run every (degradation, n_hr, method, seed) not yet in ``runs.csv``; then write the report (unless
     ``report`` is false: a part of a grid run in parallel with the others)."""
@@ -206,7 +240,7 @@ def run_one(case: TestCase, method: str, n: int, seed: int, config: ExperimentCo
     hr_names = HR_POOL[:n]
     run_config = Config()
     run_config.model.scale = tuple(case.spec.factors)
-    run_config.train.hr = [str(datasets.template(name)) for name in hr_names]
+    run_config.train.hr = [str(path) for path in hr_sources(n, out / "data")]
     run_config.train.lr = [str(case.lr_path)]
     if strict:
         run_config.train.lr = [str(p) for name, p in case.template_lr_paths.items() if name not in hr_names]

@@ -77,12 +77,13 @@ class Trainer:
         self.feat_disc = PatchDiscriminator(m.width, m.disc_width, n_strided=1).to(self.device)
         self.projection = ProjectionHead(m.width).to(self.device)
         self.nce = PatchNCELoss(config.loss.nce_temperature, config.loss.nce_negatives_across_batch)
-        profile = list(self.generator.slice_profile.parameters())
-        networks = [p for p in self.generator.parameters() if all(p is not q for q in profile)]
+        contrast = self.generator.contrast
+        scalars = list(self.generator.slice_profile.parameters()) + ([] if contrast is None else [contrast.raw_slopes])
+        networks = [p for p in self.generator.parameters() if all(p is not q for q in scalars)]
         g_groups = [
             {"params": networks + list(self.projection.parameters()), "lr_scale": 1.0},
-            # a few scalars that must move by O(1) within a few hundred steps
-            {"params": profile, "lr_scale": t.profile_lr_scale},
+            # a few scalars (slice profile, contrast curve) that must move by O(1) within a few hundred steps
+            {"params": scalars, "lr_scale": t.profile_lr_scale},
         ]
         d_params = list(self.lr_disc.parameters()) + list(self.feat_disc.parameters())
         self.g_opt = torch.optim.Adam(g_groups, lr=t.learning_rate, betas=tuple(t.betas))
@@ -123,7 +124,9 @@ class Trainer:
 
         f_s = g.hr_encoder(hr)
         sr_s = g.sr_decoder(f_s, downsample(hr, self.scale))  # Ŷ_s
-        lr_st = g.degrade(hr, sigma, features=f_s, normal=normal)  # X_{s~t}
+        # the contrast curve, like the physics degradation, learns from the LR discriminator only
+        hr_t = g.target_contrast(hr)  # c(Y_s): the cycle's target
+        lr_st = g.degrade(hr_t, sigma, features=f_s, normal=normal)  # X_{s~t}
         # the physics degradation learns from the LR discriminator only: through the cycle it would
         # learn to blur less, since a milder degradation is easier to invert
         cycle_in = lr_st.detach() if g.degradation == "physics" else lr_st
@@ -134,7 +137,7 @@ class Trainer:
 
         losses = {
             "rec": charbonnier(sr_s, hr) + charbonnier(rec_t, lr),
-            "cyc": charbonnier(sr_sts, hr),
+            "cyc": charbonnier(sr_sts, hr_t.detach()),
             "sty": lsgan_generator_loss(self.lr_disc(lr_st)),
             "align": lsgan_generator_loss(self.feat_disc(f_t)),
         }
@@ -245,7 +248,16 @@ class Trainer:
             "noise_sigma": [round(float(v), 5) for v in self.noise_sigmas],
             "noise_sigma_note": "Rician sigma relative to the LR's 99.9th percentile, "
             + ("estimated in its air" if self.config.model.noise_sigma is None else "as configured"),
+            **self.learned_contrast(),
         }
+
+    def learned_contrast(self) -> dict[str, Any]:
+        """The contrast curve at 0, 0.25, …, 1 of the HR source's 99.9th percentile (empty when not learned)."""
+        if self.generator.contrast is None:
+            return {}
+        points = torch.linspace(0, 1, 5, device=self.device)
+        values = self.generator.contrast.curve(points).detach().cpu()
+        return {"contrast_curve": {f"{float(x):.2f}": round(float(y), 4) for x, y in zip(points, values)}}
 
     # ---- checkpoints ---------------------------------------------------------------------------
     def save_state(self) -> None:

@@ -26,7 +26,9 @@ noise. The learned degradation ``X_{s~t}`` is one of (``degradation=``):
 - ``"hybrid"``: ``D_LR(f_s)`` residual on the learnable slice profile.
 
 All three end with Rician noise of the level measured in the target's air (METHOD.md §8: a deterministic
-decoder cannot produce random noise, and without noise the SR never learns to denoise).
+decoder cannot produce random noise, and without noise the SR never learns to denoise). With
+``contrast=True`` the HR source is first mapped to the target's contrast by a learnable monotone curve
+(:class:`IntensityTransfer`): ``X_{s~t} = noise(blur(c(Y_s)))``, and the cycle's target is ``c(Y_s)``.
 """
 
 from __future__ import annotations
@@ -120,6 +122,30 @@ class SliceProfile(nn.Module):
         return blur_decimate(hr, self.scale, self.fwhm())
 
 
+class IntensityTransfer(nn.Module):
+    """A monotone piecewise-linear intensity curve, the identity at the start: source contrast → target's.
+
+    ``knots`` equal segments over [0, 1] (intensities are scaled so that the 99.9th percentile is 1), each
+    with a positive slope (softplus); the last slope continues above 1 and the curve is 0 at 0.
+    """
+
+    def __init__(self, knots: int = 8) -> None:
+        super().__init__()
+        self.raw_slopes = nn.Parameter(torch.full((knots,), math.log(math.e - 1)))  # softplus(x) = 1
+
+    def curve(self, x: torch.Tensor) -> torch.Tensor:
+        """The map applied to any tensor of intensities."""
+        knots = self.raw_slopes.numel()
+        left = torch.arange(knots, device=x.device, dtype=x.dtype) / knots
+        width = torch.full_like(left, 1.0 / knots)
+        width[-1] = math.inf
+        covered = torch.minimum((x.unsqueeze(-1) - left).clamp(min=0), width)
+        return (covered * F.softplus(self.raw_slopes).to(x.dtype)).sum(-1)
+
+    def forward(self, hr: torch.Tensor) -> torch.Tensor:
+        return self.curve(hr)
+
+
 def upsample(lr: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
     """Trilinear upsampling with voxel edges aligned (``align_corners=False``), as the output affine."""
     return F.interpolate(lr, scale_factor=tuple(float(s) for s in scale), mode="trilinear", align_corners=False)
@@ -155,6 +181,7 @@ class UnpairedSR(nn.Module):
         degradation: str = "physics",
         init_fwhm: float = 0.75,
         fixed_fwhm: Sequence[float] | None = None,
+        contrast: bool = False,
     ) -> None:
         super().__init__()
         if degradation not in DEGRADATION_MODELS:
@@ -166,6 +193,7 @@ class UnpairedSR(nn.Module):
         self.lr_encoder = LREncoder(width, encoder_blocks)
         self.sr_decoder = SRDecoder(self.scale, width, decoder_blocks)
         self.lr_decoder = LRDecoder(width, decoder_blocks)
+        self.contrast = IntensityTransfer() if contrast else None
 
     def check_input(self, x: torch.Tensor, name: str) -> None:
         if x.ndim != 5 or x.shape[1] != 1:
@@ -175,6 +203,10 @@ class UnpairedSR(nn.Module):
         """Inference, ``Ŷ_t = D_SR(E_LR(X_t))``: LR ``(B,1,d,h,w)`` → SR ``(B,1,d*fx,h*fy,w*fz)``."""
         self.check_input(lr, "lr")
         return self.sr_decoder(self.lr_encoder(lr), lr)
+
+    def target_contrast(self, hr: torch.Tensor) -> torch.Tensor:
+        """``c(Y_s)``: the HR source in the target's contrast (itself when the model has no contrast map)."""
+        return hr if self.contrast is None else self.contrast(hr)
 
     def degrade(
         self,
