@@ -109,7 +109,7 @@ def test_paired_validation_keeps_the_best_ssim_model(tmp_path, real_data):
     assert 0 < model["val_ssim"] <= 1
 
 
-def test_a_learned_contrast_curve_trains_and_is_reported(tmp_path, real_data):
+def test_a_learned_contrast_curve_trains_and_is_reported(tmp_path, real_data, capsys):
     config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=3)
     config.model.contrast = True
     trainer = Trainer(config, tmp_path / "run")
@@ -118,3 +118,5 @@ def test_a_learned_contrast_curve_trains_and_is_reported(tmp_path, real_data):
     assert not torch.equal(trainer.generator.contrast.raw_slopes.detach(), start)  # the LR discriminator moves it
     curve = json.loads((tmp_path / "run" / "degradation.json").read_text())["contrast_curve"]
     assert list(curve) == ["0.00", "0.25", "0.50", "0.75", "1.00"] and curve["0.00"] == 0
+    assert main(["report", str(tmp_path / "run")]) == 0
+    assert "contrast curve" in capsys.readouterr().out

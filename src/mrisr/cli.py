@@ -194,6 +194,9 @@ def _report(args: argparse.Namespace) -> None:
         for axis, (fwhm, voxel) in enumerate(zip(report["fwhm_mm"], report["lr_voxel_mm"])):
             print(f"    axis {axis}: LR voxel {voxel:g} mm, slice-profile FWHM {fwhm:.2f} mm")
         print(f"    Rician noise sigma {', '.join(f'{s:.4f}' for s in report['noise_sigma'])} of the 99.9th percentile")
+        if "contrast_curve" in report:
+            points = ", ".join(f"{x} -> {y:.3f}" for x, y in report["contrast_curve"].items())
+            print(f"    contrast curve (HR source -> target, in 99.9th percentiles): {points}")
         if (run / "degradation.png").is_file():
             print(f"  figure: {run / 'degradation.png'}")
 
