@@ -6,13 +6,13 @@ Skipped where no GPU is present (the CPU CI); run on a GPU machine with ``python
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import straight_and_resumed, tiny_config
 
 from mrisr.checkpoint import load_model
 from mrisr.inference import super_resolve_array, super_resolve_file
 from mrisr.io import load_volume
 from mrisr.metrics import psnr
-from mrisr.training import Trainer, train
+from mrisr.training import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -38,16 +38,8 @@ def test_a_model_trained_on_cuda_infers_alike_on_cuda_and_cpu(tmp_path, real_dat
 
 
 def test_training_on_cuda_resumes_where_it_stopped(tmp_path, real_data):
-    config = cuda_config(real_data)
-    straight = Trainer(config, tmp_path / "straight")
-    for _ in range(4):
-        straight.train_step()
-    first = Trainer(config, tmp_path / "split")
-    first.train_step(), first.train_step()
-    first.save_state()
-    resumed = Trainer(config, tmp_path / "split", resume=True)
-    assert resumed.step == 2 and next(resumed.generator.parameters()).is_cuda
-    resumed.train_step(), resumed.train_step()
+    straight, resumed = straight_and_resumed(cuda_config(real_data), tmp_path)
+    assert next(resumed.generator.parameters()).is_cuda
     for name, value in straight.generator.state_dict().items():
         torch.testing.assert_close(resumed.generator.state_dict()[name], value, rtol=1e-4, atol=1e-5)
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import straight_and_resumed, tiny_config
 
 from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
@@ -19,16 +19,7 @@ def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 def test_resume_continues_identically(tmp_path, real_data):
     config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=4)
-    straight = Trainer(config, tmp_path / "straight")
-    for _ in range(4):
-        straight.train_step()
-
-    first = Trainer(config, tmp_path / "split")
-    first.train_step(), first.train_step()
-    first.save_state()
-    resumed = Trainer(config, tmp_path / "split", resume=True)
-    assert resumed.step == 2
-    resumed.train_step(), resumed.train_step()
+    straight, resumed = straight_and_resumed(config, tmp_path)
     for name, value in weights(straight).items():
         torch.testing.assert_close(weights(resumed)[name], value, rtol=0, atol=0)
 
