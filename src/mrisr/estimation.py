@@ -8,8 +8,13 @@ decimated reference spectrum best fits the LR spectrum, up to a gain (contrast) 
 No voxel correspondence is used, only spectra averaged over thousands of line segments, so the
 references need not be the same subject; the estimate is exact when their anatomy looks like the
 target's (``tests/test_estimation.py``: within 10% on Colin27) and biased when it is smoother
-(templates are averages) or sharper. It is the statistics matching of SMORE/ESPRESO-style slice-profile
-estimation, with other volumes as the reference instead of the scan's own in-plane axes.
+(templates are averages) or sharper.
+
+When the scan has full-resolution axes (thick slices, ``1×1×f``) the reference is the scan itself, as in
+SMORE/ESPRESO: lines along an in-plane axis are the same subject and contrast at HR sampling. They are
+blurred across by the slice profile, so the LR lines they are compared with are blurred across by the
+current estimate too (along that in-plane axis), and the estimate is refined over a few sweeps. On
+Colin27 with a 4-voxel profile this gives 3.75 where population templates give 3.1.
 """
 
 from __future__ import annotations
@@ -82,6 +87,9 @@ def estimate_fwhm(
     Two sweeps: the second blurs each reference across by the other axes' first estimates, since an LR
     line is blurred across as well as along. An axis too short for the spectra keeps FWHM = factor.
     """
+    full = [a for a, f in enumerate(factors) if f == 1]
+    if full and max(factors) > 1:
+        return self_referenced_fwhm(lr, factors, full, noise_sigma=noise_sigma, max_segments=max_segments, seed=seed)
     fwhm = [float(f) if f > 1 else 0.0 for f in factors]
     for _ in range(2):
         rng = np.random.default_rng(seed)
@@ -95,6 +103,52 @@ def estimate_fwhm(
             if len(target) >= 50 and len(reference) >= 50:
                 fwhm[axis] = fit_fwhm(target, reference, f, np.linspace(0.5 * f, 2.0 * f, 61), noise_sigma)
     return fwhm[0], fwhm[1], fwhm[2]
+
+
+def self_referenced_fwhm(
+    lr: np.ndarray,
+    factors: Sequence[int],
+    full_axes: Sequence[int],
+    *,
+    noise_sigma: float = 0.0,
+    max_segments: int = 4000,
+    seed: int = 0,
+    sweeps: int = 3,
+) -> tuple[float, float, float]:
+    """The profile of each decimated axis against the scan's own full-resolution axes (see the module doc)."""
+    fwhm = [float(f) if f > 1 else 0.0 for f in factors]
+    for _ in range(sweeps):
+        for axis, f in enumerate(factors):
+            if f == 1:
+                continue
+            estimates = []
+            for reference_axis in full_axes:
+                rng = np.random.default_rng(seed)
+                blurred = _blur_along(lr, reference_axis, fwhm[axis])
+                target = _subsample(line_segments(blurred, axis, SEGMENT), max_segments, rng)
+                reference = _subsample(line_segments(lr, reference_axis, SEGMENT * f), max_segments, rng)
+                if len(target) >= 50 and len(reference) >= 50:
+                    floor = noise_sigma * float(np.sqrt((_blur_along(_delta(), 0, fwhm[axis]) ** 2).sum()))
+                    grid = np.linspace(0.5 * f, 2.0 * f, 61)
+                    estimates.append(fit_fwhm(target, reference, f, grid, floor))
+            if estimates:
+                fwhm[axis] = float(np.mean(estimates))
+    return fwhm[0], fwhm[1], fwhm[2]
+
+
+def _blur_along(volume: np.ndarray, axis: int, fwhm: float) -> np.ndarray:
+    """``volume`` blurred along ``axis`` by the slice-profile kernel of ``fwhm`` voxels, not decimated."""
+    profile = torch.zeros(3, dtype=torch.float64)
+    profile[axis] = fwhm
+    x = torch.from_numpy(np.asarray(volume, dtype=np.float64))[None, None]
+    return blur_decimate(x, (1, 1, 1), profile)[0, 0].numpy()
+
+
+def _delta(size: int = 33) -> np.ndarray:
+    """A unit impulse along axis 0: blurred, its sum of squares is the noise-variance gain of the kernel."""
+    delta = np.zeros((size, 1, 1))
+    delta[size // 2] = 1.0
+    return delta
 
 
 def _blur_across(volume: np.ndarray, axis: int, factors: Sequence[int], fwhm: Sequence[float]) -> np.ndarray:

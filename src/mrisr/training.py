@@ -69,7 +69,8 @@ class Trainer:
         self.profile_source = "learned (LR discriminator)" if m.fixed_fwhm is None else "fixed (config)"
         if m.fixed_fwhm is None and m.profile == "estimate" and m.degradation != "free":
             m.fixed_fwhm = estimate_profile(lr_volumes, hr_volumes, self.scale)  # saved in config.yaml: resumes keep it
-            self.profile_source = "estimated (power spectra vs the HR sources)"
+            reference = "the scan's own in-plane axes" if 1 in self.scale else "the HR sources"
+            self.profile_source = f"estimated (power spectra vs {reference})"
         self.lr_volumes = lr_volumes
 
         self.generator = build_model(config).to(self.device)
@@ -356,7 +357,8 @@ def estimate_profile(
     lr_volumes: list[TrainingVolume], hr_volumes: list[TrainingVolume], scale: tuple[int, ...], most: int = 3
 ) -> tuple[float, float, float]:
     """Slice-profile FWHM per axis (HR voxels): the median of the spectral estimates of up to ``most`` LR
-    volumes against up to ``most`` HR sources (:mod:`mrisr.estimation`)."""
+    volumes against up to ``most`` HR sources, or against their own full-resolution axes where they have
+    some (:mod:`mrisr.estimation`)."""
     references = [v.data for v in hr_volumes[:most]]
     estimates = [estimate_fwhm(v.data, scale, references, noise_sigma=v.noise_sigma) for v in lr_volumes[:most]]
     median = np.median(np.asarray(estimates), axis=0)
