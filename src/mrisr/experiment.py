@@ -355,26 +355,30 @@ def plot_slices(degradation: str, methods: list[str], out: Path) -> None:
 
 
 def plot_panel(name: str, methods: dict, baselines: dict, path: Path) -> None:
-    """PSNR and SSIM vs the number of HR volumes (mean ± std over seeds), baselines as horizontal lines."""
+    """PSNR and SSIM vs the number of HR volumes (mean ± std over seeds), baselines as horizontal lines.
+
+    Only methods run at several n are drawn (the n = 1 comparisons are the tables' job), unless none was."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    curves = {method: by_n for method, by_n in methods.items() if len(by_n) > 1} or methods
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, ("psnr", "ssim")):
-        for method, by_n in methods.items():
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+        for method, by_n in curves.items():
             ns = sorted(by_n, key=int)
             means = [by_n[n][f"{metric}_mean"] for n in ns]
             stds = [by_n[n][f"{metric}_std"] for n in ns]
             ax.errorbar([int(n) for n in ns], means, yerr=stds, marker="o", capsize=3, label=method)
-        ax.set_xticks(sorted({int(n) for by_n in methods.values() for n in by_n}))
+        ax.set_xticks(sorted({int(n) for by_n in curves.values() for n in by_n}))
         for (baseline, scores), style in zip(baselines.items(), ("--", ":")):
             ax.axhline(scores[metric], color="gray", linestyle=style, label=baseline)
         ax.set_xlabel("number of HR training volumes")
         ax.set_ylabel(metric.upper())
         ax.set_title(f"{name}: {metric.upper()}")
-    axes[1].legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
