@@ -122,15 +122,16 @@ def self_referenced_fwhm(
             if f == 1:
                 continue
             estimates = []
+            # the LR lines are blurred across below, which scales their white-noise level by the kernel's norm
+            blurred_sigma = noise_sigma * float(np.sqrt((_blur_along(_delta(), 0, fwhm[axis]) ** 2).sum()))
+            grid = np.linspace(0.5 * f, 2.0 * f, 61)
             for reference_axis in full_axes:
                 rng = np.random.default_rng(seed)
                 blurred = _blur_along(lr, reference_axis, fwhm[axis])
                 target = _subsample(line_segments(blurred, axis, SEGMENT), max_segments, rng)
                 reference = _subsample(line_segments(lr, reference_axis, SEGMENT * f), max_segments, rng)
                 if len(target) >= 50 and len(reference) >= 50:
-                    floor = noise_sigma * float(np.sqrt((_blur_along(_delta(), 0, fwhm[axis]) ** 2).sum()))
-                    grid = np.linspace(0.5 * f, 2.0 * f, 61)
-                    estimates.append(fit_fwhm(target, reference, f, grid, floor))
+                    estimates.append(fit_fwhm(target, reference, f, grid, blurred_sigma))
             if estimates:
                 fwhm[axis] = float(np.mean(estimates))
     return fwhm[0], fwhm[1], fwhm[2]
