@@ -257,7 +257,7 @@ class Trainer:
         if self.generator.contrast is None:
             return {}
         points = torch.linspace(0, 1, 5, device=self.device)
-        values = self.generator.contrast.curve(points).detach().cpu()
+        values = self.generator.contrast(points).detach().cpu()
         return {"contrast_curve": {f"{float(x):.2f}": round(float(y), 4) for x, y in zip(points, values)}}
 
     # ---- checkpoints ---------------------------------------------------------------------------

@@ -133,17 +133,14 @@ class IntensityTransfer(nn.Module):
         super().__init__()
         self.raw_slopes = nn.Parameter(torch.full((knots,), math.log(math.e - 1)))  # softplus(x) = 1
 
-    def curve(self, x: torch.Tensor) -> torch.Tensor:
-        """The map applied to any tensor of intensities."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The curve applied to any tensor of intensities."""
         knots = self.raw_slopes.numel()
         left = torch.arange(knots, device=x.device, dtype=x.dtype) / knots
         width = torch.full_like(left, 1.0 / knots)
         width[-1] = math.inf
         covered = torch.minimum((x.unsqueeze(-1) - left).clamp(min=0), width)
         return (covered * F.softplus(self.raw_slopes).to(x.dtype)).sum(-1)
-
-    def forward(self, hr: torch.Tensor) -> torch.Tensor:
-        return self.curve(hr)
 
 
 def upsample(lr: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
