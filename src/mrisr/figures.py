@@ -2,17 +2,255 @@
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nibabel as nib
 import numpy as np
+from scipy import ndimage
 
+from mrisr import MRISRError
+from mrisr.data import foreground_mask, intensity_scale
+from mrisr.evaluation import interpolate
 from mrisr.io import atomic_write
+from mrisr.metrics import score
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+ZOOM_FRACTION = 0.3  # side of the zoomed square, as a fraction of the head's larger extent on the slice
+HEAD_FILL = 0.98  # a zoom window lies (almost) wholly inside the head mask, relative to the best-filled one
+PANEL_INCHES = 2.1  # width of one column
+BOX_COLOUR = "#00d5ff"
+ERROR_CMAP = "inferno"
+LR_NAME, CUBIC_NAME = "LR", "cubic"
 
 
 def sagittal_axis(affine: np.ndarray) -> int:
     """The voxel axis that runs left-right, whatever the orientation of the volume."""
     return next(i for i, code in enumerate(nib.aff2axcodes(affine)) if code in "LR")
+
+
+@dataclass(frozen=True)
+class SagittalView:
+    """The middle sagittal slice, turned to the radiological display: superior up, anterior to the left."""
+
+    axis: int
+    index: int
+    flip_rows: bool
+    flip_cols: bool
+    transpose: bool
+    row_mm: float
+    col_mm: float
+
+    @classmethod
+    def of(cls, shape: Sequence[int], affine: np.ndarray) -> SagittalView:
+        """The view of a volume of ``shape`` on the grid of ``affine``."""
+        codes = nib.aff2axcodes(affine)
+        axis = sagittal_axis(affine)
+        rest = [i for i in range(3) if i != axis]
+        si = next((i for i in rest if codes[i] in "SI"), rest[1])
+        ap = next(i for i in rest if i != si)
+        zooms = np.linalg.norm(np.asarray(affine)[:3, :3], axis=0)
+        return cls(
+            axis=axis,
+            index=shape[axis] // 2,
+            flip_rows=codes[si] == "S",  # row 0 is drawn at the top
+            flip_cols=codes[ap] == "A",  # column 0 is drawn at the left
+            transpose=si > ap,  # after removing ``axis``, the first remaining axis must become the rows
+            row_mm=float(zooms[si]),
+            col_mm=float(zooms[ap]),
+        )
+
+    def cut(self, volume: np.ndarray) -> np.ndarray:
+        """The slice of ``volume`` as a 2D array in display orientation."""
+        plane = np.take(volume, self.index, axis=self.axis)
+        plane = plane.T if self.transpose else plane
+        return plane[:: -1 if self.flip_rows else 1, :: -1 if self.flip_cols else 1]
+
+    def aspect(self) -> float:
+        """Height over width of one pixel, for ``imshow(aspect=...)``."""
+        return self.row_mm / self.col_mm
+
+
+def upsampling_factors(hr_shape: Sequence[int], lr_shape: Sequence[int]) -> tuple[int, ...]:
+    """The per-axis factors that take ``lr_shape`` to ``hr_shape`` (``hr // lr``)."""
+    return tuple(int(h) // int(lr) for h, lr in zip(hr_shape, lr_shape))
+
+
+def comparison_panels(
+    truth: np.ndarray,
+    images: dict[str, np.ndarray],
+    *,
+    lr: np.ndarray | None = None,
+    truth_name: str = "truth",
+) -> dict[str, np.ndarray]:
+    """The panels in drawing order: LR (nearest) and cubic when ``lr`` is given, the images, the reference last."""
+    panels: dict[str, np.ndarray] = {}
+    if lr is not None:
+        factors = upsampling_factors(truth.shape, lr.shape)
+        panels[LR_NAME] = interpolate(lr, factors, order=0)
+        panels[CUBIC_NAME] = interpolate(lr, factors, order=3)
+    panels.update(images)
+    panels.pop(truth_name, None)
+    panels[truth_name] = truth
+    for name, image in panels.items():
+        if image.shape != truth.shape:
+            raise MRISRError(f"{name}: shape {image.shape} differs from the {truth_name}'s {truth.shape}")
+    return panels
+
+
+def has_head_scores(scores: dict[str, float] | None) -> bool:
+    """Whether a metrics entry carries the head-mask PSNR and SSIM."""
+    return scores is not None and "psnr_fg" in scores and "ssim_fg" in scores
+
+
+def head_scores(
+    panels: dict[str, np.ndarray],
+    reference: str,
+    mask: np.ndarray,
+    metrics: dict[str, dict[str, float]] | None,
+) -> dict[str, dict[str, float]]:
+    """Every non-reference panel's scores: the caller's when they hold ``psnr_fg``/``ssim_fg``, else computed."""
+    truth = panels[reference]
+    given = metrics or {}
+    return {
+        name: given[name] if has_head_scores(given.get(name)) else score(image, truth, mask)
+        for name, image in panels.items()
+        if name != reference
+    }
+
+
+def panel_title(name: str, scores: dict[str, float] | None) -> str:
+    """The panel's name over its head-mask PSNR and SSIM."""
+    if not has_head_scores(scores):
+        return name
+    return f"{name}\n{scores['psnr_fg']:.2f} dB · SSIM {scores['ssim_fg']:.3f}"
+
+
+def zoom_size(mask: np.ndarray, view: SagittalView) -> tuple[int, int]:
+    """Rows and columns of a square of ZOOM_FRACTION of the head's larger extent (in mm) on the slice."""
+    rows, cols = np.nonzero(mask)
+    if rows.size:
+        extent_mm = max((np.ptp(rows) + 1) * view.row_mm, (np.ptp(cols) + 1) * view.col_mm)
+    else:
+        extent_mm = max(mask.shape[0] * view.row_mm, mask.shape[1] * view.col_mm)
+    side_mm = ZOOM_FRACTION * extent_mm
+    return (
+        int(np.clip(round(side_mm / view.row_mm), 2, mask.shape[0])),
+        int(np.clip(round(side_mm / view.col_mm), 2, mask.shape[1])),
+    )
+
+
+def zoom_window(errors: Sequence[np.ndarray], mask: np.ndarray, size: tuple[int, int]) -> tuple[slice, slice]:
+    """The crop (rows, columns), lying in the head, where the methods' local mean absolute errors spread most."""
+    inside = ndimage.uniform_filter(mask.astype(np.float64), size, mode="constant")
+    valid = inside >= HEAD_FILL * inside.max()
+    local = [ndimage.uniform_filter(np.asarray(e, np.float64), size, mode="constant") for e in errors]
+    spread = np.std(local, axis=0) if len(local) > 1 else local[0] if local else np.zeros(mask.shape)
+    spread = np.where(valid, spread, -1.0)
+    if spread.max() > 0:
+        centre = np.unravel_index(int(np.argmax(spread)), spread.shape)
+    else:  # nothing to compare: the valid position nearest the head's centre
+        target = np.argwhere(mask).mean(axis=0) if mask.any() else np.asarray(mask.shape) / 2
+        candidates = np.argwhere(valid)
+        centre = candidates[np.argmin(((candidates - target) ** 2).sum(axis=1))]
+    starts = [int(np.clip(c - s // 2, 0, n - s)) for c, s, n in zip(centre, size, mask.shape)]
+    return slice(starts[0], starts[0] + size[0]), slice(starts[1], starts[1] + size[1])
+
+
+def mark_window(ax: Axes, window: tuple[slice, slice]) -> None:
+    """Outline the zoomed region on a full slice."""
+    from matplotlib.patches import Rectangle
+
+    rows, cols = window
+    ax.add_patch(
+        Rectangle(
+            (cols.start - 0.5, rows.start - 0.5),
+            cols.stop - cols.start,
+            rows.stop - rows.start,
+            fill=False,
+            edgecolor=BOX_COLOUR,
+            linewidth=1.0,
+        )
+    )
+
+
+def bare(ax: Axes, frame: str | None = None) -> None:
+    """No ticks; a coloured frame when ``frame`` is given, none otherwise."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(frame is not None)
+        if frame is not None:
+            spine.set_edgecolor(frame)
+            spine.set_linewidth(1.5)
+
+
+def draw_comparison(
+    truth: np.ndarray,
+    images: dict[str, np.ndarray],
+    *,
+    affine: np.ndarray,
+    metrics: dict[str, dict[str, float]] | None = None,
+    error_max: float = 0.2,
+    truth_name: str = "truth",
+    lr: np.ndarray | None = None,
+) -> Figure:
+    """The figure of :func:`comparison_figure`, not yet written (see there)."""
+    from matplotlib.figure import Figure
+
+    scale = intensity_scale(truth, 99.9)
+    raw = comparison_panels(truth, images, lr=lr, truth_name=truth_name)
+    panels = {name: np.asarray(image, np.float32) / scale for name, image in raw.items()}
+    mask3d = foreground_mask(panels[truth_name])
+    scores = head_scores(panels, truth_name, mask3d, metrics)
+    view = SagittalView.of(truth.shape, affine)
+    slices = {name: view.cut(v) for name, v in panels.items()}
+    ref, mask = slices[truth_name], view.cut(mask3d)
+    errors = {name: np.abs(s - ref) for name, s in slices.items() if name != truth_name}
+    compared = [e for name, e in errors.items() if name != LR_NAME] or list(errors.values())
+    window = zoom_window(compared, mask, zoom_size(mask, view))
+    zoom = ref.shape[1] / (window[1].stop - window[1].start)  # columns share the width: the magnification
+
+    n = len(panels)
+    height = ref.shape[0] * view.row_mm / (ref.shape[1] * view.col_mm)  # of a slice, per unit width
+    crop_height = (window[0].stop - window[0].start) * view.row_mm / ((window[1].stop - window[1].start) * view.col_mm)
+    fig = Figure(
+        figsize=(PANEL_INCHES * (n + 0.12) + 0.5, PANEL_INCHES * (2 * height + crop_height) + 0.75),
+        layout="constrained",
+    )
+    fig.get_layout_engine().set(w_pad=0.01, h_pad=0.01, wspace=0.0, hspace=0.0)
+    grid = fig.add_gridspec(3, n + 1, width_ratios=[1] * n + [0.06], height_ratios=[height, crop_height, height])
+    shown = dict(cmap="gray", vmin=0.0, vmax=1.0, aspect=view.aspect())
+    error_image = None
+    for col, (name, image) in enumerate(slices.items()):
+        top, middle, bottom = (fig.add_subplot(grid[row, col]) for row in range(3))
+        top.imshow(image, **shown)
+        mark_window(top, window)
+        top.set_title(panel_title(name, scores.get(name)) if name != truth_name else f"{name}\n(reference)", fontsize=9)
+        middle.imshow(image[window], interpolation="nearest", **shown)
+        if name in errors:
+            error_image = bottom.imshow(errors[name], cmap=ERROR_CMAP, vmin=0.0, vmax=error_max, aspect=view.aspect())
+        else:  # the reference's own error is zero everywhere: show the head mask the scores are taken over instead
+            bottom.imshow(image, cmap="gray", vmin=0.0, vmax=2.0, aspect=view.aspect())
+            bottom.contour(mask.astype(np.float32), levels=[0.5], colors=BOX_COLOUR, linewidths=0.8)
+            bottom.text(0.03, 0.97, "head mask", color=BOX_COLOUR, fontsize=8, va="top", transform=bottom.transAxes)
+        mark_window(bottom, window)
+        bare(top), bare(middle, BOX_COLOUR), bare(bottom)
+        if col == 0:
+            top.set_ylabel(f"sagittal {view.index}", fontsize=9)
+            middle.set_ylabel(f"zoom ×{zoom:.1f}", fontsize=9)
+            bottom.set_ylabel(f"|image − {truth_name}|", fontsize=9)
+    if error_image is not None:
+        fig.colorbar(error_image, cax=fig.add_subplot(grid[2, n]), extend="max")
+    caption = f"PSNR / SSIM inside the head mask (whole volume) vs {truth_name}; intensities in units of its 99.9th pct"
+    fig.suptitle(textwrap.fill(caption, width=36 * n), fontsize=8)
+    return fig
 
 
 def comparison_figure(
@@ -24,34 +262,31 @@ def comparison_figure(
     metrics: dict[str, dict[str, float]] | None = None,
     error_max: float = 0.2,
     truth_name: str = "truth",
+    lr: np.ndarray | None = None,
 ) -> None:
-    """One sagittal slice per image (top) and its absolute difference to the reference (bottom), in [0, 1] units.
+    """The paper's Fig. 2 as a PNG: per image the mid-sagittal slice, a zoom, and its error to the reference.
 
-    Without a ground truth, pass the SR as ``truth`` with ``truth_name="mrisr"``: the bottom row then
+    Columns: "LR" (nearest neighbour) and "cubic" when ``lr`` is given (upsampled by ``truth.shape //
+    lr.shape``), then ``images``, then ``truth`` last. Rows: the slice (superior up, anterior left, in
+    units of the truth's 99.9th percentile), a zoom of the boxed square, and |image − truth| on
+    [0, ``error_max``]; the reference's own (all-zero) error cell shows the head mask instead. Titles give
+    the head-mask PSNR/SSIM of the whole volume: ``metrics[name]["psnr_fg"/"ssim_fg"]`` when given, else
+    :func:`mrisr.metrics.score` inside :func:`mrisr.data.foreground_mask` of the truth, as in ``evaluate``.
+
+    The zoom is chosen automatically, the same square in every panel: its side is ZOOM_FRACTION of the
+    head's larger extent on the slice (about 6 cm on an adult head: gyri and ventricles stay recognisable
+    at 3x), and it is placed, among the squares lying inside the head mask, where the local mean absolute
+    error differs most between the methods (standard deviation over them), i.e. where the eye should
+    compare. The nearest-neighbour LR is left out of that choice when other methods are there: its
+    blocks differ from everything at every edge and would always pull the box onto the scalp.
+
+    Without a ground truth, pass the SR as ``truth`` with ``truth_name="mrisr"``: the error row then
     shows how each image differs from it.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    axis = sagittal_axis(affine)
-    index = truth.shape[axis] // 2
-    cut = lambda v: np.take(v, index, axis=axis).T  # noqa: E731  (superior up, anterior right)
-    panels = {**images, truth_name: truth}
-    fig, axes = plt.subplots(2, len(panels), figsize=(2.6 * len(panels), 5.6), squeeze=False)
-    for col, (name, img) in enumerate(panels.items()):
-        title = name
-        if metrics and name in metrics:
-            title += f"\n{metrics[name]['psnr']:.2f} dB / {metrics[name]['ssim']:.3f}"
-        axes[0, col].imshow(cut(img), cmap="gray", vmin=0, vmax=1, origin="lower")
-        axes[0, col].set_title(title, fontsize=9)
-        err = axes[1, col].imshow(np.abs(cut(img) - cut(truth)), cmap="inferno", vmin=0, vmax=error_max, origin="lower")
-        for ax in axes[:, col]:
-            ax.axis("off")
-    fig.colorbar(err, ax=axes[1, :].tolist(), shrink=0.8, label=f"|difference to {truth_name}|")
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
-    plt.close(fig)
+    fig = draw_comparison(
+        truth, images, affine=affine, metrics=metrics, error_max=error_max, truth_name=truth_name, lr=lr
+    )
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=150, format="png"))
 
 
 def degradation_figure(path: str | Path, report: dict, lr: np.ndarray) -> None:
