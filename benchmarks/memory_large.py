@@ -12,7 +12,7 @@ as 512³ in a fraction of the time.
 import argparse
 import json
 
-from mrisr.benchmark import inference_in_subprocess
+from mrisr.apps.bench import inference_in_subprocess
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--shape", nargs=3, type=int, default=[512, 512, 512])

@@ -1,4 +1,4 @@
-"""Qualitative pass on real low-resolution data with no truth: a 3 T b≈0 diffusion EPI (DATA.md, epi-b0).
+"""Qualitative pass on real low-resolution data with no truth: a 3 T b≈0 diffusion EPI (docs/DATA.md, epi-b0).
 
 Converts the two Siemens mosaic repeats shipped in heudiconv to NIfTI, trains mrisr 2×2×2 with them as the LR
 target and the MNI templates as the unpaired HR source, super-resolves the first repeat, and reports data
@@ -20,9 +20,9 @@ import numpy as np
 from nibabel.nicom import dicomwrappers
 
 from mrisr import datasets
+from mrisr.apps.demo import demo_config
 from mrisr.checkpoint import load_model
 from mrisr.data import intensity_scale
-from mrisr.demo import demo_config
 from mrisr.evaluation import consistency, interpolate
 from mrisr.figures import comparison_figure
 from mrisr.inference import super_resolve_file
@@ -51,28 +51,33 @@ def main() -> None:
     folder = datasets.package_file("heudiconv", "tests/data/b0dwiForFmap/b0dwi_for_fmap+00001.dcm").parent
     lr_paths = [mosaic_to_nifti(folder / f"b0dwi_for_fmap+0000{i}.dcm", out / f"b0_{i}.nii.gz") for i in (1, 2)]
 
-    config = demo_config(lr_paths, args.minutes, seed=0)
+    config = demo_config(lr_paths, seed=0, minutes=args.minutes)
     model, _ = load_model(train(config, out / "run"))
     sr_path = super_resolve_file(model, lr_paths[0], out / "b0_1_sr.nii.gz", overwrite=True)
 
     lr, sr = load_volume(lr_paths[0]), load_volume(sr_path)
     cubic = interpolate(lr.data, SCALE, order=3)
-    scale = intensity_scale(lr.data, 99.9)
+    peak = intensity_scale(lr.data, 99.9)
     report = {
         "lr_shape": list(lr.data.shape),
         "lr_voxel_mm": [round(float(z), 3) for z in lr.zooms],
         "sr_shape": list(sr.data.shape),
         "consistency_psnr": {
-            name: round(consistency(img / scale, lr.data / scale, SCALE, "gaussian"), 2)
+            name: round(consistency(img / peak, lr.data / peak, SCALE, "gaussian"), 2)
             for name, img in {"mrisr": sr.data, "cubic": cubic}.items()
         },
         "learned_degradation": json.loads((out / "run" / "degradation.json").read_text()),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
-    images = {"LR (nearest)": interpolate(lr.data, SCALE, order=0) / scale, "cubic": cubic / scale}
     comparison_figure(
-        sr.data / scale, images, out / "comparison.png", affine=sr.affine, truth_name="mrisr", error_max=0.1
+        sr.data / peak,
+        {},
+        out / "comparison.png",
+        affine=sr.affine,
+        truth_name="mrisr",
+        error_max=0.1,
+        lr=lr.data / peak,
     )
 
 

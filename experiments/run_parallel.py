@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mrisr.experiment import ExperimentConfig
+from mrisr.apps.experiment.grid import ExperimentConfig
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("config")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install mrisr and the packaged real MRI it demonstrates on (DATA.md) into .venv; idempotent.
+# Install mrisr and the packaged real MRI it demonstrates on (docs/DATA.md) into .venv; idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -f /usr/share/mricron/templates/ch2.nii.gz ]; then

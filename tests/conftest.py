@@ -81,15 +81,15 @@ def tiny_config(hr: list[str], lr: list[str], scale=(2, 2, 2), steps=4) -> Confi
 
 def straight_and_resumed(config: Config, root: Path):
     """Two trainers after 4 steps: one straight through, one stopped after 2, saved, resumed and finished."""
-    from mrisr.training import Trainer
+    from mrisr.training import make_trainer
 
-    straight = Trainer(config, root / "straight")
+    straight = make_trainer(config, root / "straight")
     for _ in range(4):
         straight.train_step()
-    first = Trainer(config, root / "split")
+    first = make_trainer(config, root / "split")
     first.train_step(), first.train_step()
     first.save_state()
-    resumed = Trainer(config, root / "split", resume=True)
+    resumed = make_trainer(config, root / "split", resume=True)
     assert resumed.step == 2
     resumed.train_step(), resumed.train_step()
     return straight, resumed

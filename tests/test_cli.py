@@ -158,7 +158,7 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(trained, tmp_path, capsys, arg
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--minutes", "0.05", "--device", "cpu"]) == 0
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--steps", "3", "--device", "cpu"]) == 0
     results = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert {"mrisr", "cubic", "trilinear"} <= set(results)
     assert (tmp_path / "demo" / "comparison.png").stat().st_size > 10_000
@@ -182,7 +182,14 @@ def test_nonfinite_voxels_are_refused_unless_allowed(trained, tmp_path, capsys):
     nib.save(nib.Nifti1Image(data, img.affine, img.header), bad)
     args = ["infer", "--model", str(root / "run" / "model.pt"), str(bad), "--quiet"]
     assert main([*args, "-o", str(tmp_path / "a.nii.gz")]) == 1
-    assert "--allow-nonfinite" in capsys.readouterr().err
+    assert "allow_nonfinite" in capsys.readouterr().err
     with pytest.warns(UserWarning, match="NaN/Inf"):
         assert main([*args, "-o", str(tmp_path / "b.nii.gz"), "--allow-nonfinite"]) == 0
     assert np.isfinite(nib.load(tmp_path / "b.nii.gz").get_fdata()).all()
+
+
+def test_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and ":func:" not in text and "thin layer" not in text

@@ -23,3 +23,22 @@ def test_unknown_keys_are_an_error(tmp_path):
     (tmp_path / "c.yaml").write_text("loss:\n  nse: 10\n")
     with pytest.raises(MRISRError, match="nse"):
         Config.load(tmp_path / "c.yaml")
+
+
+def test_override_goes_through_the_strict_path_and_leaves_the_original_alone():
+    config = Config()
+    wide = config.override({"model": {"width": 64, "scale": [1, 1, 4]}})
+    assert wide.model.width == 64 and wide.model.scale == (1, 1, 4)
+    assert config.model.width == 32 and config.model.scale == (2, 2, 2)
+    with pytest.raises(MRISRError, match="widht"):
+        config.override({"model": {"widht": 64}})
+
+
+def test_old_loss_names_still_read(tmp_path):
+    (tmp_path / "old.yaml").write_text("loss:\n  sty: 0.3\n  align: 0.2\n")
+    config = Config.load(tmp_path / "old.yaml")
+    assert (config.loss.lr_adversarial, config.loss.feature_adversarial) == (0.3, 0.2)
+    assert "sty" not in config.to_dict()["loss"]
+    assert Config().override({"loss": {"sty": 0.0}}).loss.lr_adversarial == 0.0
+    with pytest.raises(MRISRError, match="both 'sty' and its new name"):
+        Config.from_dict({"loss": {"sty": 0.3, "lr_adversarial": 0.1}})

@@ -39,9 +39,9 @@ def test_a_model_trained_on_cuda_infers_alike_on_cuda_and_cpu(tmp_path, real_dat
 
 def test_training_on_cuda_resumes_where_it_stopped(tmp_path, real_data):
     straight, resumed = straight_and_resumed(cuda_config(real_data), tmp_path)
-    assert next(resumed.generator.parameters()).is_cuda
-    for name, value in straight.generator.state_dict().items():
-        torch.testing.assert_close(resumed.generator.state_dict()[name], value, rtol=1e-4, atol=1e-5)
+    assert next(resumed.system.generator.parameters()).is_cuda
+    for name, value in straight.system.generator.state_dict().items():
+        torch.testing.assert_close(resumed.system.generator.state_dict()[name], value, rtol=1e-4, atol=1e-5)
 
 
 def test_streamed_inference_on_cuda_writes_the_same_volume_as_one_pass(tmp_path, real_data):

@@ -6,7 +6,7 @@ from conftest import tiny_config
 from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
 from mrisr.distributed import Replica
-from mrisr.training import Trainer
+from mrisr.training import make_trainer
 
 
 def test_a_replica_keeps_its_rows_of_the_global_batch():
@@ -23,7 +23,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, re
     config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=4)
     config.train.batch_size = 4
     config.train.checkpoint_every = 2
-    Trainer(config, tmp_path / "single").train()
+    make_trainer(config, tmp_path / "single").train()
 
     config.train.batch_size = 2
     config.save(tmp_path / "ddp.yaml")
@@ -36,6 +36,6 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path, re
         torch.testing.assert_close(ddp["generator"][name], value, rtol=0, atol=1e-6)
     moved = sum(
         float((load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["generator"][k] - v).abs().sum())
-        for k, v in Trainer(config, tmp_path / "fresh").generator.state_dict().items()
+        for k, v in make_trainer(config, tmp_path / "fresh").system.generator.state_dict().items()
     )
     assert moved > 0  # training changed the weights: the comparison is not between two initial states

@@ -3,7 +3,7 @@ import pytest
 from conftest import blob, world_centroid
 
 from mrisr import MRISRError
-from mrisr.degradation import gaussian_downsample
+from mrisr.acquisition.degradation import gaussian_downsample
 from mrisr.evaluation import evaluate, format_table, interpolate
 from mrisr.io import Volume, coarsen_affine, refine_affine
 
@@ -11,14 +11,12 @@ AFFINE = np.diag([1.0, 1.2, 0.9, 1.0])
 
 
 @pytest.mark.parametrize("order", [0, 1, 3])
-@pytest.mark.parametrize("factors", [(2, 2, 2), (1, 1, 4)])
-def test_baselines_are_on_the_refined_grid(order, factors):
+@pytest.mark.parametrize("scale", [(2, 2, 2), (1, 1, 4)])
+def test_baselines_are_on_the_refined_grid(order, scale):
     lr = blob((14, 15, 12), (6.2, 7.3, 5.1), sigma=2.5)
-    up = interpolate(lr, factors, order)
-    assert up.shape == tuple(n * f for n, f in zip(lr.shape, factors))
-    np.testing.assert_allclose(
-        world_centroid(up, refine_affine(AFFINE, factors)), world_centroid(lr, AFFINE), atol=0.02
-    )
+    up = interpolate(lr, scale, order)
+    assert up.shape == tuple(n * f for n, f in zip(lr.shape, scale))
+    np.testing.assert_allclose(world_centroid(up, refine_affine(AFFINE, scale)), world_centroid(lr, AFFINE), atol=0.02)
 
 
 def test_evaluate_scores_prediction_and_baselines():

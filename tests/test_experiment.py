@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from mrisr import MRISRError
+from mrisr.apps.experiment.grid import DegradationSpec, ExperimentConfig, method_config
+from mrisr.apps.experiment.report import read_rows
+from mrisr.apps.experiment.run import run_experiment
 from mrisr.cli import main
 from mrisr.config import Config
-from mrisr.experiment import DegradationSpec, ExperimentConfig, method_config, read_rows, run_experiment
 
 
 def test_quick_grid_runs_scores_and_reports(tmp_path):
@@ -30,7 +32,7 @@ def test_supervised_baselines_freeze_the_degradation():
     spec = DegradationSpec("thick", "gaussian", (1, 1, 4), 0.0)
     oracle = method_config("oracle", spec, true_sigma=0.01)
     assert oracle["model"] == {"fixed_fwhm": [0.0, 0.0, 4.0], "noise_sigma": 0.01}
-    assert oracle["loss"] == {"sty": 0.0, "align": 0.0, "nce": 0.0}
+    assert oracle["loss"] == {"lr_adversarial": 0.0, "feature_adversarial": 0.0, "nce": 0.0}
     assert method_config("supervised-assumed", spec, 0.01)["model"]["fixed_fwhm"] == [0.0, 0.0, 2.0]
     assert method_config("mrisr-nonce", spec, 0.01) == {"loss": {"nce": 0.0}}
     with pytest.raises(MRISRError, match="unknown method"):
@@ -45,7 +47,7 @@ def test_a_bad_grid_config_is_one_clear_error(tmp_path):
 
 def test_beyond_three_hr_sources_come_synthetic_subjects_labelled_as_such(tmp_path):
     from mrisr import datasets
-    from mrisr.experiment import hr_sources
+    from mrisr.apps.experiment.subjects import hr_sources
     from mrisr.io import load_volume
 
     paths = hr_sources(4, tmp_path)
@@ -61,8 +63,8 @@ def test_beyond_three_hr_sources_come_synthetic_subjects_labelled_as_such(tmp_pa
 def test_experiment_cli_runs_a_part_of_a_grid(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(
-        "degradations:\n  - {name: thick, kind: gaussian, factors: [1, 1, 4], noise_sigma: 0.0}\n"
-        "  - {name: other, kind: gaussian, factors: [2, 2, 2], noise_sigma: 0.0}\n"
+        "degradations:\n  - {name: thick, kind: gaussian, scale: [1, 1, 4], noise_sigma: 0.0}\n"
+        "  - {name: other, kind: gaussian, scale: [2, 2, 2], noise_sigma: 0.0}\n"
         "methods: [mrisr, oracle]\nn_hr: [1, 2]\nseeds: [0, 1]\nminutes: null\nsteps: 2\n"
     )
     args = ["--degradations", "thick", "--methods", "oracle", "--n-hr", "1", "--seeds", "1", "--no-report"]
@@ -70,3 +72,17 @@ def test_experiment_cli_runs_a_part_of_a_grid(tmp_path):
     rows = read_rows(tmp_path / "out" / "runs.csv")
     assert [(r["degradation"], r["method"], r["n_hr"], r["seed"]) for r in rows] == [("thick", "oracle", "1", "1")]
     assert not (tmp_path / "out" / "REPORT_TABLES.md").exists()
+
+
+def test_method_overrides_go_through_the_strict_config(tmp_path, monkeypatch):
+    from mrisr.apps.experiment import run
+
+    spec = DegradationSpec("thick", "gaussian", (1, 1, 4), 0.0)
+    case = run.TestCase(spec, None, None, tmp_path / "lr.nii.gz", {}, true_sigma=0.01)
+    grid = ExperimentConfig(minutes=None, steps=3)
+    oracle = run.method_run_config(case, "oracle", 1, 0, grid, tmp_path)
+    assert oracle.model.fixed_fwhm == (0.0, 0.0, 4.0) and oracle.model.scale == (1, 1, 4)
+    assert oracle.loss.lr_adversarial == 0.0 and oracle.train.steps == 3
+    monkeypatch.setattr(run, "method_config", lambda *args: {"model": {"widht": 64}})
+    with pytest.raises(MRISRError, match="widht"):
+        run.method_run_config(case, "mrisr", 1, 0, grid, tmp_path)

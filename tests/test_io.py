@@ -24,14 +24,14 @@ from mrisr.io import (
 LPS = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.diag([1.2, 1.0, 3.0, 1.0])
 
 
-@pytest.mark.parametrize("factors", [(2, 2, 2), (1, 1, 4), (3, 2, 1)])
+@pytest.mark.parametrize("scale", [(2, 2, 2), (1, 1, 4), (3, 2, 1)])
 @pytest.mark.parametrize("affine", [np.eye(4), OBLIQUE, LPS])
-def test_refined_voxels_average_to_the_coarse_voxel(factors, affine):
-    fine = refine_affine(affine, factors)
-    first_block = np.array(np.meshgrid(*[np.arange(f) for f in factors], indexing="ij")).reshape(3, -1).T
+def test_refined_voxels_average_to_the_coarse_voxel(scale, affine):
+    fine = refine_affine(affine, scale)
+    first_block = np.array(np.meshgrid(*[np.arange(f) for f in scale], indexing="ij")).reshape(3, -1).T
     mean_world = nib.affines.apply_affine(fine, first_block).mean(0)
     np.testing.assert_allclose(mean_world, affine[:3, 3], atol=1e-9)
-    np.testing.assert_allclose(nib.affines.voxel_sizes(fine), nib.affines.voxel_sizes(affine) / factors)
+    np.testing.assert_allclose(nib.affines.voxel_sizes(fine), nib.affines.voxel_sizes(affine) / scale)
 
 
 @settings(max_examples=50, deadline=None)
@@ -40,20 +40,20 @@ def test_refined_voxels_average_to_the_coarse_voxel(factors, affine):
     st.lists(st.floats(-200, 200), min_size=3, max_size=3),
     st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5)),
 )
-def test_coarsen_inverts_refine_for_any_affine(linear, shift, factors):
+def test_coarsen_inverts_refine_for_any_affine(linear, shift, scale):
     affine = np.eye(4)
     affine[:3, :3] = np.reshape(linear, (3, 3)) + 4 * np.eye(3)
     affine[:3, 3] = shift
-    np.testing.assert_allclose(coarsen_affine(refine_affine(affine, factors), factors), affine, atol=1e-8)
+    np.testing.assert_allclose(coarsen_affine(refine_affine(affine, scale), scale), affine, atol=1e-8)
 
 
 @pytest.mark.parametrize("shape", [(16, 17, 15), (15, 15, 15)])
 @pytest.mark.parametrize("affine", [OBLIQUE, LPS])
 def test_field_of_view_is_unchanged_on_even_and_odd_shapes(shape, affine):
-    factors = (2, 2, 3)
-    fine_shape = [n * f for n, f in zip(shape, factors)]
+    scale = (2, 2, 3)
+    fine_shape = [n * f for n, f in zip(shape, scale)]
     coarse_corners = nib.affines.apply_affine(affine, [[-0.5] * 3, [n - 0.5 for n in shape]])
-    fine_corners = nib.affines.apply_affine(refine_affine(affine, factors), [[-0.5] * 3, [n - 0.5 for n in fine_shape]])
+    fine_corners = nib.affines.apply_affine(refine_affine(affine, scale), [[-0.5] * 3, [n - 0.5 for n in fine_shape]])
     np.testing.assert_allclose(fine_corners, coarse_corners, atol=1e-9)
 
 
@@ -108,7 +108,7 @@ def with_sform(path, affine):
     [
         (lambda p: garbage(p), "not a readable NIfTI"),
         (lambda p: write(p, np.zeros((8, 8))), "2D image"),
-        (lambda p: write(p, np.random.rand(8, 8, 8, 3)), "--volume-index"),
+        (lambda p: write(p, np.random.rand(8, 8, 8, 3)), "volume_index"),
         (lambda p: write(p, np.full((8, 8, 8), np.nan)), "NaN or Inf"),
         (lambda p: write(p, np.ones((8, 8, 8))), "constant"),
         (lambda p: with_sform(write(p, np.random.rand(8, 8, 8)), np.diag([1.0, 0.0, 1.0, 1.0])), "singular"),

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mrisr.degradation import blur_decimate
+from mrisr.acquisition.degradation import blur_decimate
 from mrisr.models import PatchDiscriminator, UnpairedSR
 from mrisr.models.blocks import pixel_shuffle_3d
 from mrisr.models.generator import downsample, upsample

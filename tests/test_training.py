@@ -10,11 +10,11 @@ from conftest import straight_and_resumed, tiny_config
 
 from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
-from mrisr.training import Trainer, train
+from mrisr.training import Trainer, make_trainer, train
 
 
 def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
-    return {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    return {k: v.clone() for k, v in trainer.system.generator.state_dict().items()}
 
 
 def test_resume_continues_identically(tmp_path, real_data):
@@ -37,14 +37,14 @@ def test_training_writes_config_checkpoint_logs_and_model(tmp_path, real_data):
 def test_no_contrastive_drops_the_nce_term(tmp_path, real_data):
     config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], scale=(1, 1, 4))
     config.loss.nce = 0.0
-    losses = Trainer(config, tmp_path / "run").train_step()
+    losses = make_trainer(config, tmp_path / "run").train_step()
     assert "nce" not in losses and losses["cyc"] > 0
 
 
 def test_generator_losses_fall_on_real_data(tmp_path, real_data):
     config = tiny_config([str(real_data["template"])], [str(real_data["colin"])])
     config.train.learning_rate = 2e-3
-    trainer = Trainer(config, tmp_path / "run")
+    trainer = make_trainer(config, tmp_path / "run")
     first = [trainer.train_step()["cyc"] for _ in range(5)]
     for _ in range(30):
         trainer.train_step()
@@ -56,7 +56,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path, real_data):
     """SIGKILL mid-training, then --resume: the final weights equal an uninterrupted run's, bit for bit."""
     config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=40)
     config.train.checkpoint_every = 1
-    reference = Trainer(config, tmp_path / "reference")
+    reference = make_trainer(config, tmp_path / "reference")
     reference.train()
 
     run = tmp_path / "killed"
@@ -79,14 +79,14 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path, real_data):
 
 def test_a_damaged_last_checkpoint_falls_back_to_the_previous(tmp_path, real_data):
     config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=4)
-    trainer = Trainer(config, tmp_path / "run")
+    trainer = make_trainer(config, tmp_path / "run")
     for _ in range(2):
         trainer.train_step()
         trainer.save_state()
     last = tmp_path / "run" / "checkpoints" / "last.pt"
     last.write_bytes(last.read_bytes()[:1000])
     with pytest.warns(UserWarning, match="previous.pt"):
-        resumed = Trainer(config, tmp_path / "run", resume=True)
+        resumed = make_trainer(config, tmp_path / "run", resume=True)
     assert resumed.step == 1
 
 
@@ -103,11 +103,32 @@ def test_paired_validation_keeps_the_best_ssim_model(tmp_path, real_data):
 def test_a_learned_contrast_curve_trains_and_is_reported(tmp_path, real_data, capsys):
     config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=3)
     config.model.contrast = True
-    trainer = Trainer(config, tmp_path / "run")
-    start = trainer.generator.contrast.raw_slopes.detach().clone()
+    trainer = make_trainer(config, tmp_path / "run")
+    start = trainer.system.generator.contrast.raw_slopes.detach().clone()
     trainer.train()
-    assert not torch.equal(trainer.generator.contrast.raw_slopes.detach(), start)  # the LR discriminator moves it
+    slopes = trainer.system.generator.contrast.raw_slopes.detach()
+    assert not torch.equal(slopes, start)  # the LR discriminator moves it
     curve = json.loads((tmp_path / "run" / "degradation.json").read_text())["contrast_curve"]
     assert list(curve) == ["0.00", "0.25", "0.50", "0.75", "1.00"] and curve["0.00"] == 0
     assert main(["report", str(tmp_path / "run")]) == 0
     assert "contrast curve" in capsys.readouterr().out
+
+
+def test_the_profile_is_settled_without_changing_the_callers_config(tmp_path, real_data):
+    """Two trainers from one config both estimate the profile; the config they were given is left alone."""
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])])
+    first, second = make_trainer(config, tmp_path / "a"), make_trainer(config, tmp_path / "b")
+    assert config.model.fixed_fwhm is None
+    assert first.system.config.model.fixed_fwhm == second.system.config.model.fixed_fwhm is not None
+    assert first.system.profile_source == second.system.profile_source
+    assert first.system.profile_source.startswith("estimated")
+
+
+def test_a_frozen_physics_model_trains_no_lr_discriminator_and_no_lr_decoder(tmp_path, real_data):
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])])
+    frozen = make_trainer(config, tmp_path / "frozen")
+    assert frozen.system.lr_disc is None and frozen.system.generator.lr_decoder is None
+    assert "lr_adversarial" not in frozen.train_step()
+    config.model.profile = "learn"
+    learned = make_trainer(config, tmp_path / "learned")
+    assert learned.system.lr_disc is not None and "lr_adversarial" in learned.train_step()

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from mrisr import MRISRError, __version__
 from mrisr.config import Config
@@ -21,7 +23,13 @@ from mrisr.io import atomic_write, first_line
 from mrisr.models import UnpairedSR
 
 FORMAT = "mrisr-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the physics model has no ``lr_decoder``, and with a frozen profile no LR discriminator; loss weights
+``sty``/``align`` are named ``lr_adversarial``/``feature_adversarial``."""
+
+GENERATORS: dict[str, Callable[[Config], nn.Module]] = {"unpaired": UnpairedSR.from_config}
+"""The generator class of each ``model.architecture``: the module exported to ``model.pt``. It has
+``scale`` (the per-axis factor) and ``super_resolve(lr)``; add a new architecture here."""
 
 
 def weights_hash(state_dict: dict[str, torch.Tensor]) -> str:
@@ -33,14 +41,17 @@ def weights_hash(state_dict: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def build_model(config: Config) -> UnpairedSR:
-    m = config.model
-    return UnpairedSR(
-        m.scale, m.width, m.encoder_blocks, m.decoder_blocks, m.degradation, m.init_fwhm, m.fixed_fwhm, m.contrast
-    )
+def build_model(config: Config) -> nn.Module:
+    """A freshly initialised generator of ``config.model.architecture``."""
+    builder = GENERATORS.get(config.model.architecture)
+    if builder is None:
+        raise MRISRError(
+            f"config: model.architecture must be one of {sorted(GENERATORS)}, got {config.model.architecture!r}"
+        )
+    return builder(config)
 
 
-def save_checkpoint(path: str | Path, generator: UnpairedSR, config: Config, **extra: Any) -> None:
+def save_checkpoint(path: str | Path, generator: nn.Module, config: Config, **extra: Any) -> None:
     """Write the generator, its metadata and any ``extra`` training state, atomically."""
     weights = {k: v.detach().cpu() for k, v in generator.state_dict().items()}
     payload = {
@@ -74,13 +85,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise MRISRError(f"{name}: not an mrisr checkpoint")
     version = payload.get("format_version")
     if version != FORMAT_VERSION:
-        raise MRISRError(f"{name}: checkpoint format version {version}; this mrisr reads version {FORMAT_VERSION}")
+        raise MRISRError(
+            f"{name}: checkpoint format version {version}; this mrisr ({__version__}) reads version {FORMAT_VERSION} "
+            "only: retrain, or use the mrisr that wrote it"
+        )
     if weights_hash(payload["generator"]) != payload.get("weights_sha256"):
         raise MRISRError(f"{name}: the weights do not match their recorded hash (corrupt checkpoint)")
     return payload
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[UnpairedSR, dict[str, Any]]:
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """The generator of a checkpoint, in eval mode on ``device``, and the checkpoint's metadata."""
     payload = load_checkpoint(path)
     config = Config.from_dict(payload["config"])

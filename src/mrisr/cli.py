@@ -1,4 +1,6 @@
-"""The ``mrisr`` command line: a thin layer over the library; every error is one line and a non-zero exit."""
+"""mrisr: unpaired 3D MRI super-resolution. Simulate low-resolution scans, train on unpaired high- and
+low-resolution volumes, super-resolve NIfTI files, and score the results. Run "mrisr COMMAND --help" for
+the options of a command."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import sys
 from pathlib import Path
 
 from mrisr import MRISRError, __version__
+from mrisr.acquisition.degradation import KINDS
 from mrisr.config import DEGRADATION_MODELS, PRECISIONS
+from mrisr.device import DEVICES
 
 
 def _torchrun(argv: list[str], nproc: int) -> None:
@@ -35,7 +39,6 @@ def _train(args: argparse.Namespace) -> None:
         _torchrun(args.argv, args.nproc)
         return
     from mrisr.config import Config
-    from mrisr.io import list_nifti
     from mrisr.training import train
 
     run_dir = Path(args.out)
@@ -45,35 +48,42 @@ def _train(args: argparse.Namespace) -> None:
         config = Config.load(run_dir / "config.yaml")
     else:
         config = Config()
-    t = config.train
-    if args.hr:
-        t.hr = [str(p) for p in list_nifti(args.hr)]
-    if args.lr:
-        t.lr = [str(p) for p in list_nifti(args.lr)]
-    if not t.hr or not t.lr:
+    config = config.override(_train_overrides(args))
+    if not config.train.hr or not config.train.lr:
         raise MRISRError("train needs HR volumes (--hr) and LR volumes (--lr), or a --config that lists them")
-    if args.scale:
-        config.model.scale = tuple(args.scale)
-    if args.minutes is not None:
-        t.minutes, t.steps = args.minutes, None
-    elif args.steps is not None:
-        t.steps, t.minutes = args.steps, None
-    if args.no_contrastive:
-        config.loss.nce = 0.0
-    if args.degradation_model:
-        config.model.degradation = args.degradation_model
-    for name in ("seed", "device", "threads", "batch_size"):
-        if getattr(args, name) is not None:
-            setattr(t, name, getattr(args, name))
-    if args.val_lr or args.val_hr:
-        t.val_lr = [str(p) for p in list_nifti(args.val_lr or [])]
-        t.val_hr = [str(p) for p in list_nifti(args.val_hr or [])]
-        if len(t.val_lr) != len(t.val_hr):
-            raise MRISRError(f"--val-lr has {len(t.val_lr)} volumes but --val-hr has {len(t.val_hr)}")
+    if len(config.train.val_lr) != len(config.train.val_hr):
+        raise MRISRError(f"--val-lr has {len(config.train.val_lr)} volumes but --val-hr has {len(config.train.val_hr)}")
     if (run_dir / "checkpoints" / "last.pt").exists() and not args.resume:
         raise MRISRError(f"{run_dir}: holds a run already (use --resume to continue it, or another --out)")
     model = train(config, run_dir, resume=args.resume)
     print(f"model written to {model}")
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, dict]:
+    """The config changes the ``train`` options ask for, as ``{section: {key: value}}``."""
+    from mrisr.io import list_nifti
+
+    model: dict = {}
+    loss: dict = {}
+    train: dict = {name: getattr(args, name) for name in ("seed", "device", "threads", "batch_size")}
+    train = {name: value for name, value in train.items() if value is not None}
+    for name in ("hr", "lr"):
+        if getattr(args, name):
+            train[name] = [str(p) for p in list_nifti(getattr(args, name))]
+    if args.val_lr or args.val_hr:
+        train["val_lr"] = [str(p) for p in list_nifti(args.val_lr or [])]
+        train["val_hr"] = [str(p) for p in list_nifti(args.val_hr or [])]
+    if args.minutes is not None:
+        train.update(minutes=args.minutes, steps=None)
+    elif args.steps is not None:
+        train.update(steps=args.steps, minutes=None)
+    if args.scale:
+        model["scale"] = list(args.scale)
+    if args.degradation_model:
+        model["degradation"] = args.degradation_model
+    if args.no_contrastive:
+        loss["nce"] = 0.0
+    return {"model": model, "loss": loss, "train": train}
 
 
 def _infer(args: argparse.Namespace) -> None:
@@ -134,14 +144,12 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _simulate(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from mrisr.data import intensity_scale
-    from mrisr.degradation import DegradationParams, crop_to_multiple, degrade, sample_params
-    from mrisr.io import check_output_path, coarsen_affine, load_volume, save_volume
+    from mrisr.acquisition.degradation import DegradationParams, sample_params
+    from mrisr.acquisition.simulate import simulate
+    from mrisr.io import check_output_path, load_volume, save_volume
 
     out = check_output_path(args.output, overwrite=args.overwrite)
     volume = load_volume(args.input, volume_index=args.volume_index)
-    hr = crop_to_multiple(volume.data, args.scale)
-    scale = intensity_scale(hr, 99.9)
     if args.random:
         params = sample_params(
             np.random.default_rng(args.seed),
@@ -153,19 +161,21 @@ def _simulate(args: argparse.Namespace) -> None:
         )
     else:
         params = DegradationParams(
-            factors=tuple(args.scale), kind=args.kind, fwhm=args.fwhm, noise_sigma=args.noise, noise_seed=args.seed
+            scale=tuple(args.scale), kind=args.kind, fwhm=args.fwhm, noise_sigma=args.noise, noise_seed=args.seed
         )
-    lr = degrade(hr / scale, params) * scale
-    save_volume(out, lr, coarsen_affine(volume.affine, args.scale), volume.header)
+    simulation = simulate(volume, params)
+    lr = simulation.lr  # written in the input's units
+    save_volume(out, lr.data * simulation.peak, lr.affine, lr.header)
     print(f"{args.input} -> {out}  ({params})")
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from mrisr.demo import run_demo
+    from mrisr.apps.demo import run_demo
 
     run_demo(
         args.out,
         degradation=args.degradation,
+        steps=args.steps,
         minutes=args.minutes,
         seed=args.seed,
         overwrite=args.overwrite,
@@ -176,43 +186,24 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    import json
+    from mrisr.training.monitor import describe_run
 
-    from mrisr.checkpoint import load_checkpoint
-
-    run = Path(args.run_dir)
-    state = load_checkpoint(run / "checkpoints" / "last.pt")
-    t = state["config"]["train"]
-    print(f"run {run}: step {state['step']}, {state['elapsed_seconds'] / 60:.1f} training minutes")
-    print(f"  scale {state['scale']}, {len(t['hr'])} HR and {len(t['lr'])} LR volumes, seed {t['seed']}")
-    print(f"  model {state['config']['model']}")
-    print(f"  losses {state['config']['loss']}")
-    degradation = run / "degradation.json"
-    if degradation.is_file():
-        report = json.loads(degradation.read_text())
-        print(f"  degradation model: {report['model']}; slice profile {report['fwhm_source']}")
-        for axis, (fwhm, voxel) in enumerate(zip(report["fwhm_mm"], report["lr_voxel_mm"])):
-            print(f"    axis {axis}: LR voxel {voxel:g} mm, slice-profile FWHM {fwhm:.2f} mm")
-        print(f"    Rician noise sigma {', '.join(f'{s:.4f}' for s in report['noise_sigma'])} of the 99.9th percentile")
-        if "contrast_curve" in report:
-            points = ", ".join(f"{x} -> {y:.3f}" for x, y in report["contrast_curve"].items())
-            print(f"    contrast curve (HR source -> target, in 99.9th percentiles): {points}")
-        if (run / "degradation.png").is_file():
-            print(f"  figure: {run / 'degradation.png'}")
+    print(describe_run(Path(args.run_dir)))
 
 
 def _experiment(args: argparse.Namespace) -> None:
-    from mrisr.experiment import ExperimentConfig, run_experiment
+    import dataclasses
+
+    from mrisr.apps.experiment.grid import ExperimentConfig
+    from mrisr.apps.experiment.run import run_experiment
 
     if (args.config is None) == (not args.quick):
         raise MRISRError("give a grid YAML or --quick (not both)")
     config = ExperimentConfig.quick() if args.quick else ExperimentConfig.load(args.config)
-    for name in ("degradations", "methods", "n_hr", "seeds"):  # a part of the grid, e.g. one per parallel process
-        chosen = getattr(args, name)
-        if chosen and name == "degradations":
-            config.degradations = [d for d in config.degradations if d.name in chosen]
-        elif chosen:
-            setattr(config, name, chosen)
+    part = {name: getattr(args, name) for name in ("methods", "n_hr", "seeds") if getattr(args, name)}
+    if args.degradations:  # a part of the grid, e.g. one per parallel process
+        part["degradations"] = [d for d in config.degradations if d.name in args.degradations]
+    config = dataclasses.replace(config, **part)
     written = run_experiment(config, args.out, report=not args.no_report)
     print(f"{'report tables' if not args.no_report else 'rows'} written to {written}")
 
@@ -220,7 +211,7 @@ def _experiment(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     import json
 
-    from mrisr.benchmark import format_report, run_benchmark
+    from mrisr.apps.bench import format_report, run_benchmark
     from mrisr.io import atomic_write, check_output_path
 
     out = check_output_path(args.out, overwrite=True) if args.out else None
@@ -247,14 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--steps", type=int)
     p.add_argument("--config", help="YAML config (see config.yaml in any run folder)")
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
-    p.add_argument("--no-contrastive", action="store_true", help="lambda_nce = 0 (the paper's ablation)")
+    p.add_argument("--no-contrastive", action="store_true", help="no contrastive loss (the paper's ablation)")
     p.add_argument("--degradation-model", choices=DEGRADATION_MODELS, help="learned degradation (default physics)")
     p.add_argument("--val-lr", nargs="+", metavar="DIR|FILE", help="paired validation LR (best-SSIM model)")
     p.add_argument("--val-hr", nargs="+", metavar="DIR|FILE", help="paired validation HR, same order")
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--threads", type=int)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", choices=DEVICES)
     p.add_argument(
         "--nproc",
         type=int,
@@ -276,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-memory-gb", type=float, default=4.0, help="host memory bound: slab size, and refusal of what cannot fit"
     )
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument(
         "--precision", default="auto", choices=PRECISIONS, help="auto: bf16 where the hardware has it natively"
     )
@@ -291,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--degradation",
         default="gaussian",
-        choices=["gaussian", "kspace"],
+        choices=KINDS,
         help="forward model of the data-consistency check",
     )
     p.add_argument("--out", help="write metrics.json here")
@@ -302,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--scale", **scale, default=[2, 2, 2])
-    p.add_argument("--kind", default="gaussian", choices=["gaussian", "kspace"])
+    p.add_argument("--kind", default="gaussian", choices=KINDS)
     p.add_argument("--fwhm", nargs=3, type=float, help="slice profile per axis in HR voxels (default: the factor)")
     p.add_argument("--noise", type=float, default=0.0, help="Rician sigma relative to the 99.9th percentile")
     p.add_argument("--random", action="store_true", help="draw FWHM, noise and bias field at random")
@@ -327,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", **scale, default=[2, 2, 2])
     p.add_argument("--max-memory-gb", type=float, default=4.0, help="the inference memory bound")
     p.add_argument("--out", help="also write the measurements as JSON here")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("report", help="summarise a training run: budget, config, learned degradation")
@@ -336,13 +327,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the whole pipeline on packaged real MRI (Colin27 + MNI templates)")
     p.add_argument("--out", default="mrisr-demo")
-    p.add_argument(
-        "--degradation", default="gaussian", choices=["gaussian", "kspace"], help="how Colin27's LR is simulated"
-    )
+    p.add_argument("--degradation", default="gaussian", choices=KINDS, help="how Colin27's LR is simulated")
     p.add_argument("--degradation-model", default="physics", choices=DEGRADATION_MODELS, help="what mrisr learns")
-    p.add_argument("--minutes", type=float, default=8.0, help="training budget")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, default=1000, help="training budget in steps (default 1000)")
+    budget.add_argument(
+        "--minutes", type=float, help="training budget in minutes instead (scores then depend on the machine)"
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=_demo)
     return parser

@@ -14,12 +14,15 @@ from mrisr import MRISRError
 DEGRADATION_MODELS = ("free", "physics", "hybrid")
 PROFILES = ("estimate", "learn")
 PRECISIONS = ("auto", "fp32", "bf16")
+RENAMED = {"loss": {"sty": "lr_adversarial", "align": "feature_adversarial"}}
+"""Old key → new key per section: an old ``config.yaml`` or checkpoint config still reads."""
 
 
 @dataclass
 class ModelConfig:
     """Architecture of the generators and discriminators (see :mod:`mrisr.models`)."""
 
+    architecture: str = "unpaired"  # the generator class, see mrisr.checkpoint.GENERATORS
     scale: tuple[int, int, int] = (2, 2, 2)
     width: int = 32  # feature channels of every generator
     encoder_blocks: int = 2  # residual blocks per encoder
@@ -35,12 +38,12 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Loss weights (METHOD.md §4); ``nce = 0`` is the paper's "w/o contrastive loss" ablation."""
+    """Loss weights (docs/METHOD.md §4); ``nce = 0`` is the paper's "w/o contrastive loss" ablation."""
 
-    rec: float = 1.0
-    cyc: float = 1.0
-    sty: float = 0.1
-    align: float = 0.1
+    rec: float = 1.0  # reconstruction: Ŷ_s of Y_s (and X̂_t of X_t in the free and hybrid models)
+    cyc: float = 1.0  # cycle: Y_{s~t~s} of c(Y_s)
+    lr_adversarial: float = 0.1  # X_{s~t} made to look like X_t (LR discriminator)
+    feature_adversarial: float = 0.1  # f_t made to look like f_s (feature discriminator)
     nce: float = 1.0
     nce_temperature: float = 0.07
     nce_patches: int = 256
@@ -92,7 +95,7 @@ class Config:
         sections = {}
         for f in dataclasses.fields(cls):
             section_type = {"model": ModelConfig, "loss": LossConfig, "train": TrainConfig}[f.name]
-            values = dict(data.get(f.name) or {})
+            values = _renamed(f.name, dict(data.get(f.name) or {}))
             known = {g.name: g for g in dataclasses.fields(section_type)}
             unknown = set(values) - set(known)
             if unknown:
@@ -106,6 +109,14 @@ class Config:
             raise MRISRError(f"config: unknown sections {sorted(extra)}")
         return cls(**sections)
 
+    def override(self, changes: dict[str, dict[str, Any]]) -> Config:
+        """A new config: this one with ``changes`` (``{section: {key: value}}``) applied through
+        :meth:`from_dict`, so that a mistyped key is an error; this config is left as it is."""
+        data = self.to_dict()
+        for section, values in changes.items():
+            data[section] = {**data.get(section, {}), **_renamed(section, dict(values))}
+        return Config.from_dict(data)
+
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
@@ -118,6 +129,16 @@ class Config:
         if not isinstance(data, dict):
             raise MRISRError(f"{path}: the config must be a mapping of sections")
         return cls.from_dict(data)
+
+
+def _renamed(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the :data:`RENAMED` keys of ``section`` under their new names."""
+    for old, new in RENAMED.get(section, {}).items():
+        if old in values:
+            if new in values:
+                raise MRISRError(f"config: '{section}' has both {old!r} and its new name {new!r}")
+            values[new] = values.pop(old)
+    return values
 
 
 def _plain(value: Any) -> Any:

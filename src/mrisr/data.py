@@ -10,16 +10,16 @@ import torch
 from scipy import ndimage
 
 from mrisr import MRISRError
-from mrisr.degradation import estimate_noise_sigma
+from mrisr.acquisition.noise import estimate_noise_sigma
 from mrisr.io import Volume, load_volume
 
 
 def intensity_scale(data: np.ndarray, percentile: float) -> float:
     """The value mapped to 1: a high percentile, robust to a few hot voxels."""
-    scale = float(np.percentile(data, percentile))
-    if scale <= 0:
-        scale = float(np.max(np.abs(data)))
-    return scale
+    peak = float(np.percentile(data, percentile))
+    if peak <= 0:
+        peak = float(np.max(np.abs(data)))
+    return peak
 
 
 def foreground_mask(normalised: np.ndarray, threshold: float = 0.1) -> np.ndarray:
@@ -34,7 +34,7 @@ class TrainingVolume:
 
     data: np.ndarray
     centres: np.ndarray  # (n, 3) foreground voxel indices
-    scale: float
+    peak: float  # the intensity mapped to 1
     noise_sigma: float
     zooms: tuple[float, float, float]
     path: str
@@ -42,15 +42,15 @@ class TrainingVolume:
 
 def prepare_volume(volume: Volume, percentile: float, min_shape: Sequence[int]) -> TrainingVolume:
     """Normalise a volume, pad it to at least ``min_shape`` and list its foreground voxels."""
-    scale = intensity_scale(volume.data, percentile)
-    data = volume.data / scale
+    peak = intensity_scale(volume.data, percentile)
+    data = volume.data / peak
     pad = [(0, max(0, m - n)) for n, m in zip(data.shape, min_shape)]
     data = np.pad(data, pad).astype(np.float32)
     centres = np.argwhere(foreground_mask(data))
     if len(centres) == 0:
         centres = np.argwhere(np.ones(data.shape, bool))
     zooms = tuple(float(z) for z in volume.zooms)
-    return TrainingVolume(data, centres, scale, estimate_noise_sigma(data), zooms, volume.path)
+    return TrainingVolume(data, centres, peak, estimate_noise_sigma(data), zooms, volume.path)
 
 
 def load_training_volumes(paths: Sequence[str], percentile: float, min_shape: Sequence[int]) -> list[TrainingVolume]:

@@ -1,4 +1,4 @@
-"""Real MRI that ships inside Debian and PyPI packages (DATA.md), found without importing the packages."""
+"""Real MRI that ships inside Debian and PyPI packages (docs/DATA.md), found without importing the packages."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Where computation runs: one place resolves ``--device auto|cpu|cuda``, the precision and the CPU threads."""
+"""Where computation runs: one place resolves the device (auto, cpu or cuda), the precision and the CPU threads."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import torch
 from mrisr import MRISRError
 from mrisr.config import PRECISIONS
 
+DEVICES = ("auto", "cpu", "cuda")
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else the CPU; asking for CUDA without one is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MRISRError(f"--device {name}: no CUDA device is available (use --device cpu or auto)")
+        raise MRISRError(f"device {name!r}: no CUDA device is available (use cpu or auto)")
     if name not in ("cpu",) and not name.startswith("cuda"):
-        raise MRISRError(f"--device {name}: choose auto, cpu or cuda")
+        raise MRISRError(f"device {name!r}: choose one of {DEVICES}")
     return torch.device(name)
 
 

@@ -10,37 +10,37 @@ import numpy as np
 from scipy import ndimage
 
 from mrisr import MRISRError
+from mrisr.acquisition.degradation import gaussian_downsample, kspace_downsample
 from mrisr.data import foreground_mask, intensity_scale
-from mrisr.degradation import gaussian_downsample, kspace_downsample
 from mrisr.io import Volume, atomic_write, refine_affine
 from mrisr.metrics import psnr, score
 
 BASELINE_ORDERS = {"trilinear": 1, "cubic": 3}
 
 
-def interpolate(lr: np.ndarray, factors: Sequence[int], order: int) -> np.ndarray:
+def interpolate(lr: np.ndarray, scale: Sequence[int], order: int) -> np.ndarray:
     """Spline interpolation onto the refined grid with voxel edges aligned (``grid_mode=True``).
 
     This is the geometry of :func:`mrisr.io.refine_affine`, so baselines and networks share one grid.
     """
-    return ndimage.zoom(np.asarray(lr, np.float32), tuple(factors), order=order, grid_mode=True, mode="nearest")
+    return ndimage.zoom(np.asarray(lr, np.float32), tuple(scale), order=order, grid_mode=True, mode="nearest")
 
 
-def grid_factors(lr: Volume, truth: Volume) -> tuple[int, int, int]:
-    """The integer per-axis factors that map ``lr``'s grid onto ``truth``'s, or a clear error."""
+def grid_scale(lr: Volume, truth: Volume) -> tuple[int, int, int]:
+    """The integer per-axis scale that maps ``lr``'s grid onto ``truth``'s, or a clear error."""
     ratio = np.asarray(truth.data.shape) / np.asarray(lr.data.shape)
-    factors = tuple(int(round(r)) for r in ratio)
-    if np.any(np.abs(ratio - factors) > 1e-6) or min(factors) < 1:
+    scale = tuple(int(round(r)) for r in ratio)
+    if np.any(np.abs(ratio - scale) > 1e-6) or min(scale) < 1:
         raise MRISRError(f"{lr.path}: shape {lr.data.shape} is not an integer fraction of {truth.data.shape}")
-    if not np.allclose(refine_affine(lr.affine, factors), truth.affine, atol=1e-3):
-        raise MRISRError(f"{lr.path}: its grid refined by {factors} does not match the truth's affine ({truth.path})")
-    return factors
+    if not np.allclose(refine_affine(lr.affine, scale), truth.affine, atol=1e-3):
+        raise MRISRError(f"{lr.path}: its grid refined by {scale} does not match the truth's affine ({truth.path})")
+    return scale
 
 
-def consistency(sr: np.ndarray, lr: np.ndarray, factors: Sequence[int], kind: str) -> float:
+def consistency(sr: np.ndarray, lr: np.ndarray, scale: Sequence[int], kind: str) -> float:
     """Data consistency: PSNR of degrade(SR) against the LR (noise-free forward model), in dB."""
     forward = kspace_downsample if kind == "kspace" else gaussian_downsample
-    return psnr(forward(sr, factors), lr)
+    return psnr(forward(sr, scale), lr)
 
 
 def evaluate(
@@ -57,22 +57,22 @@ def evaluate(
 
     With ``lr``, every method also gets its data consistency; ``baselines=False`` skips interpolation.
     """
-    scale = intensity_scale(truth.data, percentile)
-    gt = truth.data / scale
+    peak = intensity_scale(truth.data, percentile)
+    gt = truth.data / peak
     mask = foreground_mask(gt) if mask is None else mask.astype(bool)
     methods = dict(predictions)
-    factors = None
+    scale = None
     if lr is not None:
-        factors = grid_factors(lr, truth)
+        scale = grid_scale(lr, truth)
         for name, order in BASELINE_ORDERS.items() if baselines else ():
-            methods.setdefault(name, interpolate(lr.data, factors, order))
+            methods.setdefault(name, interpolate(lr.data, scale, order))
     results: dict[str, dict[str, float]] = {}
     for name, pred in methods.items():
         if pred.shape != gt.shape:
             raise MRISRError(f"{name}: shape {pred.shape} differs from the truth's {gt.shape}")
-        results[name] = score(pred / scale, gt, mask)
-        if factors is not None:
-            results[name]["consistency_psnr"] = consistency(pred / scale, lr.data / scale, factors, degradation)
+        results[name] = score(pred / peak, gt, mask)
+        if scale is not None:
+            results[name]["consistency_psnr"] = consistency(pred / peak, lr.data / peak, scale, degradation)
     return results
 
 

@@ -52,7 +52,7 @@ def check_memory(shape: Sequence[int], scale: Sequence[int], limit_gb: float, pa
         need = memory_needed(shape, scale, min(MIN_SLAB, int(shape[2]))) / 2**30
         raise MRISRError(
             f"{path}: super-resolving shape {tuple(shape)} by {tuple(scale)} needs at least {need:.1f} GiB, "
-            f"above the limit of {limit_gb:g} GiB (raise it with --max-memory-gb, or crop the volume)"
+            f"above the limit of {limit_gb:g} GiB (raise max_memory_gb, or crop the volume)"
         )
     return depth
 
@@ -80,7 +80,7 @@ def super_resolve_slabs(
     """
     from monai.inferers import sliding_window_inference  # slow import, needed only here
 
-    scale = intensity_scale(lr, percentile)
+    peak = intensity_scale(lr, percentile)
     depth = lr.shape[2]
     slab_depth = slab_depth or depth
     fz = model.scale[2]
@@ -94,7 +94,7 @@ def super_resolve_slabs(
     for z0 in range(0, depth, slab_depth):
         z1 = min(z0 + slab_depth, depth)
         a, b = max(0, z0 - HALO), min(depth, z1 + HALO)
-        x = torch.from_numpy(np.ascontiguousarray(lr[:, :, a:b], dtype=np.float32) / scale)[None, None]
+        x = torch.from_numpy(np.ascontiguousarray(lr[:, :, a:b], dtype=np.float32) / peak)[None, None]
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)  # MONAI
             sr = sliding_window_inference(
@@ -108,7 +108,7 @@ def super_resolve_slabs(
                 sw_device=device,
                 device=torch.device("cpu"),
             )
-            slab = sr[0, 0, :, :, (z0 - a) * fz : (z1 - a) * fz].clamp_(min=0).mul_(scale).numpy()
+            slab = sr[0, 0, :, :, (z0 - a) * fz : (z1 - a) * fz].clamp_(min=0).mul_(peak).numpy()
         del x, sr
         yield slab
         bar.update(z1 - z0)

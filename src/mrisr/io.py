@@ -1,6 +1,6 @@
 """NIfTI input/output: validated loading, atomic writing and the exact super-resolution affine.
 
-Geometry convention (voxel edges aligned, see CONVENTIONS.md §1): a grid refined by an integer
+Geometry convention (voxel edges aligned, see docs/CONVENTIONS.md §1): a grid refined by an integer
 factor ``f`` along an axis covers the same field of view, and coarse voxel ``j`` covers fine voxels
 ``f*j … f*j+f-1``. So ``A_fine = A_coarse @ S`` with ``S = diag(1/f, 1) + translation (1/f - 1)/2``.
 """
@@ -44,22 +44,22 @@ def is_nifti(path: str | Path) -> bool:
     return str(path).endswith(NIFTI_SUFFIXES)
 
 
-def refine_affine(affine: np.ndarray, factors: Sequence[int]) -> np.ndarray:
-    """Affine of the grid with ``factors`` times more voxels per axis over the same field of view."""
-    f = np.asarray(factors, dtype=float)
-    scale = np.eye(4)
-    scale[:3, :3] = np.diag(1.0 / f)
-    scale[:3, 3] = (1.0 / f - 1.0) / 2.0
-    return np.asarray(affine, dtype=float) @ scale
+def refine_affine(affine: np.ndarray, scale: Sequence[int]) -> np.ndarray:
+    """Affine of the grid with ``scale`` times more voxels per axis over the same field of view."""
+    f = np.asarray(scale, dtype=float)
+    transform = np.eye(4)
+    transform[:3, :3] = np.diag(1.0 / f)
+    transform[:3, 3] = (1.0 / f - 1.0) / 2.0
+    return np.asarray(affine, dtype=float) @ transform
 
 
-def coarsen_affine(affine: np.ndarray, factors: Sequence[int]) -> np.ndarray:
+def coarsen_affine(affine: np.ndarray, scale: Sequence[int]) -> np.ndarray:
     """Affine of the grid whose voxel ``j`` covers fine voxels ``f*j … f*j+f-1`` (inverse of refine)."""
-    f = np.asarray(factors, dtype=float)
-    scale = np.eye(4)
-    scale[:3, :3] = np.diag(f)
-    scale[:3, 3] = (f - 1.0) / 2.0
-    return np.asarray(affine, dtype=float) @ scale
+    f = np.asarray(scale, dtype=float)
+    transform = np.eye(4)
+    transform[:3, :3] = np.diag(f)
+    transform[:3, 3] = (f - 1.0) / 2.0
+    return np.asarray(affine, dtype=float) @ transform
 
 
 def check_affine(affine: np.ndarray, path: str) -> None:
@@ -95,9 +95,9 @@ def load_volume(path: str | Path, *, volume_index: int | None = None, allow_nonf
     if len(shape) < 3:
         raise MRISRError(f"{name}: a {len(shape)}D image; mrisr needs a 3D volume")
     if len(shape) > 4 or (len(shape) == 4 and volume_index is None):
-        raise MRISRError(f"{name}: a {len(shape)}D image of shape {shape}; choose one 3D volume with --volume-index")
+        raise MRISRError(f"{name}: a {len(shape)}D image of shape {shape}; choose one 3D volume with volume_index")
     if len(shape) == 4 and not 0 <= volume_index < shape[3]:
-        raise MRISRError(f"{name}: --volume-index {volume_index} is outside 0..{shape[3] - 1}")
+        raise MRISRError(f"{name}: volume_index {volume_index} is outside 0..{shape[3] - 1}")
     try:
         proxy = img.dataobj if len(shape) == 3 else img.dataobj[..., volume_index]
         data = np.asarray(proxy, dtype=np.float32)
@@ -106,7 +106,7 @@ def load_volume(path: str | Path, *, volume_index: int | None = None, allow_nonf
     bad = ~np.isfinite(data)
     if bad.any():
         if not allow_nonfinite:
-            raise MRISRError(f"{name}: {int(bad.sum())} voxels are NaN or Inf (use --allow-nonfinite to set them to 0)")
+            raise MRISRError(f"{name}: {int(bad.sum())} voxels are NaN or Inf (allow_nonfinite sets them to 0)")
         warnings.warn(f"{name}: set {int(bad.sum())} NaN/Inf voxels to 0", stacklevel=2)
         data[bad] = 0.0
     if data.size == 0 or float(data.max()) == float(data.min()):

@@ -1,6 +1,6 @@
 """Image quality metrics: PSNR and SSIM (whole volume and inside a foreground mask), data consistency.
 
-Conventions (METHOD.md §7): intensities scaled so that the truth's 99.9th percentile is 1 and PSNR uses
+Conventions (docs/METHOD.md §7): intensities scaled so that the truth's 99.9th percentile is 1 and PSNR uses
 a data range of 1; SSIM is scikit-image's with a Gaussian window (σ = 1.5, i.e. 11 voxels wide) and
 population statistics, the setting of Wang et al. 2004.
 """
@@ -15,8 +15,8 @@ from mrisr.data import intensity_scale
 
 def normalise_pair(truth: np.ndarray, pred: np.ndarray, percentile: float = 99.9) -> tuple[np.ndarray, np.ndarray]:
     """Divide both by the truth's percentile, so every method is scored in the same units."""
-    scale = intensity_scale(truth, percentile)
-    return truth / scale, pred / scale
+    peak = intensity_scale(truth, percentile)
+    return truth / peak, pred / peak
 
 
 def psnr(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None, data_range: float = 1.0) -> float:

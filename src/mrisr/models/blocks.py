@@ -23,13 +23,13 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-def pixel_shuffle_3d(x: torch.Tensor, factors: Sequence[int]) -> torch.Tensor:
+def pixel_shuffle_3d(x: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
     """``(B, C*fx*fy*fz, D, H, W) → (B, C, D*fx, H*fy, W*fz)`` with a factor per axis.
 
     Written here because ``torch.nn.PixelShuffle`` is 2D-only and MONAI's ``pixelshuffle`` takes one
-    factor for all axes; thick-slice SR (1, 1, 4) needs per-axis factors.
+    factor for all axes; thick-slice SR (1, 1, 4) needs a per-axis scale.
     """
-    fx, fy, fz = factors
+    fx, fy, fz = scale
     b, c, d, h, w = x.shape
     out_c = c // (fx * fy * fz)
     x = x.reshape(b, out_c, fx, fy, fz, d, h, w)

@@ -22,10 +22,11 @@ noise. The learned degradation ``X_{s~t}`` is one of (``degradation=``):
 
 - ``"free"``: the paper's ``D_LR(f_s)``, residual on a block average;
 - ``"physics"``: a learnable Gaussian slice profile per axis + decimation (:class:`SliceProfile`), nothing
-  else, so it cannot change contrast;
+  else, so it cannot change contrast; this model has no ``D_LR`` (and trains no ``X̂_t``: a zero-initialised
+  head reproduces the LR at once, so that loss taught nothing);
 - ``"hybrid"``: ``D_LR(f_s)`` residual on the learnable slice profile.
 
-All three end with Rician noise of the level measured in the target's air (METHOD.md §8: a deterministic
+All three end with Rician noise of the level measured in the target's air (docs/METHOD.md §8: a deterministic
 decoder cannot produce random noise, and without noise the SR never learns to denoise). With
 ``contrast=True`` the HR source is first mapped to the target's contrast by a learnable monotone curve
 (:class:`IntensityTransfer`): ``X_{s~t} = noise(blur(c(Y_s)))``, and the cycle's target is ``c(Y_s)``.
@@ -40,8 +41,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mrisr.config import DEGRADATION_MODELS
-from mrisr.degradation import blur_decimate, max_fwhm
+from mrisr.acquisition.degradation import blur_decimate, max_fwhm
+from mrisr.acquisition.noise import rician
+from mrisr.config import DEGRADATION_MODELS, Config
 from mrisr.models.blocks import ResidualBlock, pixel_shuffle_3d, zero_init
 
 
@@ -153,21 +155,20 @@ def downsample(hr: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
     return F.avg_pool3d(hr, kernel_size=tuple(scale), stride=tuple(scale))
 
 
-def rician(x: torch.Tensor, sigma: torch.Tensor, normal: torch.Tensor | None = None) -> torch.Tensor:
-    """Magnitude of ``x`` plus complex Gaussian noise; ``sigma`` is one value per batch item.
+def add_noise(x: torch.Tensor, sigma: torch.Tensor, normal: torch.Tensor | None = None) -> torch.Tensor:
+    """Rician noise of level ``sigma`` (one value per batch item) on ``x``, see :func:`mrisr.acquisition.noise.rician`.
 
     ``normal`` (two standard normal fields per item, ``(B, 2, *spatial)``) is drawn here unless given.
     """
     sigma = sigma.reshape(-1, *([1] * (x.ndim - 1)))
     if normal is None:
         normal = torch.randn(x.shape[0], 2, *x.shape[2:], device=x.device, dtype=x.dtype)
-    real = x + sigma * normal[:, :1]
-    imag = sigma * normal[:, 1:]
-    return torch.sqrt(real**2 + imag**2 + 1e-12)
+    return rician(x, sigma * normal[:, :1], sigma * normal[:, 1:], eps=1e-12)
 
 
 class UnpairedSR(nn.Module):
-    """The four generators of the unpaired SR model; see the module docstring for the symbol map."""
+    """The generators of the unpaired SR model (``lr_decoder`` only in the free and hybrid degradation
+    models); see the module docstring for the symbol map."""
 
     def __init__(
         self,
@@ -189,8 +190,16 @@ class UnpairedSR(nn.Module):
         self.hr_encoder = HREncoder(self.scale, width, encoder_blocks)
         self.lr_encoder = LREncoder(width, encoder_blocks)
         self.sr_decoder = SRDecoder(self.scale, width, decoder_blocks)
-        self.lr_decoder = LRDecoder(width, decoder_blocks)
+        # in the physics model nothing decodes features to the LR grid: ``D_LR`` is left out
+        self.lr_decoder = None if degradation == "physics" else LRDecoder(width, decoder_blocks)
         self.contrast = IntensityTransfer() if contrast else None
+
+    @classmethod
+    def from_config(cls, config: Config) -> UnpairedSR:
+        m = config.model
+        return cls(
+            m.scale, m.width, m.encoder_blocks, m.decoder_blocks, m.degradation, m.init_fwhm, m.fixed_fwhm, m.contrast
+        )
 
     def check_input(self, x: torch.Tensor, name: str) -> None:
         if x.ndim != 5 or x.shape[1] != 1:
@@ -212,7 +221,7 @@ class UnpairedSR(nn.Module):
         features: torch.Tensor | None = None,
         normal: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The learned degradation ``X_{s~t}`` (+ Rician noise when ``noise_sigma`` is given, see :func:`rician`)."""
+        """The learned degradation ``X_{s~t}`` (+ Rician noise when ``noise_sigma`` is given, see :func:`add_noise`)."""
         if self.degradation == "free":
             base = downsample(hr, self.scale)
         else:
@@ -222,7 +231,7 @@ class UnpairedSR(nn.Module):
         else:
             features = self.hr_encoder(hr) if features is None else features
             lr = self.lr_decoder(features, base)
-        return lr if noise_sigma is None else rician(lr, noise_sigma, normal)
+        return lr if noise_sigma is None else add_noise(lr, noise_sigma, normal)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return self.super_resolve(lr)

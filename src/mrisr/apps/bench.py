@@ -78,15 +78,13 @@ def conv_roofline(
 def training_throughput(config: Config, run_dir: Path, device: torch.device | str = "cpu") -> dict[str, float]:
     """FLOPs per step, steps/s and HR voxels/s of the real training step on the packaged MRI."""
     from mrisr import datasets
-    from mrisr.training import Trainer
+    from mrisr.training import make_trainer
 
-    config.train.hr = [str(datasets.template("mni2009a"))]
-    config.train.lr = [str(datasets.COLIN27)]
-    config.train.device = str(device)
-    trainer = Trainer(config, run_dir)
+    data = {"hr": [str(datasets.template("mni2009a"))], "lr": [str(datasets.COLIN27)], "device": str(device)}
+    trainer = make_trainer(config.override({"train": data}), run_dir)
     flops = flops_of(trainer.train_step)
     seconds = seconds_per_call(trainer.train_step, min_seconds=5.0, max_calls=30)
-    voxels = config.train.batch_size * int(np.prod(trainer.hr_patch))
+    voxels = config.train.batch_size * int(np.prod(trainer.system.hr_patch))
     return {"flops_per_step": flops, "steps_per_s": 1 / seconds, "hr_voxels_per_s": voxels / seconds}
 
 
@@ -117,8 +115,7 @@ def inference_child(
             sr = interpolate(volume.data, scale, order=3)
             save_volume(Path(tmp) / f"sr{output_suffix}", sr, refine_affine(volume.affine, scale), volume.header)
         else:
-            config = Config()
-            config.model.scale, config.model.width = tuple(scale), width
+            config = Config().override({"model": {"scale": list(scale), "width": width}})
             model = build_model(config).eval().to(device)
             output = Path(tmp) / f"sr{output_suffix}"
             super_resolve_file(model, Path(tmp) / "lr.nii", output, max_memory_gb=max_memory_gb, device=device)
@@ -139,7 +136,7 @@ def inference_in_subprocess(*args: Any, **kwargs: Any) -> dict[str, float]:
     """:func:`inference_child` in its own interpreter, so that its peak RSS is its own."""
     plain = [repr(list(a) if isinstance(a, tuple) else a) for a in args]
     arguments = ", ".join(plain + [f"{key}={value!r}" for key, value in kwargs.items()])
-    code = f"import json, mrisr.benchmark as b; print(json.dumps(b.inference_child({arguments})))"
+    code = f"import json, mrisr.apps.bench as b; print(json.dumps(b.inference_child({arguments})))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -210,8 +207,7 @@ def run_benchmark(
     from mrisr.device import resolve_device
 
     device = str(resolve_device(device))
-    config = Config()
-    config.model.scale = tuple(scale)
+    config = Config().override({"model": {"scale": list(scale)}})
     m, t = config.model, config.train
     threads = torch.get_num_threads()
     report: dict[str, Any] = {
@@ -235,16 +231,21 @@ def run_benchmark(
     report["training"] = train
     report["inference"] = []
     for size in sizes:
-        lr_size = size // scale[0]
+        lr_shape = input_shape(size, scale)
         for method in ("mrisr", "cubic"):
             print(f"inference {method} {size}^3 ...", file=sys.stderr)
-            result = inference_in_subprocess((lr_size,) * 3, tuple(scale), method, max_memory_gb, device=device)
+            result = inference_in_subprocess(lr_shape, tuple(scale), method, max_memory_gb, device=device)
             result.update(method=method, output_size=size, output_voxels=size**3)
             report["inference"].append(result)
     print("options ...", file=sys.stderr)
     report["window_options"] = window_options(config, sorted({1, threads}), device)
     report["sliding_window_options"] = sliding_window_options(config, 96, device)
     return report
+
+
+def input_shape(output_size: int, scale: Sequence[int]) -> tuple[int, ...]:
+    """The LR shape whose super-resolution by ``scale`` is a cube of ``output_size`` voxels a side."""
+    return tuple(output_size // f for f in scale)
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ decimated reference spectrum best fits the LR spectrum, up to a gain (contrast) 
 
 No voxel correspondence is used, only spectra averaged over thousands of line segments, so the
 references need not be the same subject; the estimate is exact when their anatomy looks like the
-target's (``tests/test_estimation.py``: within 10% on Colin27) and biased when it is smoother
+target's (``tests/test_profile.py``: within 10% on Colin27) and biased when it is smoother
 (templates are averages) or sharper.
 
 When the scan has full-resolution axes (thick slices, ``1×1×f``) the reference is the scan itself, as in
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mrisr.degradation import blur_decimate
+from mrisr.acquisition.degradation import blur_decimate
 
 SEGMENT = 32
 """LR samples per line segment: the spectra have ``SEGMENT // 2`` frequencies above DC."""
@@ -73,7 +73,7 @@ def fit_fwhm(target: np.ndarray, reference: np.ndarray, factor: int, grid: np.nd
 
 def estimate_fwhm(
     lr: np.ndarray,
-    factors: Sequence[int],
+    scale: Sequence[int],
     references: Sequence[np.ndarray],
     *,
     noise_sigma: float = 0.0,
@@ -83,21 +83,21 @@ def estimate_fwhm(
     """Slice-profile FWHM per axis, in HR voxels (0 where the factor is 1), of ``lr`` against HR ``references``.
 
     All volumes are normalised to about [0, 1]; ``noise_sigma`` is the LR's (e.g. from
-    :func:`mrisr.degradation.estimate_noise_sigma`): its flat floor must not be mistaken for sharpness.
+    :func:`mrisr.acquisition.noise.estimate_noise_sigma`): its flat floor must not be mistaken for sharpness.
     Two sweeps: the second blurs each reference across by the other axes' first estimates, since an LR
     line is blurred across as well as along. An axis too short for the spectra keeps FWHM = factor.
     """
-    full = [a for a, f in enumerate(factors) if f == 1]
-    if full and max(factors) > 1:
-        return self_referenced_fwhm(lr, factors, full, noise_sigma=noise_sigma, max_segments=max_segments, seed=seed)
-    fwhm = [float(f) if f > 1 else 0.0 for f in factors]
+    full = [a for a, f in enumerate(scale) if f == 1]
+    if full and max(scale) > 1:
+        return self_referenced_fwhm(lr, scale, full, noise_sigma=noise_sigma, max_segments=max_segments, seed=seed)
+    fwhm = [float(f) if f > 1 else 0.0 for f in scale]
     for _ in range(2):
         rng = np.random.default_rng(seed)
-        for axis, f in enumerate(factors):
+        for axis, f in enumerate(scale):
             if f == 1:
                 continue
             across = [0.0 if a == axis else w for a, w in enumerate(fwhm)]
-            pool = [line_segments(_blur_across(r, axis, factors, across), axis, SEGMENT * f) for r in references]
+            pool = [line_segments(_blur_across(r, axis, scale, across), axis, SEGMENT * f) for r in references]
             target = _subsample(line_segments(lr, axis, SEGMENT), max_segments, rng)
             reference = _subsample(np.concatenate(pool), max_segments, rng)
             if len(target) >= 50 and len(reference) >= 50:
@@ -107,7 +107,7 @@ def estimate_fwhm(
 
 def self_referenced_fwhm(
     lr: np.ndarray,
-    factors: Sequence[int],
+    scale: Sequence[int],
     full_axes: Sequence[int],
     *,
     noise_sigma: float = 0.0,
@@ -116,9 +116,9 @@ def self_referenced_fwhm(
     sweeps: int = 3,
 ) -> tuple[float, float, float]:
     """The profile of each decimated axis against the scan's own full-resolution axes (see the module doc)."""
-    fwhm = [float(f) if f > 1 else 0.0 for f in factors]
+    fwhm = [float(f) if f > 1 else 0.0 for f in scale]
     for _ in range(sweeps):
-        for axis, f in enumerate(factors):
+        for axis, f in enumerate(scale):
             if f == 1:
                 continue
             estimates = []
@@ -152,9 +152,9 @@ def _delta(size: int = 33) -> np.ndarray:
     return delta
 
 
-def _blur_across(volume: np.ndarray, axis: int, factors: Sequence[int], fwhm: Sequence[float]) -> np.ndarray:
+def _blur_across(volume: np.ndarray, axis: int, scale: Sequence[int], fwhm: Sequence[float]) -> np.ndarray:
     """``volume`` degraded along every axis but ``axis``, so its lines along ``axis`` look like the LR's."""
-    other = [1 if a == axis else f for a, f in enumerate(factors)]
+    other = [1 if a == axis else f for a, f in enumerate(scale)]
     cropped = volume[tuple(slice(0, (n // f) * f) for n, f in zip(volume.shape, other))]
     x = torch.from_numpy(np.asarray(cropped, dtype=np.float64))[None, None]
     return blur_decimate(x, other, torch.tensor(fwhm, dtype=torch.float64))[0, 0].numpy()
@@ -162,3 +162,20 @@ def _blur_across(volume: np.ndarray, axis: int, factors: Sequence[int], fwhm: Se
 
 def _subsample(segments: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return segments if len(segments) <= n else segments[rng.choice(len(segments), n, replace=False)]
+
+
+def estimate_profile(
+    lr_volumes: Sequence[np.ndarray],
+    references: Sequence[np.ndarray],
+    scale: Sequence[int],
+    noise_sigmas: Sequence[float],
+    most: int = 3,
+) -> tuple[float, float, float]:
+    """Slice-profile FWHM per axis (HR voxels): the median of the estimates of up to ``most`` LR volumes
+    against up to ``most`` HR references, or against their own full-resolution axes where they have some."""
+    estimates = [
+        estimate_fwhm(lr, scale, list(references[:most]), noise_sigma=sigma)
+        for lr, sigma in zip(lr_volumes[:most], noise_sigmas[:most])
+    ]
+    median = np.median(np.asarray(estimates), axis=0)
+    return float(median[0]), float(median[1]), float(median[2])

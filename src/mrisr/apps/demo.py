@@ -1,0 +1,103 @@
+"""The main job on packaged real MRI: learn SR of a degraded Colin27 from three unpaired HR templates.
+
+Colin27's high-resolution truth is never used in training, only for scoring at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from mrisr import datasets
+from mrisr.acquisition.degradation import DegradationParams
+from mrisr.acquisition.simulate import Simulation, simulate
+from mrisr.checkpoint import load_model
+from mrisr.config import Config
+from mrisr.device import resolve_device, resolve_precision
+from mrisr.evaluation import evaluate, format_table, write_metrics
+from mrisr.figures import comparison_figure
+from mrisr.inference import super_resolve_file
+from mrisr.io import check_output_path, load_volume, save_volume
+from mrisr.training import train
+
+DEMO_NOISE_SIGMA = 0.02
+DEMO_STEPS = 1000
+SECONDS_PER_STEP = 0.47
+"""Measured: 1030 steps in 8 minutes on a 2-core x86-64 CPU (PyTorch 2.13); a GPU is several times faster."""
+
+
+def simulate_colin27(params: DegradationParams) -> Simulation:
+    """Colin27 cropped to the scale and scaled to [0, 1] (the truth), and its simulated LR scan."""
+    return simulate(load_volume(datasets.colin27()), params)
+
+
+def simulate_test_case(out_dir: Path, kind: str, scale=(2, 2, 2), seed: int = 0) -> tuple[Path, Path]:
+    """Write Colin27's truth and its simulated clinical LR scan."""
+    noise = DEMO_NOISE_SIGMA if kind == "gaussian" else 0.0
+    case = simulate_colin27(DegradationParams(scale=tuple(scale), kind=kind, noise_sigma=noise, noise_seed=seed))
+    truth_path, lr_path = out_dir / "colin27_hr.nii.gz", out_dir / "colin27_lr.nii.gz"
+    save_volume(truth_path, case.truth.data, case.truth.affine, case.truth.header)
+    save_volume(lr_path, case.lr.data, case.lr.affine, case.lr.header)
+    return truth_path, lr_path
+
+
+def demo_config(
+    lr_paths: list[Path], seed: int, *, steps: int | None = DEMO_STEPS, minutes: float | None = None
+) -> Config:
+    """The three packaged templates as HR source, ``lr_paths`` as LR target; a budget in steps, or in
+    minutes when ``minutes`` is given."""
+    train = {
+        "hr": [str(datasets.template(name)) for name in datasets.TEMPLATES],
+        "lr": [str(p) for p in lr_paths],
+        "seed": seed,
+        "steps": None if minutes is not None else steps,
+        "minutes": minutes,
+    }
+    return Config().override({"train": train})
+
+
+def run_demo(
+    out_dir: str | Path,
+    *,
+    degradation: str = "gaussian",
+    steps: int = DEMO_STEPS,
+    minutes: float | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    device: str = "auto",
+    degradation_model: str = "physics",
+) -> dict[str, dict[str, float]]:
+    """Simulate, train, super-resolve, evaluate and draw; returns the metrics written to ``metrics.json``.
+
+    The budget is ``steps`` (machine-independent scores) unless ``minutes`` is given."""
+    out = Path(out_dir)
+    check_output_path(out / "metrics.json", overwrite=overwrite)
+    started = time.perf_counter()
+    if minutes is None:
+        print(f"training {steps} steps: about {steps * SECONDS_PER_STEP / 60:.0f} minutes on a 2-core CPU")
+    truth_path, lr_path = simulate_test_case(out, degradation, seed=seed)
+    config = demo_config([lr_path], seed, steps=steps, minutes=minutes)
+    config = config.override({"train": {"device": device}, "model": {"degradation": degradation_model}})
+    model_path = train(config, out / "run")
+    target = resolve_device(device)
+    model, meta = load_model(model_path, target)
+    dtype = resolve_precision("auto", target)
+    sr_path = super_resolve_file(model, lr_path, out / "colin27_sr.nii.gz", overwrite=True, device=target, dtype=dtype)
+
+    truth, lr, sr = load_volume(truth_path), load_volume(lr_path), load_volume(sr_path)
+    results = evaluate(truth, {"mrisr": sr.data}, lr=lr, degradation=degradation)
+    write_metrics(out / "metrics.json", results)
+    print(format_table(results))
+    comparison_figure(
+        truth.data, {"mrisr": sr.data}, out / "comparison.png", affine=truth.affine, metrics=results, lr=lr.data
+    )
+    summary = {
+        "degradation": degradation,
+        "train_steps": steps if minutes is None else None,
+        "train_minutes": minutes,
+        "steps": meta["step"],
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return results

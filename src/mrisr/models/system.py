@@ -1,0 +1,266 @@
+"""The unpaired SR model as it trains (docs/METHOD.md §2–5): the generator, its discriminators and the
+projection head of the contrastive loss, with their data, losses and optimisers.
+
+Data flows per step (paper symbols, see :mod:`mrisr.models.generator`):
+``Y_s → f_s → Ŷ_s``; ``Y_s → f_s → X_{s~t} → f_{s~t~s} → Y_{s~t~s}``; ``X_t → f_t``, which the feature
+discriminator aligns with ``f_s``; in the free and hybrid models also ``f_t → X̂_t``.
+
+What trains what:
+
+- the LR discriminator makes ``X_{s~t}`` look like ``X_t``: it is the only teacher of the learned slice
+  profile and contrast curve. With the physics degradation, a frozen profile (estimated or given) and no
+  contrast curve, ``X_{s~t}`` has nothing left to learn, so that discriminator is not built;
+- in the physics model the cycle sees ``X_{s~t}`` detached: through the cycle the profile would learn to blur
+  less, since a milder degradation is easier to invert.
+
+The training loop (:mod:`mrisr.training.loop`) sees this class through :class:`mrisr.training.loop.System`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mrisr.checkpoint import build_model
+from mrisr.config import Config
+from mrisr.data import PatchSampler, TrainingVolume
+from mrisr.distributed import Replica, average_gradients
+from mrisr.losses import (
+    PatchNCELoss,
+    ProjectionHead,
+    charbonnier,
+    lsgan_discriminator_loss,
+    lsgan_generator_loss,
+)
+from mrisr.losses.contrastive import gather_locations, sample_locations
+from mrisr.models.discriminator import PatchDiscriminator
+from mrisr.models.generator import UnpairedSR, downsample
+
+
+@dataclass
+class UnpairedBatch:
+    """One replica's share of a step's data."""
+
+    hr: torch.Tensor  # Y_s, HR source patches
+    lr: torch.Tensor  # X_t, LR target patches (unpaired with hr)
+    sigma: torch.Tensor | None  # the Rician level of each item's degradation (None: no noise)
+    normal: torch.Tensor  # two standard normal fields per item, the noise of X_{s~t}
+
+
+@dataclass
+class UnpairedForward:
+    """The paper's tensors of one step."""
+
+    hr: torch.Tensor  # Y_s
+    lr: torch.Tensor  # X_t
+    f_s: torch.Tensor
+    sr_s: torch.Tensor  # Ŷ_s
+    hr_t: torch.Tensor  # c(Y_s), the cycle's target
+    lr_st: torch.Tensor  # X_{s~t}
+    f_sts: torch.Tensor
+    sr_sts: torch.Tensor  # Y_{s~t~s}
+    f_t: torch.Tensor
+    rec_t: torch.Tensor | None  # X̂_t (free and hybrid models only)
+
+
+class UnpairedSystem:
+    """Everything that trains in one unpaired run, built from a settled config (see
+    :func:`mrisr.acquisition.resolve.resolve`)."""
+
+    def __init__(
+        self,
+        config: Config,
+        hr_volumes: Sequence[TrainingVolume],
+        lr_volumes: Sequence[TrainingVolume],
+        noise_sigmas: Sequence[float],
+        device: torch.device,
+        profile_source: str = "fixed (config)",
+    ) -> None:
+        t, m = config.train, config.model
+        self.config, self.device, self.profile_source = config, device, profile_source
+        self.scale = tuple(m.scale)
+        self.lr_patch = tuple(t.lr_patch)
+        self.hr_patch = tuple(p * s for p, s in zip(self.lr_patch, self.scale))
+        self.hr_sampler = PatchSampler(
+            hr_volumes, self.hr_patch, intensity_jitter=t.intensity_jitter, gamma_range=tuple(t.hr_gamma)
+        )
+        self.lr_sampler = PatchSampler(lr_volumes, self.lr_patch, intensity_jitter=t.intensity_jitter)
+        self.noise_sigmas = torch.tensor(list(noise_sigmas), dtype=torch.float32)
+        self.lr_zooms = np.mean([v.zooms for v in lr_volumes], axis=0)
+        self.first_lr = lr_volumes[0].data
+
+        self.generator: UnpairedSR = build_model(config).to(device)
+        learns_degradation = m.degradation != "physics" or m.fixed_fwhm is None or m.contrast
+        self.lr_disc = PatchDiscriminator(1, m.disc_width, standardise=True).to(device) if learns_degradation else None
+        self.feat_disc = PatchDiscriminator(m.width, m.disc_width, n_strided=1).to(device)
+        self.projection = ProjectionHead(m.width).to(device)
+        self.nce = PatchNCELoss(config.loss.nce_temperature, config.loss.nce_negatives_across_batch)
+
+        contrast = self.generator.contrast
+        scalars = list(self.generator.slice_profile.parameters()) + ([] if contrast is None else [contrast.raw_slopes])
+        networks = [p for p in self.generator.parameters() if all(p is not q for q in scalars)]
+        g_groups = [
+            {"params": networks + list(self.projection.parameters()), "lr_scale": 1.0},
+            # a few scalars (slice profile, contrast curve) that must move by O(1) within a few hundred steps
+            {"params": scalars, "lr_scale": t.profile_lr_scale},
+        ]
+        discriminators = [d for d in (self.lr_disc, self.feat_disc) if d is not None]
+        d_params = [p for d in discriminators for p in d.parameters()]
+        self.optimizers = {
+            "g": torch.optim.Adam(g_groups, lr=t.learning_rate, betas=tuple(t.betas)),
+            "d": torch.optim.Adam(d_params, lr=t.learning_rate, betas=tuple(t.betas)),
+        }
+        self._last: UnpairedForward | None = None
+
+    @property
+    def networks(self) -> dict[str, nn.Module]:
+        """Every module that trains, by name; ``generator`` is the one exported to ``model.pt``."""
+        named = {"generator": self.generator, "lr_disc": self.lr_disc, "feat_disc": self.feat_disc}
+        return {name: module for name, module in {**named, "projection": self.projection}.items() if module is not None}
+
+    # ---- one step ------------------------------------------------------------------------------
+    def sample_batch(self, rng: np.random.Generator, replica: Replica) -> UnpairedBatch:
+        """This replica's share of the global batch: HR and LR patches, noise levels and normal fields.
+
+        Each replica draws the whole global batch (``batch_size`` per replica) from the shared generators
+        and keeps its rows: patches and noise differ across ranks, and the run does not depend on the split.
+        """
+        n, shard = self.config.train.batch_size * replica.world, replica.shard
+        hr = shard(self.hr_sampler.sample(rng, n)).to(self.device)
+        lr = shard(self.lr_sampler.sample(rng, n)).to(self.device)
+        sigma = None
+        if float(self.noise_sigmas.max()) > 0:  # each patch gets the noise level of a random LR volume
+            sigma = shard(self.noise_sigmas[torch.from_numpy(rng.integers(len(self.noise_sigmas), size=n))])
+            sigma = sigma.to(self.device)
+        normal = shard(torch.randn(n, 2, *self.lr_patch)).to(self.device)
+        return UnpairedBatch(hr, lr, sigma, normal)
+
+    def forward_train(self, batch: UnpairedBatch) -> UnpairedForward:
+        """The generator's tensors of one step (see the module docstring)."""
+        g, hr, lr = self.generator, batch.hr, batch.lr
+        f_s = g.hr_encoder(hr)
+        sr_s = g.sr_decoder(f_s, downsample(hr, self.scale))
+        hr_t = g.target_contrast(hr)
+        lr_st = g.degrade(hr_t, batch.sigma, features=f_s, normal=batch.normal)
+        cycle_in = lr_st.detach() if g.degradation == "physics" else lr_st
+        f_sts = g.lr_encoder(cycle_in)
+        sr_sts = g.sr_decoder(f_sts, cycle_in)
+        f_t = g.lr_encoder(lr)
+        rec_t = None if g.lr_decoder is None else g.lr_decoder(f_t, lr)
+        return UnpairedForward(hr, lr, f_s, sr_s, hr_t, lr_st, f_sts, sr_sts, f_t, rec_t)
+
+    def generator_losses(self, x: UnpairedForward) -> dict[str, torch.Tensor]:
+        """The generator's loss terms, by their ``config.loss`` weight names."""
+        w = self.config.loss
+        rec = charbonnier(x.sr_s, x.hr)
+        if x.rec_t is not None:
+            rec = rec + charbonnier(x.rec_t, x.lr)
+        losses = {"rec": rec, "cyc": charbonnier(x.sr_sts, x.hr_t.detach())}
+        if self.lr_disc is not None:
+            losses["lr_adversarial"] = lsgan_generator_loss(self.lr_disc(x.lr_st))
+        losses["feature_adversarial"] = lsgan_generator_loss(self.feat_disc(x.f_t))
+        if w.nce > 0:
+            index = sample_locations(x.f_s, w.nce_patches)
+            losses["nce"] = self.nce(
+                self.projection(gather_locations(x.f_sts, index)), self.projection(gather_locations(x.f_s, index))
+            )
+        return losses
+
+    def discriminator_loss(self, x: UnpairedForward) -> torch.Tensor:
+        """LSGAN loss of the feature discriminator (``f_s`` real, ``f_t`` fake) and of the LR one, if any."""
+        loss = lsgan_discriminator_loss(self.feat_disc(x.f_s.detach()), self.feat_disc(x.f_t.detach()))
+        if self.lr_disc is not None:
+            loss = lsgan_discriminator_loss(self.lr_disc(x.lr), self.lr_disc(x.lr_st.detach())) + loss
+        return loss
+
+    def train_step(self, batch: UnpairedBatch, replica: Replica) -> dict[str, float]:
+        """One generator update then one discriminator update; returns the losses and the learned FWHM."""
+        forward = self.forward_train(batch)
+        losses = self.generator_losses(forward)
+        weights = self.config.loss
+        g_loss = sum(getattr(weights, name) * value for name, value in losses.items())
+        _update(self.optimizers["g"], g_loss, replica)
+        d_loss = self.discriminator_loss(forward)
+        _update(self.optimizers["d"], d_loss, replica)
+        self._last = forward
+        fwhm = self.generator.slice_profile.fwhm().detach()
+        profile = {f"fwhm{axis}": float(v) for axis, v in enumerate(fwhm) if self.scale[axis] > 1}
+        return {**{k: v.item() for k, v in losses.items()}, "g": g_loss.item(), "d": d_loss.item(), **profile}
+
+    # ---- what the loop records -----------------------------------------------------------------
+    def images(self) -> dict[str, torch.Tensor]:
+        """The first item of the last step's patches, by paper symbol (3D, on the CPU)."""
+        if self._last is None:
+            return {}
+        x = self._last
+        named = {"Y_s": x.hr, "X_s~t": x.lr_st, "Y_s~t~s": x.sr_sts, "X_t": x.lr}
+        return {name: image[0, 0].detach().float().cpu() for name, image in named.items()}
+
+    def metadata(self) -> dict[str, Any]:
+        """Saved in every checkpoint next to the weights."""
+        return {"noise_sigmas": self.noise_sigmas.tolist()}
+
+    def write_report(self, run_dir: Path) -> None:
+        """``degradation.json`` and ``degradation.png``: what the run learned about the scanner."""
+        import json
+
+        from mrisr.figures import degradation_figure
+
+        report = self.learned_degradation()
+        (run_dir / "degradation.json").write_text(json.dumps(report, indent=2) + "\n")
+        degradation_figure(run_dir / "degradation.png", report, self.first_lr)
+        print(f"learned degradation: {report}")
+
+    def learned_degradation(self) -> dict[str, Any]:
+        """The degradation in physical units: slice-profile FWHM per axis in mm, noise relative to signal."""
+        hr_zooms = self.lr_zooms / np.asarray(self.scale)
+        fwhm = self.generator.slice_profile.fwhm().detach().cpu().numpy()
+        configured = self.config.model.noise_sigma is not None
+        return {
+            "model": self.config.model.degradation,
+            "fwhm_source": self.profile_source,
+            "fwhm_hr_voxels": [round(float(v), 3) for v in fwhm],
+            "fwhm_mm": [round(float(v), 3) for v in fwhm * hr_zooms],
+            "lr_voxel_mm": [round(float(v), 3) for v in self.lr_zooms],
+            "noise_sigma": [round(float(v), 5) for v in self.noise_sigmas],
+            "noise_sigma_note": "Rician sigma relative to the LR's 99.9th percentile, "
+            + ("as configured" if configured else "estimated in its air"),
+            **self.learned_contrast(),
+        }
+
+    def learned_contrast(self) -> dict[str, Any]:
+        """The contrast curve at 0, 0.25, …, 1 of the HR source's 99.9th percentile (empty when not learned)."""
+        if self.generator.contrast is None:
+            return {}
+        points = torch.linspace(0, 1, 5, device=self.device)
+        values = self.generator.contrast(points).detach().cpu()
+        return {"contrast_curve": {f"{float(x):.2f}": round(float(y), 4) for x, y in zip(points, values)}}
+
+
+def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, replica: Replica) -> None:
+    """One optimiser step on ``loss``, with gradients averaged over the replicas."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    average_gradients((p for group in optimizer.param_groups for p in group["params"]), replica)
+    optimizer.step()
+
+
+def build_unpaired_system(config: Config, device: torch.device) -> UnpairedSystem:
+    """Load the run's volumes, settle its acquisition (:mod:`mrisr.acquisition.resolve`) and build the system."""
+    from mrisr.acquisition.resolve import noise_sigmas, profile_source, resolve
+    from mrisr.data import load_training_volumes
+
+    t = config.train
+    lr_patch = tuple(t.lr_patch)
+    hr_patch = tuple(p * s for p, s in zip(lr_patch, config.model.scale))
+    hr_volumes = load_training_volumes(t.hr, t.percentile, hr_patch)
+    lr_volumes = load_training_volumes(t.lr, t.percentile, lr_patch)
+    resolved = resolve(config, hr_volumes, lr_volumes)
+    sigmas = noise_sigmas(resolved, lr_volumes)
+    return UnpairedSystem(resolved, hr_volumes, lr_volumes, sigmas, device, profile_source(config, resolved))

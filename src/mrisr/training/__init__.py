@@ -1,0 +1,44 @@
+"""Training: :func:`train` builds the system of ``config.model.architecture`` and runs the loop on it.
+
+- :mod:`mrisr.training.loop`: the budget, the schedule and the :class:`~mrisr.training.loop.System` protocol;
+- :mod:`mrisr.training.state`: checkpoints, resume and export;
+- :mod:`mrisr.training.monitor`: TensorBoard and validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from mrisr import MRISRError
+from mrisr.config import Config
+from mrisr.device import set_threads
+from mrisr.distributed import init_replica
+from mrisr.models.system import build_unpaired_system
+from mrisr.training.loop import System, Trainer
+
+SYSTEMS: dict[str, Callable[[Config, torch.device], System]] = {"unpaired": build_unpaired_system}
+"""How each ``model.architecture`` is trained: a builder of its :class:`~mrisr.training.loop.System`."""
+
+
+def make_trainer(config: Config, run_dir: str | Path, *, resume: bool = False) -> Trainer:
+    """Seed, build the system that ``config`` describes and wrap it in a :class:`Trainer` (resumed if asked)."""
+    builder = SYSTEMS.get(config.model.architecture)
+    if builder is None:
+        raise MRISRError(
+            f"config: model.architecture must be one of {sorted(SYSTEMS)}, got {config.model.architecture!r}"
+        )
+    replica = init_replica(config.train.device)
+    set_threads(config.train.threads)
+    torch.manual_seed(config.train.seed)
+    return Trainer(builder(config, replica.device), run_dir, replica, resume=resume)
+
+
+def train(config: Config, run_dir: str | Path, *, resume: bool = False) -> Path:
+    """Train a model as ``config`` says and return the path of the model to infer with."""
+    return make_trainer(config, run_dir, resume=resume).train()
+
+
+__all__ = ["SYSTEMS", "Trainer", "make_trainer", "train"]

@@ -1,0 +1,147 @@
+"""The training loop: steps under a budget with a cosine schedule, logging, checkpoints and resume, validation
+and export. It knows nothing of a model's losses: it drives any :class:`System`."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from mrisr.config import Config, TrainConfig
+from mrisr.distributed import Replica, broadcast_parameters, check_in_sync, finish, global_max
+from mrisr.training.monitor import Monitor, validation_ssim
+from mrisr.training.state import Progress, export_model, restore, save_state
+
+
+class System(Protocol):
+    """What the loop needs of a trainable model (:class:`mrisr.models.system.UnpairedSystem` is one)."""
+
+    config: Config  # settled: saved as the run's config.yaml and in every checkpoint
+    generator: nn.Module  # exported to model.pt; has ``scale`` and ``super_resolve(lr)``
+    optimizers: dict[str, torch.optim.Optimizer]  # a param group's ``lr_scale`` multiplies the scheduled rate
+
+    @property
+    def networks(self) -> dict[str, nn.Module]:
+        """Every module that trains, ``generator`` included: saved, restored and kept in sync across ranks."""
+        ...
+
+    def sample_batch(self, rng: np.random.Generator, replica: Replica) -> Any:
+        """This replica's share of one step's data, drawn from ``rng`` (shared by all replicas)."""
+        ...
+
+    def train_step(self, batch: Any, replica: Replica) -> dict[str, float]:
+        """Update every optimiser once on ``batch`` (gradients averaged over replicas); returns scalars to log."""
+        ...
+
+    def images(self) -> dict[str, torch.Tensor]:
+        """3D images of the last step to show in TensorBoard (may be empty)."""
+        ...
+
+    def metadata(self) -> dict[str, Any]:
+        """Extra entries of every checkpoint (e.g. the noise levels the model trained with)."""
+        ...
+
+    def write_report(self, run_dir: Path) -> None:
+        """Files written next to the model at the end of the run (may write none)."""
+        ...
+
+
+def budget_used(train: TrainConfig, progress: Progress) -> float:
+    """Fraction of the budget used: by steps, or by training minutes when ``minutes`` is set."""
+    if train.minutes is not None:
+        return min(1.0, progress.elapsed / (60.0 * train.minutes))
+    return min(1.0, progress.step / max(1, train.steps))
+
+
+def cosine_learning_rate(train: TrainConfig, used: float) -> float:
+    """Cosine decay from ``learning_rate`` to ``min_learning_rate`` as the budget is used."""
+    cosine = 0.5 * (1 + math.cos(math.pi * used))
+    return train.min_learning_rate + (train.learning_rate - train.min_learning_rate) * cosine
+
+
+class Trainer:
+    """Runs one system through its budget; rank 0 alone logs, checkpoints and exports."""
+
+    def __init__(self, system: System, run_dir: str | Path, replica: Replica, *, resume: bool = False) -> None:
+        self.system, self.run_dir, self.replica = system, Path(run_dir), replica
+        self.train_config = system.config.train
+        self.rng = np.random.default_rng(self.train_config.seed)
+        self.progress = restore(self.run_dir, system, self.rng) if resume else Progress()
+        broadcast_parameters(list(system.networks.values()), replica)
+
+    @property
+    def step(self) -> int:
+        return self.progress.step
+
+    def train_step(self) -> dict[str, float]:
+        """Set the learning rate, draw a batch and take one step of the system."""
+        rate = cosine_learning_rate(self.train_config, budget_used(self.train_config, self.progress))
+        for optimizer in self.system.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = rate * group.get("lr_scale", 1.0)
+        losses = self.system.train_step(self.system.sample_batch(self.rng, self.replica), self.replica)
+        self.progress.step += 1
+        return losses
+
+    def save_state(self) -> None:
+        save_state(self.run_dir, self.system, self.progress, self.rng)
+
+    def train(self) -> Path:
+        """Run until the budget is spent; write ``last.pt`` every N steps and ``model.pt`` at the end
+        (with validation volumes: the best-SSIM model)."""
+        t, main = self.train_config, self.replica.is_main
+        networks = list(self.system.networks.values())
+        monitor = None
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.system.config.save(self.run_dir / "config.yaml")
+            monitor = Monitor(self.run_dir)
+        total = t.steps if t.minutes is None else None
+        bar = tqdm(total=total, initial=self.step, desc="train", unit="step", dynamic_ncols=True, disable=not main)
+        for module in networks:
+            module.train()
+        while budget_used(t, self.progress) < 1.0:
+            start = time.perf_counter()
+            losses = self.train_step()
+            self.progress.elapsed = global_max(self.progress.elapsed + time.perf_counter() - start, self.replica)
+            bar.update(1)
+            if self.step % t.checkpoint_every == 0:
+                check_in_sync(networks, self.replica)
+            if monitor is None:
+                continue
+            if self.step % t.log_every == 0 or self.step == 1:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+                rate = next(iter(self.system.optimizers.values())).param_groups[0]["lr"]
+                monitor.log_losses(self.step, losses, rate)
+            if self.step % t.checkpoint_every == 0:
+                monitor.log_images(self.step, self.system.images())
+                self.save_state()
+            if t.val_lr and self.step % t.val_every == 0:
+                self._validate(monitor)
+        bar.close()
+        check_in_sync(networks, self.replica)
+        if monitor is not None:
+            self.save_state()
+            self.system.write_report(self.run_dir)
+            if t.val_lr:
+                self._validate(monitor)
+            else:
+                export_model(self.run_dir, self.system, self.progress)
+            monitor.close()
+        finish(self.replica)
+        return self.run_dir / "model.pt"
+
+    def _validate(self, monitor: Monitor) -> None:
+        """Score the validation pairs; export the model when it is the best so far."""
+        device = next(self.system.generator.parameters()).device
+        score = validation_ssim(self.system.generator, self.train_config, device)
+        monitor.log_validation(self.step, score)
+        if score > self.progress.best_ssim:
+            self.progress.best_ssim = score
+            export_model(self.run_dir, self.system, self.progress, val_ssim=score)
