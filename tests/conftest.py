@@ -69,11 +69,13 @@ def tiny_config(hr: list[str], lr: list[str], scale=(2, 2, 2), steps=4) -> Confi
     config.model.width = 8
     config.model.encoder_blocks = config.model.decoder_blocks = 1
     config.model.disc_width = 8
+    config.model.plane_width, config.model.plane_blocks = 8, 1
     config.loss.nce_patches = 32
     config.train.hr, config.train.lr = hr, lr
     config.train.steps, config.train.minutes = steps, None
     config.train.batch_size = 2
     config.train.lr_patch = (8, 8, 8)
+    config.train.plane_batch_size, config.train.plane_patch = 2, (8, 4)
     config.train.checkpoint_every = 2
     config.train.device = "cpu"
     return config

@@ -79,6 +79,30 @@ def test_train_infer_evaluate(trained, real_data, capsys):
     assert "cubic" in capsys.readouterr().out
 
 
+def test_a_thick_slice_scan_trains_without_hr_volumes_and_its_sr_overlays_exactly(real_data, tmp_path):
+    """Internal learning: the planar model needs only the scan, and its SR lands on the refined grid."""
+    lr, run = tmp_path / "thick.nii.gz", tmp_path / "run"
+    assert main(["simulate", str(real_data["colin"]), "-o", str(lr), "--scale", "1", "1", "4"]) == 0
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny_config([], [], scale=(1, 1, 4), steps=3).to_dict()))
+    config = ["--config", str(tmp_path / "tiny.yaml")]
+    assert main(["train", "--lr", str(lr), "--scale", "1", "1", "4", "--out", str(run), *config]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["architecture"] == "planar"
+    report = json.loads((run / "degradation.json").read_text())
+    assert report["model"].startswith("planar") and report["fwhm_hr_voxels"][2] > 0
+    sr = tmp_path / "thick_sr.nii.gz"
+    assert main(["infer", "--model", str(run / "model.pt"), str(lr), "-o", str(sr), "--quiet"]) == 0
+    lr_img, sr_img = nib.load(lr), nib.load(sr)
+    assert sr_img.shape == (lr_img.shape[0], lr_img.shape[1], 4 * lr_img.shape[2])
+    np.testing.assert_allclose(sr_img.affine, refine_affine(lr_img.affine, (1, 1, 4)), atol=1e-4)
+
+
+def test_an_isotropic_scan_without_hr_volumes_is_refused(real_data, tmp_path, capsys):
+    lr = tmp_path / "iso.nii.gz"
+    assert main(["simulate", str(real_data["colin"]), "-o", str(lr)]) == 0
+    assert main(["train", "--lr", str(lr), "--out", str(tmp_path / "run")]) == 1
+    assert "needs HR volumes (--hr)" in capsys.readouterr().err
+
+
 def test_resume_continues_a_run(trained):
     root, lr = trained
     assert main(["train", "--out", str(root / "run"), "--resume", "--steps", "5"]) == 0

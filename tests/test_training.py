@@ -36,6 +36,7 @@ def test_training_writes_config_checkpoint_logs_and_model(tmp_path, real_data):
 
 def test_no_contrastive_drops_the_nce_term(tmp_path, real_data):
     config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], scale=(1, 1, 4))
+    config.model.architecture = "unpaired"
     config.loss.nce = 0.0
     losses = make_trainer(config, tmp_path / "run").train_step()
     assert "nce" not in losses and losses["cyc"] > 0

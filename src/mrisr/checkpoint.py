@@ -18,16 +18,19 @@ import torch
 from torch import nn
 
 from mrisr import MRISRError, __version__
-from mrisr.config import Config
+from mrisr.config import Config, settle_architecture
 from mrisr.io import atomic_write, first_line
-from mrisr.models import UnpairedSR
+from mrisr.models import PlanarSR, UnpairedSR
 
 FORMAT = "mrisr-checkpoint"
 FORMAT_VERSION = 2
 """2: the physics model has no ``lr_decoder``, and with a frozen profile no LR discriminator; loss weights
 ``sty``/``align`` are named ``lr_adversarial``/``feature_adversarial``."""
 
-GENERATORS: dict[str, Callable[[Config], nn.Module]] = {"unpaired": UnpairedSR.from_config}
+GENERATORS: dict[str, Callable[[Config], nn.Module]] = {
+    "unpaired": UnpairedSR.from_config,
+    "planar": PlanarSR.from_config,
+}
 """The generator class of each ``model.architecture``: the module exported to ``model.pt``. It has
 ``scale`` (the per-axis factor) and ``super_resolve(lr)``; add a new architecture here."""
 
@@ -42,7 +45,8 @@ def weights_hash(state_dict: dict[str, torch.Tensor]) -> str:
 
 
 def build_model(config: Config) -> nn.Module:
-    """A freshly initialised generator of ``config.model.architecture``."""
+    """A freshly initialised generator of ``config.model.architecture`` ("auto": see :func:`settle_architecture`)."""
+    config = settle_architecture(config)
     builder = GENERATORS.get(config.model.architecture)
     if builder is None:
         raise MRISRError(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mrisr import MRISRError, __version__
 from mrisr.acquisition.degradation import KINDS
-from mrisr.config import DEGRADATION_MODELS, PRECISIONS
+from mrisr.config import DEGRADATION_MODELS, PRECISIONS, PRESETS
 from mrisr.device import DEVICES
 
 
@@ -38,7 +38,7 @@ def _train(args: argparse.Namespace) -> None:
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         _torchrun(args.argv, args.nproc)
         return
-    from mrisr.config import Config
+    from mrisr.config import Config, preset, settle_architecture
     from mrisr.training import train
 
     run_dir = Path(args.out)
@@ -47,10 +47,17 @@ def _train(args: argparse.Namespace) -> None:
     elif args.resume and (run_dir / "config.yaml").is_file():
         config = Config.load(run_dir / "config.yaml")
     else:
-        config = Config()
-    config = config.override(_train_overrides(args))
-    if not config.train.hr or not config.train.lr:
-        raise MRISRError("train needs HR volumes (--hr) and LR volumes (--lr), or a --config that lists them")
+        config = preset(args.preset or "cpu")
+    if args.preset and (args.config or args.resume):
+        raise MRISRError("--preset starts a new config; it cannot be combined with --config or --resume")
+    config = settle_architecture(config.override(_train_overrides(args)))
+    if not config.train.lr:
+        raise MRISRError("train needs LR volumes (--lr), or a --config that lists them")
+    if not config.train.hr and config.model.architecture != "planar":
+        raise MRISRError(
+            f"the {config.model.architecture} model needs HR volumes (--hr); only thick-slice scans (one coarse "
+            "axis, e.g. --scale 1 1 4) can train from the scan alone"
+        )
     if len(config.train.val_lr) != len(config.train.val_hr):
         raise MRISRError(f"--val-lr has {len(config.train.val_lr)} volumes but --val-hr has {len(config.train.val_hr)}")
     if (run_dir / "checkpoints" / "last.pt").exists() and not args.resume:
@@ -228,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     scale = {"nargs": 3, "type": int, "metavar": ("FX", "FY", "FZ")}
 
-    p = sub.add_parser("train", help="train on unpaired HR and LR NIfTI volumes")
-    p.add_argument("--hr", nargs="+", metavar="DIR|FILE", help="high-resolution source volumes")
+    p = sub.add_parser("train", help="train on your LR scans and, optionally, unpaired HR volumes")
+    p.add_argument(
+        "--hr", nargs="+", metavar="DIR|FILE", help="HR volumes of other subjects (optional for thick slices)"
+    )
     p.add_argument("--lr", nargs="+", metavar="DIR|FILE", help="low-resolution target volumes")
     p.add_argument("--scale", **scale, help="per-axis factor (default 2 2 2)")
     p.add_argument("--out", required=True, metavar="RUN_DIR")
@@ -237,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--minutes", type=float)
     budget.add_argument("--steps", type=int)
     p.add_argument("--config", help="YAML config (see config.yaml in any run folder)")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="starting config: cpu (default), gpu (bigger networks and batches), paper (the 3D unpaired model)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--no-contrastive", action="store_true", help="no contrastive loss (the paper's ablation)")
     p.add_argument("--degradation-model", choices=DEGRADATION_MODELS, help="learned degradation (default physics)")

@@ -14,6 +14,18 @@ from mrisr import MRISRError
 DEGRADATION_MODELS = ("free", "physics", "hybrid")
 PROFILES = ("estimate", "learn")
 PRECISIONS = ("auto", "fp32", "bf16")
+ARCHITECTURES = ("auto", "unpaired", "planar")
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "cpu": {},
+    "gpu": {
+        "model": {"width": 64, "plane_width": 128, "plane_blocks": 16},
+        "train": {"batch_size": 8, "plane_batch_size": 64, "plane_patch": [64, 16]},
+    },
+    "paper": {"model": {"architecture": "unpaired"}},
+}
+"""Named starting configs (``mrisr train --preset``): ``cpu`` (the defaults, sized for a 2-core CPU), ``gpu``
+(wider and deeper networks, bigger batches for one GPU) and ``paper`` (the 3D unpaired model of Li et al.
+2023 whatever the factors: the configuration that ``results/REPORT.md`` reproduces)."""
 RENAMED = {"loss": {"sty": "lr_adversarial", "align": "feature_adversarial"}}
 """Old key → new key per section: an old ``config.yaml`` or checkpoint config still reads."""
 
@@ -22,7 +34,9 @@ RENAMED = {"loss": {"sty": "lr_adversarial", "align": "feature_adversarial"}}
 class ModelConfig:
     """Architecture of the generators and discriminators (see :mod:`mrisr.models`)."""
 
-    architecture: str = "unpaired"  # the generator class, see mrisr.checkpoint.GENERATORS
+    # the generator class (mrisr.checkpoint.GENERATORS): "unpaired" (the paper's 3D model), "planar" (2D, learns
+    # from the scan's own sharp planes; thick slices only) or "auto" (planar where one axis alone is coarse)
+    architecture: str = "auto"
     scale: tuple[int, int, int] = (2, 2, 2)
     width: int = 32  # feature channels of every generator
     encoder_blocks: int = 2  # residual blocks per encoder
@@ -34,6 +48,8 @@ class ModelConfig:
     noise_sigma: float | None = None  # Rician sigma of the degradation; None: estimated from each LR's air
     fixed_fwhm: tuple[float, float, float] | None = None  # a known slice profile (HR voxels): not learned
     contrast: bool = False  # learn a monotone intensity curve from the HR source's contrast to the target's
+    plane_width: int = 64  # planar model: feature channels of its 2D network
+    plane_blocks: int = 4  # planar model: residual blocks of its 2D network
 
 
 @dataclass
@@ -78,6 +94,9 @@ class TrainConfig:
     val_every: int = 500
     device: str = "auto"
     threads: int | None = None
+    plane_batch_size: int = 16  # planar model: plane pairs per step and replica
+    plane_patch: tuple[int, int] = (48, 12)  # planar model: LR patch, rows x columns along the slice axis
+    external_fraction: float = 0.5  # planar model: share of pairs from the HR volumes when there are some
 
 
 @dataclass
@@ -129,6 +148,25 @@ class Config:
         if not isinstance(data, dict):
             raise MRISRError(f"{path}: the config must be a mapping of sections")
         return cls.from_dict(data)
+
+
+def preset(name: str) -> Config:
+    """The config of a named preset (:data:`PRESETS`)."""
+    if name not in PRESETS:
+        raise MRISRError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return Config().override(PRESETS[name])
+
+
+def settle_architecture(config: Config) -> Config:
+    """``config`` with ``model.architecture = "auto"`` replaced by what its factors call for: ``planar`` when
+    exactly one axis is coarse (thick slices: the scan is sharp within each slice), else ``unpaired``."""
+    m = config.model
+    if m.architecture not in ARCHITECTURES:
+        raise MRISRError(f"config: model.architecture must be one of {ARCHITECTURES}, got {m.architecture!r}")
+    if m.architecture != "auto":
+        return config
+    coarse = sum(1 for f in m.scale if int(f) > 1)
+    return config.override({"model": {"architecture": "planar" if coarse == 1 else "unpaired"}})
 
 
 def _renamed(section: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -104,3 +104,11 @@ def finish(replica: Replica) -> None:
     if replica.world > 1 and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, replica: Replica) -> None:
+    """One optimiser step on ``loss``, with gradients averaged over the replicas."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    average_gradients((p for group in optimizer.param_groups for p in group["params"]), replica)
+    optimizer.step()

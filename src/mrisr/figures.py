@@ -296,7 +296,8 @@ def degradation_figure(path: str | Path, report: dict, lr: np.ndarray) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mrisr.degradation import FWHM_TO_SIGMA, air_corners
+    from mrisr.acquisition.degradation import FWHM_TO_SIGMA
+    from mrisr.acquisition.noise import air_corners
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
     for axis, (fwhm, voxel) in enumerate(zip(report["fwhm_mm"], report["lr_voxel_mm"])):

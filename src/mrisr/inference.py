@@ -76,7 +76,8 @@ def super_resolve_slabs(
     on both sides by MONAI's Gaussian-blended sliding window, and the halo cropped off, so host memory
     is bounded by one slab. The input is normalised by its own ``percentile`` as in training. Windows
     run on ``device`` (under autocast when ``dtype`` is not float32); the output is accumulated in float32
-    on the CPU, so GPU memory is bounded by one window batch.
+    on the CPU, so GPU memory is bounded by one window batch. A model with ``whole_slabs = True`` (the
+    planar one) gets each slab as one window instead.
     """
     from monai.inferers import sliding_window_inference  # slow import, needed only here
 
@@ -97,9 +98,10 @@ def super_resolve_slabs(
         x = torch.from_numpy(np.ascontiguousarray(lr[:, :, a:b], dtype=np.float32) / peak)[None, None]
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)  # MONAI
+            window = x.shape[2:] if getattr(model, "whole_slabs", False) else roi_size
             sr = sliding_window_inference(
                 x,
-                roi_size=tuple(int(r) for r in roi_size),
+                roi_size=tuple(int(r) for r in window),
                 sw_batch_size=sw_batch_size,
                 predictor=predictor,
                 overlap=overlap,

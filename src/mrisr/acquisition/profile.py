@@ -46,7 +46,7 @@ def power_spectrum(segments: np.ndarray) -> np.ndarray:
 
 
 def blur_lines(segments: np.ndarray, factor: int, fwhm: float) -> np.ndarray:
-    """The slice profile of :func:`mrisr.degradation.blur_decimate` applied along each segment."""
+    """The slice profile of :func:`mrisr.acquisition.degradation.blur_decimate` applied along each segment."""
     x = torch.from_numpy(segments)[None, None, :, None, :]
     profile = torch.tensor([0.0, 0.0, fwhm], dtype=torch.float64)
     return blur_decimate(x, (1, 1, factor), profile)[0, 0, :, 0, :].numpy()

@@ -17,11 +17,13 @@ from mrisr.data import TrainingVolume
 
 def resolve(config: Config, hr_volumes: Sequence[TrainingVolume], lr_volumes: Sequence[TrainingVolume]) -> Config:
     """``config`` with its slice profile settled: estimated from power spectra (then frozen) when
-    ``model.profile`` is ``"estimate"`` and no ``model.fixed_fwhm`` is given; otherwise unchanged."""
+    ``model.profile`` is ``"estimate"`` (always for the planar model, which makes its training pairs with it)
+    and no ``model.fixed_fwhm`` is given; otherwise unchanged."""
     m = config.model
     if m.profile not in PROFILES:
         raise MRISRError(f"config: model.profile must be one of {PROFILES}, got {m.profile!r}")
-    if m.fixed_fwhm is not None or m.profile != "estimate" or m.degradation == "free":
+    learned_or_unused = m.profile != "estimate" or m.degradation == "free"
+    if m.fixed_fwhm is not None or (learned_or_unused and m.architecture != "planar"):
         return config
     fwhm = estimate_profile(
         [v.data for v in lr_volumes], [v.data for v in hr_volumes], m.scale, [v.noise_sigma for v in lr_volumes]
@@ -39,7 +41,7 @@ def noise_sigmas(config: Config, lr_volumes: Sequence[TrainingVolume]) -> list[f
 def profile_source(config: Config, resolved: Config) -> str:
     """Where the slice profile of ``resolved`` (from :func:`resolve` of ``config``) came from, for the report."""
     m = resolved.model
-    if m.degradation == "free":
+    if m.degradation == "free" and m.architecture != "planar":
         return "unused (free model)"
     if m.fixed_fwhm is None:
         return "learned (LR discriminator)"

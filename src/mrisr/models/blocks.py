@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
 from torch import nn
 
+Conv = TypeVar("Conv", nn.Conv2d, nn.Conv3d)
+
 
 class ResidualBlock(nn.Module):
-    """conv-LeakyReLU-conv with an identity skip; no normalisation (it hurts intensity fidelity in SR)."""
+    """conv-LeakyReLU-conv with an identity skip; no normalisation (it hurts intensity fidelity in SR).
 
-    def __init__(self, channels: int) -> None:
+    3D by default; ``dims=2`` for the planar model's 2D network.
+    """
+
+    def __init__(self, channels: int, dims: int = 3) -> None:
         super().__init__()
+        conv = {2: nn.Conv2d, 3: nn.Conv3d}[dims]
         self.body = nn.Sequential(
-            nn.Conv3d(channels, channels, 3, padding=1),
+            conv(channels, channels, 3, padding=1),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv3d(channels, channels, 3, padding=1),
+            conv(channels, channels, 3, padding=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -37,7 +44,7 @@ def pixel_shuffle_3d(x: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
     return x.reshape(b, out_c, d * fx, h * fy, w * fz)
 
 
-def zero_init(conv: nn.Conv3d) -> nn.Conv3d:
+def zero_init(conv: Conv) -> Conv:
     """Zero a residual head so that training starts from the identity/interpolation."""
     nn.init.zeros_(conv.weight)
     nn.init.zeros_(conv.bias)

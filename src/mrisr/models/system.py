@@ -27,10 +27,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from mrisr.acquisition.report import acquisition_report, write_acquisition_report
 from mrisr.checkpoint import build_model
 from mrisr.config import Config
 from mrisr.data import PatchSampler, TrainingVolume
-from mrisr.distributed import Replica, average_gradients
+from mrisr.distributed import Replica, optimizer_step
 from mrisr.losses import (
     PatchNCELoss,
     ProjectionHead,
@@ -185,9 +186,9 @@ class UnpairedSystem:
         losses = self.generator_losses(forward)
         weights = self.config.loss
         g_loss = sum(getattr(weights, name) * value for name, value in losses.items())
-        _update(self.optimizers["g"], g_loss, replica)
+        optimizer_step(self.optimizers["g"], g_loss, replica)
         d_loss = self.discriminator_loss(forward)
-        _update(self.optimizers["d"], d_loss, replica)
+        optimizer_step(self.optimizers["d"], d_loss, replica)
         self._last = forward
         fwhm = self.generator.slice_profile.fwhm().detach()
         profile = {f"fwhm{axis}": float(v) for axis, v in enumerate(fwhm) if self.scale[axis] > 1}
@@ -208,31 +209,15 @@ class UnpairedSystem:
 
     def write_report(self, run_dir: Path) -> None:
         """``degradation.json`` and ``degradation.png``: what the run learned about the scanner."""
-        import json
-
-        from mrisr.figures import degradation_figure
-
-        report = self.learned_degradation()
-        (run_dir / "degradation.json").write_text(json.dumps(report, indent=2) + "\n")
-        degradation_figure(run_dir / "degradation.png", report, self.first_lr)
-        print(f"learned degradation: {report}")
+        write_acquisition_report(run_dir, self.learned_degradation(), self.first_lr)
 
     def learned_degradation(self) -> dict[str, Any]:
-        """The degradation in physical units: slice-profile FWHM per axis in mm, noise relative to signal."""
-        hr_zooms = self.lr_zooms / np.asarray(self.scale)
+        """The degradation in physical units (:func:`mrisr.acquisition.report.acquisition_report`) and the
+        contrast curve, if learned."""
         fwhm = self.generator.slice_profile.fwhm().detach().cpu().numpy()
-        configured = self.config.model.noise_sigma is not None
-        return {
-            "model": self.config.model.degradation,
-            "fwhm_source": self.profile_source,
-            "fwhm_hr_voxels": [round(float(v), 3) for v in fwhm],
-            "fwhm_mm": [round(float(v), 3) for v in fwhm * hr_zooms],
-            "lr_voxel_mm": [round(float(v), 3) for v in self.lr_zooms],
-            "noise_sigma": [round(float(v), 5) for v in self.noise_sigmas],
-            "noise_sigma_note": "Rician sigma relative to the LR's 99.9th percentile, "
-            + ("as configured" if configured else "estimated in its air"),
-            **self.learned_contrast(),
-        }
+        sigmas = self.noise_sigmas.tolist()
+        report = acquisition_report(self.config, fwhm, self.lr_zooms, sigmas, self.profile_source)
+        return {**report, **self.learned_contrast()}
 
     def learned_contrast(self) -> dict[str, Any]:
         """The contrast curve at 0, 0.25, …, 1 of the HR source's 99.9th percentile (empty when not learned)."""
@@ -241,14 +226,6 @@ class UnpairedSystem:
         points = torch.linspace(0, 1, 5, device=self.device)
         values = self.generator.contrast(points).detach().cpu()
         return {"contrast_curve": {f"{float(x):.2f}": round(float(y), 4) for x, y in zip(points, values)}}
-
-
-def _update(optimizer: torch.optim.Optimizer, loss: torch.Tensor, replica: Replica) -> None:
-    """One optimiser step on ``loss``, with gradients averaged over the replicas."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    average_gradients((p for group in optimizer.param_groups for p in group["params"]), replica)
-    optimizer.step()
 
 
 def build_unpaired_system(config: Config, device: torch.device) -> UnpairedSystem:

@@ -13,18 +13,23 @@ from pathlib import Path
 import torch
 
 from mrisr import MRISRError
-from mrisr.config import Config
+from mrisr.config import Config, settle_architecture
 from mrisr.device import set_threads
 from mrisr.distributed import init_replica
+from mrisr.models.planar_system import build_planar_system
 from mrisr.models.system import build_unpaired_system
 from mrisr.training.loop import System, Trainer
 
-SYSTEMS: dict[str, Callable[[Config, torch.device], System]] = {"unpaired": build_unpaired_system}
+SYSTEMS: dict[str, Callable[[Config, torch.device], System]] = {
+    "unpaired": build_unpaired_system,
+    "planar": build_planar_system,
+}
 """How each ``model.architecture`` is trained: a builder of its :class:`~mrisr.training.loop.System`."""
 
 
 def make_trainer(config: Config, run_dir: str | Path, *, resume: bool = False) -> Trainer:
     """Seed, build the system that ``config`` describes and wrap it in a :class:`Trainer` (resumed if asked)."""
+    config = settle_architecture(config)
     builder = SYSTEMS.get(config.model.architecture)
     if builder is None:
         raise MRISRError(

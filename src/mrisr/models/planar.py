@@ -1,0 +1,113 @@
+"""Thick-slice SR from the scan's own sharp planes: a 2D network that sharpens one axis of a plane.
+
+A thick-slice scan (factor ``f`` along one axis, 1 along the two others) is sharp inside each slice. A
+plane cut *across* the slices (sagittal or coronal for axial slices) is sharp along its in-plane axis and
+blurred along the slice axis; :class:`PlaneSR` learns to undo that blur, from planes *inside* the slices
+that were blurred and decimated along one of their axes the way the scanner blurred the slice axis
+(:mod:`mrisr.planes`). This is internal learning in the manner of SMORE (Zhao et al. 2020) and ECLARE
+(Remedios et al. 2025), written from their papers; other people's HR volumes can add more such pairs.
+
+:class:`PlanarSR` applies the 2D network to every plane of a volume that contains the slice axis, in
+both such orientations, and averages the two results: each orientation alone sees the anatomy from one
+side only, and their average is about 0.5 dB better inside the head (measured on Colin27).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mrisr.models.blocks import ResidualBlock, zero_init
+
+if TYPE_CHECKING:
+    from mrisr.config import Config
+
+
+def upsample_last(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Cubic interpolation of ``(N, C, A, b)`` along the last axis only, voxel edges aligned (block centres)."""
+    return F.interpolate(x, scale_factor=(1.0, float(factor)), mode="bicubic", align_corners=False)
+
+
+def shuffle_last(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """``(N, C*f, A, b) → (N, C, A, b*f)``: channel ``k`` of column ``j`` becomes column ``f*j + k``."""
+    n, cf, a, b = x.shape
+    c = cf // factor
+    return x.reshape(n, c, factor, a, b).permute(0, 1, 3, 4, 2).reshape(n, c, a, b * factor)
+
+
+class PlaneSR(nn.Module):
+    """EDSR-like 2D network: ``(N, 1, A, b) → (N, 1, A, b*f)``, sharper along the last axis.
+
+    Residual on cubic interpolation along that axis, with a zero-initialised head, so training starts
+    from the cubic baseline; all convolutions run on the coarse grid, the factor is a 1D pixel shuffle.
+    """
+
+    def __init__(self, factor: int, width: int = 64, blocks: int = 4) -> None:
+        super().__init__()
+        self.factor = int(factor)
+        self.stem = nn.Conv2d(1, width, 3, padding=1)
+        body = [ResidualBlock(width, dims=2) for _ in range(blocks)]
+        self.body = nn.Sequential(*body, nn.Conv2d(width, width, 3, padding=1))
+        self.head = zero_init(nn.Conv2d(width, self.factor, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.stem(x)
+        residual = shuffle_last(self.head(features + self.body(features)), self.factor)
+        return upsample_last(x, self.factor) + residual
+
+
+def slice_axis(scale: Sequence[int]) -> int:
+    """The one axis with a factor above 1; a clear error for factors the planar model cannot serve."""
+    coarse = [axis for axis, f in enumerate(scale) if int(f) > 1]
+    if len(coarse) != 1:
+        raise ValueError(f"the planar model needs exactly one axis with a factor above 1, got {tuple(scale)}")
+    return coarse[0]
+
+
+class PlanarSR(nn.Module):
+    """A 3D super-resolver made of :class:`PlaneSR` run over the planes that contain the slice axis.
+
+    ``super_resolve(lr)`` takes ``(B, 1, D, H, W)`` like :class:`mrisr.models.UnpairedSR` does, so the
+    same sliding-window, slab-streamed inference serves both.
+    """
+
+    whole_slabs = True
+    """Inference runs it on whole slabs, not on small windows: planes are cheap, and window overlap is not."""
+    planes_per_pass = 32
+    """Planes run through the 2D network at once: bounds the activations when a window is a whole slab."""
+
+    def __init__(self, scale: Sequence[int], width: int = 64, blocks: int = 4) -> None:
+        super().__init__()
+        self.scale = tuple(int(s) for s in scale)
+        self.slice_axis = slice_axis(self.scale)
+        self.net = PlaneSR(self.scale[self.slice_axis], width, blocks)
+
+    @classmethod
+    def from_config(cls, config: Config) -> PlanarSR:
+        m = config.model
+        return cls(m.scale, m.plane_width, m.plane_blocks)
+
+    def along(self, lr: torch.Tensor, stack_axis: int) -> torch.Tensor:
+        """SR of every plane ``lr[..., i, ...]`` along ``stack_axis`` (an in-plane axis), back in 3D."""
+        s, k = 2 + self.slice_axis, 2 + stack_axis
+        other = 9 - s - k  # the remaining spatial axis of 2, 3, 4
+        order = (0, k, 1, other, s)  # (B, n, 1, A, b): one plane per index along k, the slice axis last
+        planes = lr.permute(*order)
+        b, n, _, a = planes.shape[:4]
+        flat = planes.reshape(b * n, 1, *planes.shape[3:])
+        sr = torch.cat([self.net(chunk) for chunk in flat.split(self.planes_per_pass)])
+        return sr.reshape(b, n, 1, a, -1).permute(*[order.index(d) for d in range(5)])
+
+    def super_resolve(self, lr: torch.Tensor) -> torch.Tensor:
+        """The mean of the SR over both orientations of planes that contain the slice axis."""
+        if lr.ndim != 5 or lr.shape[1] != 1:
+            raise ValueError(f"lr must have shape (B, 1, D, H, W), got {tuple(lr.shape)}")
+        stack_axes = [a for a in range(3) if a != self.slice_axis]
+        return 0.5 * (self.along(lr, stack_axes[0]) + self.along(lr, stack_axes[1]))
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.super_resolve(lr)

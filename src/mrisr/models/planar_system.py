@@ -1,0 +1,107 @@
+"""The thick-slice model as it trains: :class:`~mrisr.models.planar.PlanarSR` supervised on plane pairs made
+from the scan's own sharp planes and from HR volumes of other subjects (:mod:`mrisr.planes`).
+
+No discriminator and no contrastive term: the pairs are real (same subject, contrast and scanner for the
+internal ones) once the slice profile and the noise level are known, and both are settled from the scan
+before training (:mod:`mrisr.acquisition.resolve`). The training loop sees this class through
+:class:`mrisr.training.loop.System`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mrisr.acquisition.report import acquisition_report, write_acquisition_report
+from mrisr.checkpoint import build_model
+from mrisr.config import Config
+from mrisr.data import TrainingVolume
+from mrisr.distributed import Replica, optimizer_step
+from mrisr.losses import charbonnier
+from mrisr.models.planar import PlanarSR
+from mrisr.planes import PlanePairSampler, pair_sampler
+
+
+class PlanarSystem:
+    """The 2D network, its pair sampler and optimiser, built from a settled config."""
+
+    def __init__(
+        self,
+        config: Config,
+        sampler: PlanePairSampler,
+        scans: Sequence[TrainingVolume],
+        noise_sigmas: Sequence[float],
+        device: torch.device,
+        profile_source: str,
+    ) -> None:
+        t = config.train
+        self.config, self.sampler, self.device, self.profile_source = config, sampler, device, profile_source
+        self.noise_sigmas = [float(s) for s in noise_sigmas]
+        self.lr_zooms = np.mean([v.zooms for v in scans], axis=0)
+        self.first_lr = scans[0].data
+        self.generator: PlanarSR = build_model(config).to(device)
+        self.optimizers = {
+            "g": torch.optim.Adam(self.generator.parameters(), lr=t.learning_rate, betas=tuple(t.betas))
+        }
+        self._last: tuple[torch.Tensor, ...] = ()
+
+    @property
+    def networks(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator}
+
+    def sample_batch(self, rng: np.random.Generator, replica: Replica) -> tuple[torch.Tensor, torch.Tensor]:
+        """This replica's share of ``plane_batch_size`` pairs per replica, drawn from the shared ``rng``."""
+        lr, hr = self.sampler.sample(rng, self.config.train.plane_batch_size * replica.world)
+        return replica.shard(lr).to(self.device), replica.shard(hr).to(self.device)
+
+    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], replica: Replica) -> dict[str, float]:
+        """One update of the plane network on its pixel loss."""
+        lr, hr = batch
+        sr = self.generator.net(lr)
+        loss = charbonnier(sr, hr)
+        optimizer_step(self.optimizers["g"], loss, replica)
+        self._last = (lr, sr, hr)
+        return {"pixel": loss.item()}
+
+    def images(self) -> dict[str, torch.Tensor]:
+        """The first LR patch of the last step, its SR and its truth (as one-slice 3D images)."""
+        return {name: x[0, 0, :, :, None].detach().float().cpu() for name, x in zip(("lr", "sr", "hr"), self._last)}
+
+    def metadata(self) -> dict[str, Any]:
+        return {"noise_sigmas": self.noise_sigmas}
+
+    def write_report(self, run_dir: Path) -> None:
+        """``degradation.json`` and ``degradation.png``: the acquisition the pairs were made with."""
+        fwhm = self.config.model.fixed_fwhm
+        report = acquisition_report(self.config, fwhm, self.lr_zooms, self.noise_sigmas, self.profile_source)
+        write_acquisition_report(run_dir, report, self.first_lr)
+
+
+def build_planar_system(config: Config, device: torch.device) -> PlanarSystem:
+    """Load the scans and any HR volumes, settle the acquisition from the scans and build the system."""
+    from mrisr.acquisition.resolve import noise_sigmas, profile_source, resolve
+    from mrisr.data import load_training_volumes
+    from mrisr.models.planar import slice_axis
+
+    t = config.train
+    scans = load_training_volumes(t.lr, t.percentile, (1, 1, 1))
+    hr_volumes = load_training_volumes(t.hr, t.percentile, (1, 1, 1)) if t.hr else []
+    resolved = resolve(config, hr_volumes, scans)
+    sigmas = noise_sigmas(resolved, scans)
+    fwhm = resolved.model.fixed_fwhm[slice_axis(resolved.model.scale)]
+    sampler = pair_sampler(
+        scans,
+        hr_volumes,
+        resolved.model.scale,
+        fwhm,
+        t.plane_patch,
+        noise_sigmas=sigmas,
+        external_fraction=t.external_fraction,
+        intensity_jitter=t.intensity_jitter,
+    )
+    return PlanarSystem(resolved, sampler, scans, sigmas, device, profile_source(config, resolved))

@@ -1,0 +1,90 @@
+"""The planar (internal-learning) model and its training pairs."""
+
+import numpy as np
+import pytest
+import torch
+
+from mrisr.acquisition.degradation import gaussian_downsample
+from mrisr.data import TrainingVolume
+from mrisr.models.planar import PlanarSR, PlaneSR, shuffle_last, slice_axis, upsample_last
+from mrisr.planes import acquire_along_last, noise_kept, pair_sampler, sharp_plane_stacks
+
+
+def training_volume(data: np.ndarray, sigma: float) -> TrainingVolume:
+    centres = np.argwhere(np.ones(data.shape, bool))
+    return TrainingVolume(data.astype(np.float32), centres, 1.0, sigma, (1.0, 1.0, 4.0), "synthetic")
+
+
+def test_shuffle_last_puts_channel_k_of_column_j_at_f_j_plus_k():
+    x = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 3, 2, 5)  # f = 3 channels, 2 rows, 5 columns
+    out = shuffle_last(x, 3)
+    assert out.shape == (1, 1, 2, 15)
+    for j in range(5):
+        for k in range(3):
+            assert out[0, 0, 1, 3 * j + k] == x[0, k, 1, j]
+
+
+def test_untrained_plane_network_is_cubic_along_the_last_axis():
+    x = torch.rand(2, 1, 7, 9)
+    assert torch.equal(PlaneSR(4, width=8, blocks=1)(x), upsample_last(x, 4))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_planar_model_refines_only_the_slice_axis(axis):
+    scale = [1, 1, 1]
+    scale[axis] = 3
+    lr = torch.rand(1, 1, 5, 6, 7)
+    sr = PlanarSR(scale, width=8, blocks=1).super_resolve(lr)
+    assert sr.shape == (1, 1, *(n * f for n, f in zip((5, 6, 7), scale)))
+
+
+def test_planar_model_is_the_same_whatever_axis_holds_the_slices():
+    torch.manual_seed(0)
+    last = PlanarSR((1, 1, 4), width=8, blocks=1)
+    torch.nn.init.normal_(last.net.head.weight, std=0.1)  # a non-trivial network
+    first = PlanarSR((4, 1, 1), width=8, blocks=1)
+    first.load_state_dict(last.state_dict())
+    lr = torch.rand(1, 1, 5, 6, 7)
+    expected = last.super_resolve(lr).permute(0, 1, 4, 3, 2)
+    assert torch.allclose(first.super_resolve(lr.permute(0, 1, 4, 3, 2)), expected, atol=1e-5)
+
+
+def test_planar_model_refuses_isotropic_factors():
+    with pytest.raises(ValueError, match="exactly one axis"):
+        slice_axis((2, 2, 2))
+
+
+def test_in_plane_pairs_use_the_through_plane_profile_and_grid():
+    """Planes acquired along an in-plane axis = the thick-slice acquisition of the same data, voxel for voxel."""
+    hr = np.random.default_rng(0).random((6, 10, 24)).astype(np.float32)
+    expected = gaussian_downsample(hr, (1, 1, 4), (0.0, 0.0, 3.5))
+    assert np.allclose(acquire_along_last(hr, 4, 3.5), expected, atol=1e-6)
+
+
+def test_noise_kept_is_the_measured_std_ratio_of_white_noise():
+    noise = np.random.default_rng(1).standard_normal((64, 64, 256)).astype(np.float32)
+    measured = acquire_along_last(noise, 4, 4.0).std()
+    assert measured == pytest.approx(noise_kept(4, 4.0), rel=0.03)
+    assert 0.3 < noise_kept(4, 4.0) < 0.6
+
+
+def test_internal_pairs_carry_the_scans_noise_level():
+    """A flat scan with Rician-free Gaussian-like noise sigma: LR patches must have std sigma, like its thick slices."""
+    sigma, rng = 0.03, np.random.default_rng(2)
+    scan = 0.6 + sigma * rng.standard_normal((40, 40, 10))
+    sampler = pair_sampler([training_volume(scan, sigma)], [], (1, 1, 4), 4.0, (16, 8))
+    lr, hr = sampler.sample(np.random.default_rng(3), 32)
+    assert lr.shape == (32, 1, 16, 8) and hr.shape == (32, 1, 16, 32)
+    gains = hr.mean(dim=(2, 3), keepdim=True) / 0.6  # undo the per-patch gain jitter
+    assert float((lr / gains).std()) == pytest.approx(sigma, rel=0.1)
+
+
+def test_hr_volumes_give_pairs_in_every_orientation_and_only_they_are_sampled_without_a_scan():
+    hr = np.random.default_rng(4).random((12, 16, 20)).astype(np.float32)
+    stacks = sharp_plane_stacks(training_volume(hr, 0.0), (0, 1, 2), 4, 4.0, 0.0, (8, 8))
+    assert len(stacks) == 6
+    assert {s.hr.shape[1:] for s in stacks} == {(16, 20), (20, 16), (12, 20), (20, 12), (12, 16), (16, 12)}
+    sampler = pair_sampler([], [training_volume(hr, 0.0)], (1, 1, 4), 4.0, (8, 2))
+    assert sampler.external_fraction == 1.0
+    lr, hr_patch = sampler.sample(np.random.default_rng(5), 4)
+    assert lr.shape == (4, 1, 8, 2) and hr_patch.shape == (4, 1, 8, 8)
