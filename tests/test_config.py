@@ -1,7 +1,7 @@
 import pytest
 
 from mrisr import MRISRError
-from mrisr.config import Config
+from mrisr.config import Config, preset, settle_architecture
 
 
 def test_yaml_round_trip(tmp_path):
@@ -42,3 +42,24 @@ def test_old_loss_names_still_read(tmp_path):
     assert Config().override({"loss": {"sty": 0.0}}).loss.lr_adversarial == 0.0
     with pytest.raises(MRISRError, match="both 'sty' and its new name"):
         Config.from_dict({"loss": {"sty": 0.3, "lr_adversarial": 0.1}})
+
+
+def test_presets_size_the_networks_and_paper_forces_the_3d_model():
+    cpu, gpu, paper = preset("cpu"), preset("gpu"), preset("paper")
+    assert cpu == Config()
+    assert gpu.model.plane_width > cpu.model.plane_width and gpu.train.plane_batch_size > cpu.train.plane_batch_size
+    assert gpu.model.width > cpu.model.width
+    thick = {"model": {"scale": [1, 1, 4]}}
+    assert settle_architecture(paper.override(thick)).model.architecture == "unpaired"
+    with pytest.raises(MRISRError, match="unknown preset"):
+        preset("laptop")
+
+
+@pytest.mark.parametrize(
+    ("scale", "expected"),
+    [((1, 1, 4), "planar"), ((3, 1, 1), "planar"), ((2, 2, 2), "unpaired"), ((1, 2, 2), "unpaired")],
+)
+def test_auto_architecture_is_planar_exactly_when_one_axis_is_coarse(scale, expected):
+    config = Config().override({"model": {"scale": list(scale)}})
+    settled = settle_architecture(config)
+    assert settled.model.architecture == expected and config.model.architecture == "auto"  # the input is kept

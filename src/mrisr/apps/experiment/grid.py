@@ -68,7 +68,13 @@ class ExperimentConfig:
 
 
 def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict[str, dict[str, Any]]:
-    """Config overrides that turn the unpaired model into each method of the experiment.
+    """Config overrides that turn the default config into each method of the experiment.
+
+    ``mrisr`` and its ``mrisr-*`` variants, the oracle and the supervised baselines are the paper's 3D
+    unpaired model (``architecture: unpaired``, the ``paper`` preset), so the report's rows keep their meaning
+    whatever the default. ``planar`` is the thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from
+    the scan and the HR volumes; ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only``
+    from the HR volumes alone.
 
     The supervised baselines are the same network trained on (HR, known degradation(HR)) pairs only: the
     slice profile is frozen, the noise is fixed, and the adversarial and contrastive terms are off, so that
@@ -78,7 +84,7 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     """
     supervised_loss = {"lr_adversarial": 0.0, "feature_adversarial": 0.0, "nce": 0.0}
     assumed_fwhm = [0.5 * f if f > 1 else 0.0 for f in spec.scale]
-    methods = {
+    unpaired = {
         "mrisr": {},
         "mrisr-nonce": {"loss": {"nce": 0.0}},
         "mrisr-free": {"model": {"degradation": "free"}},
@@ -95,6 +101,13 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         "supervised-assumed": {"model": {"fixed_fwhm": assumed_fwhm, "noise_sigma": 0.0}, "loss": supervised_loss},
         "supervised-estimated-noise": {"model": {"fixed_fwhm": assumed_fwhm}, "loss": supervised_loss},
     }
+    planar = {
+        "planar": {},
+        "planar-scan-only": {"train": {"hr": []}},
+        "planar-templates-only": {"train": {"external_fraction": 1.0}},
+    }
+    methods = {name: {**c, "model": {"architecture": "unpaired", **c.get("model", {})}} for name, c in unpaired.items()}
+    methods.update({name: {**c, "model": {"architecture": "planar"}} for name, c in planar.items()})
     if method not in methods:
         raise MRISRError(f"unknown method {method!r}; choose from {sorted(methods)}")
     if method == "oracle" and spec.kind != "gaussian":
