@@ -1,5 +1,7 @@
 """The planar (internal-learning) model and its training pairs."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -88,3 +90,15 @@ def test_hr_volumes_give_pairs_in_every_orientation_and_only_they_are_sampled_wi
     assert sampler.external_fraction == 1.0
     lr, hr_patch = sampler.sample(np.random.default_rng(5), 4)
     assert lr.shape == (4, 1, 8, 2) and hr_patch.shape == (4, 1, 8, 8)
+
+
+def test_in_plane_voxels_unlike_the_target_spacing_are_warned_about():
+    from mrisr.models.planar_system import check_in_plane_spacing
+
+    scan = training_volume(np.zeros((4, 4, 4)), 0.0)  # 1 x 1 x 4 mm: 1 mm in-plane, as the SR along z
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_in_plane_spacing(scan, (1, 1, 4), 2)
+    scan.zooms = (0.7, 0.7, 4.0)
+    with pytest.warns(UserWarning, match="in-plane voxels"):
+        check_in_plane_spacing(scan, (1, 1, 4), 2)

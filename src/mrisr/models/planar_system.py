@@ -9,6 +9,7 @@ before training (:mod:`mrisr.acquisition.resolve`). The training loop sees this 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,19 @@ class PlanarSystem:
         write_acquisition_report(run_dir, report, self.first_lr)
 
 
+def check_in_plane_spacing(scan: TrainingVolume, scale: Sequence[int], axis: int) -> None:
+    """Warn when the in-plane voxels are not the size of the SR's voxels along the slice axis: the pairs
+    then teach a resolution other than the one asked for (resample the scan in-plane first)."""
+    target = scan.zooms[axis] / scale[axis]
+    in_plane = [scan.zooms[a] for a in range(3) if a != axis]
+    if any(abs(z - target) > 0.1 * target for z in in_plane):
+        warnings.warn(
+            f"{scan.path}: in-plane voxels {in_plane} mm differ from the SR's {target:g} mm along the slice axis; "
+            "the planar model learns the in-plane resolution",
+            stacklevel=2,
+        )
+
+
 def build_planar_system(config: Config, device: torch.device) -> PlanarSystem:
     """Load the scans and any HR volumes, settle the acquisition from the scans and build the system."""
     from mrisr.acquisition.resolve import noise_sigmas, profile_source, resolve
@@ -93,7 +107,10 @@ def build_planar_system(config: Config, device: torch.device) -> PlanarSystem:
     hr_volumes = load_training_volumes(t.hr, t.percentile, (1, 1, 1)) if t.hr else []
     resolved = resolve(config, hr_volumes, scans)
     sigmas = noise_sigmas(resolved, scans)
-    fwhm = resolved.model.fixed_fwhm[slice_axis(resolved.model.scale)]
+    axis = slice_axis(resolved.model.scale)
+    for scan in scans:
+        check_in_plane_spacing(scan, resolved.model.scale, axis)
+    fwhm = resolved.model.fixed_fwhm[axis]
     sampler = pair_sampler(
         scans,
         hr_volumes,
