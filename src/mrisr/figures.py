@@ -248,7 +248,7 @@ def draw_comparison(
             bottom.set_ylabel(f"|image − {truth_name}|", fontsize=9)
     if error_image is not None:
         fig.colorbar(error_image, cax=fig.add_subplot(grid[2, n]), extend="max")
-    caption = f"PSNR / SSIM inside the head mask (whole volume) vs {truth_name}; intensities in units of its 99.9th pct"
+    caption = f"PSNR / SSIM over the whole 3D head mask, not this slice, vs {truth_name}; intensities in its 99.9th pct"
     fig.suptitle(textwrap.fill(caption, width=36 * n), fontsize=8)
     return fig
 

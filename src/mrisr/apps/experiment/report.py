@@ -21,6 +21,9 @@ FIG2_METHODS = (
     "mrisr",
     "mrisr-contrast",
     "mrisr-wide",
+    "planar-templates-only",
+    "planar-scan-only",
+    "planar",
     "oracle",
 )
 """The methods of the sagittal figure, in this order (all of them are in the tables)."""
