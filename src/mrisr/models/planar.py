@@ -9,7 +9,8 @@ that were blurred and decimated along one of their axes the way the scanner blur
 
 :class:`PlanarSR` applies the 2D network to every plane of a volume that contains the slice axis, in
 both such orientations, and averages the two results: each orientation alone sees the anatomy from one
-side only, and their average is about 0.5 dB better inside the head (measured on Colin27).
+side only, and their errors are partly independent (a throwaway prototype on Colin27 measured the average
+about 0.5 dB above either orientation alone; not rerun as a committed experiment).
 """
 
 from __future__ import annotations
