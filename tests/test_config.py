@@ -63,3 +63,8 @@ def test_auto_architecture_is_planar_exactly_when_one_axis_is_coarse(scale, expe
     config = Config().override({"model": {"scale": list(scale)}})
     settled = settle_architecture(config)
     assert settled.model.architecture == expected and config.model.architecture == "auto"  # the input is kept
+
+
+def test_an_unknown_architecture_is_one_clear_error():
+    with pytest.raises(MRISRError, match="model.architecture must be one of"):
+        settle_architecture(Config().override({"model": {"architecture": "transformer"}}))

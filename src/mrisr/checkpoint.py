@@ -46,13 +46,8 @@ def weights_hash(state_dict: dict[str, torch.Tensor]) -> str:
 
 def build_model(config: Config) -> nn.Module:
     """A freshly initialised generator of ``config.model.architecture`` ("auto": see :func:`settle_architecture`)."""
-    config = settle_architecture(config)
-    builder = GENERATORS.get(config.model.architecture)
-    if builder is None:
-        raise MRISRError(
-            f"config: model.architecture must be one of {sorted(GENERATORS)}, got {config.model.architecture!r}"
-        )
-    return builder(config)
+    config = settle_architecture(config)  # refuses an unknown architecture
+    return GENERATORS[config.model.architecture](config)
 
 
 def save_checkpoint(path: str | Path, generator: nn.Module, config: Config, **extra: Any) -> None:

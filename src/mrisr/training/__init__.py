@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 
-from mrisr import MRISRError
 from mrisr.config import Config, settle_architecture
 from mrisr.device import set_threads
 from mrisr.distributed import init_replica
@@ -29,16 +28,11 @@ SYSTEMS: dict[str, Callable[[Config, torch.device], System]] = {
 
 def make_trainer(config: Config, run_dir: str | Path, *, resume: bool = False) -> Trainer:
     """Seed, build the system that ``config`` describes and wrap it in a :class:`Trainer` (resumed if asked)."""
-    config = settle_architecture(config)
-    builder = SYSTEMS.get(config.model.architecture)
-    if builder is None:
-        raise MRISRError(
-            f"config: model.architecture must be one of {sorted(SYSTEMS)}, got {config.model.architecture!r}"
-        )
+    config = settle_architecture(config)  # refuses an unknown architecture
     replica = init_replica(config.train.device)
     set_threads(config.train.threads)
     torch.manual_seed(config.train.seed)
-    return Trainer(builder(config, replica.device), run_dir, replica, resume=resume)
+    return Trainer(SYSTEMS[config.model.architecture](config, replica.device), run_dir, replica, resume=resume)
 
 
 def train(config: Config, run_dir: str | Path, *, resume: bool = False) -> Path:
