@@ -290,7 +290,10 @@ def comparison_figure(
 
 
 def degradation_figure(path: str | Path, report: dict, lr: np.ndarray) -> None:
-    """The scanner report: the slice profile per axis in mm, and the LR air histogram with its Rayleigh fit."""
+    """The scanner report: the slice profile per axis in mm, the LR air histogram with its Rayleigh fit, and
+    the report's warnings underneath."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -299,7 +302,10 @@ def degradation_figure(path: str | Path, report: dict, lr: np.ndarray) -> None:
     from mrisr.acquisition.degradation import FWHM_TO_SIGMA
     from mrisr.acquisition.noise import air_corners
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    warnings = report.get("warnings", [])
+    notes = [textwrap.fill(f"warning: {w}", 150) for w in warnings]
+    lines = sum(n.count("\n") + 1 for n in notes)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4 + 0.16 * lines))
     for axis, (fwhm, voxel) in enumerate(zip(report["fwhm_mm"], report["lr_voxel_mm"])):
         if fwhm <= 0:
             continue
@@ -319,6 +325,8 @@ def degradation_figure(path: str | Path, report: dict, lr: np.ndarray) -> None:
     else:
         right.text(0.5, 0.5, "no air in the corners: sigma from the signal", ha="center", transform=right.transAxes)
     right.set(xlabel="intensity (normalised to the 99.9th percentile)", title="noise")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.16 * lines / (3.4 + 0.16 * lines), 1, 1))
+    if notes:
+        fig.text(0.01, 0.01, "\n".join(notes), fontsize=6, color="firebrick", va="bottom", ha="left")
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)

@@ -31,6 +31,12 @@ def air_corners(image: np.ndarray, corner_fraction: float = 0.1) -> list[np.ndar
     return blocks
 
 
+def air_voxels(image: np.ndarray, corner_fraction: float = 0.1) -> int:
+    """How many voxels :func:`estimate_noise_sigma` measures the noise on: 0 when it falls back to the signal."""
+    blocks = air_corners(image, corner_fraction)
+    return sum(block.size for block in blocks) if len(blocks) >= 2 else 0
+
+
 def estimate_noise_sigma(image: np.ndarray, corner_fraction: float = 0.1) -> float:
     """Rician noise sigma of a magnitude image, from the air if there is some, else from the signal.
 

@@ -29,6 +29,24 @@ from mrisr.acquisition.degradation import blur_decimate
 SEGMENT = 32
 """LR samples per line segment: the spectra have ``SEGMENT // 2`` frequencies above DC."""
 
+SEARCH = (0.5, 2.0)
+"""The FWHMs searched, relative to each axis's factor: an estimate at either end is only a bound."""
+
+
+def search_grid(factor: int) -> np.ndarray:
+    """The candidate FWHMs (HR voxels) of an axis of ``factor``."""
+    return np.linspace(SEARCH[0] * factor, SEARCH[1] * factor, 61)
+
+
+def on_search_bound(fwhm: Sequence[float], scale: Sequence[int]) -> list[int]:
+    """The coarse axes whose FWHM estimate sits at (within a grid step of) either end of :data:`SEARCH`."""
+    step = (SEARCH[1] - SEARCH[0]) / 60
+    return [
+        axis
+        for axis, (w, f) in enumerate(zip(fwhm, scale))
+        if f > 1 and min(abs(w / f - SEARCH[0]), abs(w / f - SEARCH[1])) < step
+    ]
+
 
 def line_segments(volume: np.ndarray, axis: int, length: int, threshold: float = 0.3) -> np.ndarray:
     """Non-overlapping segments of ``length`` voxels along ``axis`` whose mean is foreground, ``(N, length)``."""
@@ -101,7 +119,7 @@ def estimate_fwhm(
             target = _subsample(line_segments(lr, axis, SEGMENT), max_segments, rng)
             reference = _subsample(np.concatenate(pool), max_segments, rng)
             if len(target) >= 50 and len(reference) >= 50:
-                fwhm[axis] = fit_fwhm(target, reference, f, np.linspace(0.5 * f, 2.0 * f, 61), noise_sigma)
+                fwhm[axis] = fit_fwhm(target, reference, f, search_grid(f), noise_sigma)
     return fwhm[0], fwhm[1], fwhm[2]
 
 
@@ -124,7 +142,7 @@ def self_referenced_fwhm(
             estimates = []
             # the LR lines are blurred across below, which scales their white-noise level by the kernel's norm
             blurred_sigma = noise_sigma * float(np.sqrt((_blur_along(_delta(), 0, fwhm[axis]) ** 2).sum()))
-            grid = np.linspace(0.5 * f, 2.0 * f, 61)
+            grid = search_grid(f)
             for reference_axis in full_axes:
                 rng = np.random.default_rng(seed)
                 blurred = _blur_along(lr, reference_axis, fwhm[axis])

@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mrisr.config import Config
+from mrisr.acquisition.resolve import Acquisition
+from mrisr.io import atomic_write
 
 
-def acquisition_report(
-    config: Config, fwhm: Sequence[float], lr_zooms: Sequence[float], noise_sigmas: Sequence[float], source: str
-) -> dict[str, Any]:
-    """Slice-profile FWHM per axis (``fwhm`` in HR voxels, also in mm), the LR voxel size and the noise levels."""
-    m = config.model
+def acquisition_report(acquisition: Acquisition, fwhm: Sequence[float], lr_zooms: Sequence[float]) -> dict[str, Any]:
+    """Slice-profile FWHM per axis (``fwhm`` in HR voxels, also in mm), the LR voxel size, the noise levels
+    and the warnings of :func:`mrisr.acquisition.resolve.settle`."""
+    m = acquisition.config.model
     fwhm = np.asarray(fwhm, dtype=float)
     hr_zooms = np.asarray(lr_zooms, dtype=float) / np.asarray(m.scale)
     model = "planar (internal pairs)" if m.architecture == "planar" else m.degradation
     return {
         "model": model,
-        "fwhm_source": source,
+        "fwhm_source": acquisition.profile_source,
         "fwhm_hr_voxels": [round(float(v), 3) for v in fwhm],
         "fwhm_mm": [round(float(v), 3) for v in fwhm * hr_zooms],
         "lr_voxel_mm": [round(float(v), 3) for v in lr_zooms],
-        "noise_sigma": [round(float(v), 5) for v in noise_sigmas],
+        "noise_sigma": [round(float(v), 5) for v in acquisition.noise_sigmas],
         "noise_sigma_note": "Rician sigma relative to the LR's 99.9th percentile, "
         + ("as configured" if m.noise_sigma is not None else "estimated in its air"),
+        "warnings": list(acquisition.warnings),
     }
 
 
@@ -36,6 +38,9 @@ def write_acquisition_report(run_dir: Path, report: dict[str, Any], lr: np.ndarr
     """``degradation.json`` and its figure ``degradation.png`` (profiles and the air histogram of ``lr``)."""
     from mrisr.figures import degradation_figure
 
-    (run_dir / "degradation.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = json.dumps(report, indent=2) + "\n"
+    atomic_write(run_dir / "degradation.json", lambda tmp: Path(tmp).write_text(text))
     degradation_figure(run_dir / "degradation.png", report, lr)
     print(f"acquisition: {report}")
+    for warning in report["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)

@@ -1,34 +1,96 @@
 """The acquisition a run trains with, settled once from the config and the data, before any network exists.
 
 Pure functions: the caller's config is never changed; the settled one is saved as the run's
-``config.yaml``, so a resumed run keeps the same slice profile.
+``config.yaml``, so a resumed run keeps the same slice profile. What the estimate could not pin down is
+said, in :attr:`Acquisition.warnings`, and never used silently.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from mrisr import MRISRError
-from mrisr.acquisition.profile import estimate_profile
+from mrisr.acquisition.noise import air_voxels
+from mrisr.acquisition.profile import SEARCH, estimate_profile, on_search_bound
 from mrisr.config import PROFILES, Config
 from mrisr.data import TrainingVolume
 
+MIN_AIR_VOXELS = 1000
+"""Fewer air voxels than this and the Rician sigma is estimated from the signal or from a few voxels."""
 
-def resolve(config: Config, hr_volumes: Sequence[TrainingVolume], lr_volumes: Sequence[TrainingVolume]) -> Config:
-    """``config`` with its slice profile settled: estimated from power spectra (then frozen) when
-    ``model.profile`` is ``"estimate"`` (always for the planar model, which makes its training pairs with it)
-    and no ``model.fixed_fwhm`` is given; otherwise unchanged."""
+
+@dataclass(frozen=True)
+class Acquisition:
+    """What a run trains with: the config with its slice profile settled, the noise, and what is uncertain."""
+
+    config: Config
+    noise_sigmas: list[float]  # Rician sigma per LR volume (one when configured)
+    profile_source: str  # where the slice profile came from, in words
+    warnings: list[str]  # what the estimates could not pin down, for the report and the end of training
+
+
+def settle(config: Config, hr_volumes: Sequence[TrainingVolume], lr_volumes: Sequence[TrainingVolume]) -> Acquisition:
+    """The :class:`Acquisition` of a run on these volumes (see :func:`resolve`)."""
+    resolved, warnings = resolve(config, hr_volumes, lr_volumes)
+    return Acquisition(
+        resolved,
+        noise_sigmas(resolved, lr_volumes),
+        profile_source(config, resolved),
+        warnings + noise_warnings(config, lr_volumes),
+    )
+
+
+def resolve(
+    config: Config, hr_volumes: Sequence[TrainingVolume], lr_volumes: Sequence[TrainingVolume]
+) -> tuple[Config, list[str]]:
+    """``config`` with its slice profile settled, and warnings about it.
+
+    The profile is estimated from power spectra (then frozen) when ``model.profile`` is ``"estimate"``
+    (always for the planar model, which makes its training pairs with it) and no ``model.fixed_fwhm`` is
+    given; otherwise ``config`` is returned unchanged. An axis whose estimate sits on an end of the search
+    is a bound, not a measurement: it trains with the nominal FWHM (the factor: a slice as thick as its
+    spacing) and a warning says so.
+    """
     m = config.model
     if m.profile not in PROFILES:
         raise MRISRError(f"config: model.profile must be one of {PROFILES}, got {m.profile!r}")
     learned_or_unused = m.profile != "estimate" or m.degradation == "free"
     if m.fixed_fwhm is not None or (learned_or_unused and m.architecture != "planar"):
-        return config
-    fwhm = estimate_profile(
+        return config, []
+    estimate = estimate_profile(
         [v.data for v in lr_volumes], [v.data for v in hr_volumes], m.scale, [v.noise_sigma for v in lr_volumes]
     )
-    return dataclasses.replace(config, model=dataclasses.replace(m, fixed_fwhm=fwhm))
+    hr_mm = np.asarray(lr_volumes[0].zooms) / np.asarray(m.scale)
+    fwhm, warnings = list(estimate), []
+    for axis in on_search_bound(estimate, m.scale):
+        f, mm = m.scale[axis], hr_mm[axis]
+        low, high = SEARCH[0] * f * mm, SEARCH[1] * f * mm
+        fwhm[axis] = float(f)
+        warnings.append(
+            f"slice profile along axis {axis}: the estimate {estimate[axis] * mm:.2f} mm sits on an end of the "
+            f"search ({low:.2f}-{high:.2f} mm), so it is a bound, not a measurement; "
+            + _bound_cause(m.scale, estimate[axis] < f)
+            + f"; training uses the nominal {f * mm:.2f} mm (set model.fixed_fwhm if the protocol says otherwise)"
+        )
+    return dataclasses.replace(config, model=dataclasses.replace(m, fixed_fwhm=tuple(fwhm))), warnings
+
+
+def _bound_cause(scale: Sequence[int], low: bool) -> str:
+    """Why an estimate ends on a bound, in words."""
+    if 1 in scale:
+        if low:
+            return "the slices look thinner than half their spacing (a slice gap?) or the in-plane axes are blurred"
+        return "the slices look thicker than twice their spacing, or the in-plane axes are sharper than the SR's"
+    if low:
+        return (
+            "the HR references do not suit this scan: smoother anatomy (templates are averages), another "
+            "contrast, or a profile that is not Gaussian (k-space truncation)"
+        )
+    return "the HR references are sharper than this scan or of another contrast"
 
 
 def noise_sigmas(config: Config, lr_volumes: Sequence[TrainingVolume]) -> list[float]:
@@ -36,6 +98,22 @@ def noise_sigmas(config: Config, lr_volumes: Sequence[TrainingVolume]) -> list[f
     if config.model.noise_sigma is not None:
         return [config.model.noise_sigma]
     return [v.noise_sigma for v in lr_volumes]
+
+
+def noise_warnings(config: Config, lr_volumes: Sequence[TrainingVolume]) -> list[str]:
+    """A warning per LR volume whose noise estimate rests on fewer than :data:`MIN_AIR_VOXELS` air voxels."""
+    if config.model.noise_sigma is not None:
+        return []
+    warnings = []
+    for volume in lr_volumes:
+        count = air_voxels(volume.data)
+        if count < MIN_AIR_VOXELS:
+            basis = f"only {count} air voxels" if count else "the signal (no air in the corners of the field of view)"
+            warnings.append(
+                f"{volume.path}: the noise sigma {volume.noise_sigma:.4f} is estimated from {basis}; "
+                "set model.noise_sigma if it is known"
+            )
+    return warnings
 
 
 def profile_source(config: Config, resolved: Config) -> str:

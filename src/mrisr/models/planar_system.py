@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from mrisr.acquisition.report import acquisition_report, write_acquisition_report
+from mrisr.acquisition.resolve import Acquisition
 from mrisr.checkpoint import build_model
 from mrisr.config import Config
 from mrisr.data import TrainingVolume
@@ -33,22 +34,18 @@ class PlanarSystem:
 
     def __init__(
         self,
-        config: Config,
+        acquisition: Acquisition,
         sampler: PlanePairSampler,
         scans: Sequence[TrainingVolume],
-        noise_sigmas: Sequence[float],
         device: torch.device,
-        profile_source: str,
     ) -> None:
+        config = acquisition.config
         t = config.train
-        self.config, self.sampler, self.device, self.profile_source = config, sampler, device, profile_source
-        self.noise_sigmas = [float(s) for s in noise_sigmas]
+        self.acquisition, self.config, self.sampler, self.device = acquisition, config, sampler, device
         self.lr_zooms = np.mean([v.zooms for v in scans], axis=0)
         self.first_lr = scans[0].data
         self.generator: PlanarSR = build_model(config).to(device)
-        self.optimizers = {
-            "g": torch.optim.Adam(self.generator.parameters(), lr=t.learning_rate, betas=tuple(t.betas))
-        }
+        self.optimizers = {"g": torch.optim.Adam(self.generator.parameters(), lr=t.learning_rate, betas=tuple(t.betas))}
         self._last: tuple[torch.Tensor, ...] = ()
 
     @property
@@ -74,13 +71,16 @@ class PlanarSystem:
         return {name: x[0, 0, :, :, None].detach().float().cpu() for name, x in zip(("lr", "sr", "hr"), self._last)}
 
     def metadata(self) -> dict[str, Any]:
-        return {"noise_sigmas": self.noise_sigmas}
+        """Saved in every checkpoint next to the weights: the acquisition, which inference reports."""
+        return {"noise_sigmas": self.acquisition.noise_sigmas, "acquisition": self.acquisition_report()}
+
+    def acquisition_report(self) -> dict[str, Any]:
+        """The acquisition the pairs were made with (:func:`mrisr.acquisition.report.acquisition_report`)."""
+        return acquisition_report(self.acquisition, self.config.model.fixed_fwhm, self.lr_zooms)
 
     def write_report(self, run_dir: Path) -> None:
         """``degradation.json`` and ``degradation.png``: the acquisition the pairs were made with."""
-        fwhm = self.config.model.fixed_fwhm
-        report = acquisition_report(self.config, fwhm, self.lr_zooms, self.noise_sigmas, self.profile_source)
-        write_acquisition_report(run_dir, report, self.first_lr)
+        write_acquisition_report(run_dir, self.acquisition_report(), self.first_lr)
 
 
 def check_in_plane_spacing(scan: TrainingVolume, scale: Sequence[int], axis: int) -> None:
@@ -98,15 +98,15 @@ def check_in_plane_spacing(scan: TrainingVolume, scale: Sequence[int], axis: int
 
 def build_planar_system(config: Config, device: torch.device) -> PlanarSystem:
     """Load the scans and any HR volumes, settle the acquisition from the scans and build the system."""
-    from mrisr.acquisition.resolve import noise_sigmas, profile_source, resolve
+    from mrisr.acquisition.resolve import settle
     from mrisr.data import load_training_volumes
     from mrisr.models.planar import slice_axis
 
     t = config.train
     scans = load_training_volumes(t.lr, t.percentile, (1, 1, 1))
     hr_volumes = load_training_volumes(t.hr, t.percentile, (1, 1, 1)) if t.hr else []
-    resolved = resolve(config, hr_volumes, scans)
-    sigmas = noise_sigmas(resolved, scans)
+    acquisition = settle(config, hr_volumes, scans)
+    resolved = acquisition.config
     axis = slice_axis(resolved.model.scale)
     for scan in scans:
         check_in_plane_spacing(scan, resolved.model.scale, axis)
@@ -117,8 +117,8 @@ def build_planar_system(config: Config, device: torch.device) -> PlanarSystem:
         resolved.model.scale,
         fwhm,
         t.plane_patch,
-        noise_sigmas=sigmas,
+        noise_sigmas=acquisition.noise_sigmas,
         external_fraction=t.external_fraction,
         intensity_jitter=t.intensity_jitter,
     )
-    return PlanarSystem(resolved, sampler, scans, sigmas, device, profile_source(config, resolved))
+    return PlanarSystem(acquisition, sampler, scans, device)

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from mrisr.acquisition.report import acquisition_report, write_acquisition_report
+from mrisr.acquisition.resolve import Acquisition
 from mrisr.checkpoint import build_model
 from mrisr.config import Config
 from mrisr.data import PatchSampler, TrainingVolume
@@ -71,20 +72,19 @@ class UnpairedForward:
 
 
 class UnpairedSystem:
-    """Everything that trains in one unpaired run, built from a settled config (see
-    :func:`mrisr.acquisition.resolve.resolve`)."""
+    """Everything that trains in one unpaired run, built from a settled acquisition (see
+    :func:`mrisr.acquisition.resolve.settle`)."""
 
     def __init__(
         self,
-        config: Config,
+        acquisition: Acquisition,
         hr_volumes: Sequence[TrainingVolume],
         lr_volumes: Sequence[TrainingVolume],
-        noise_sigmas: Sequence[float],
         device: torch.device,
-        profile_source: str = "fixed (config)",
     ) -> None:
+        config = acquisition.config
         t, m = config.train, config.model
-        self.config, self.device, self.profile_source = config, device, profile_source
+        self.acquisition, self.config, self.device = acquisition, config, device
         self.scale = tuple(m.scale)
         self.lr_patch = tuple(t.lr_patch)
         self.hr_patch = tuple(p * s for p, s in zip(self.lr_patch, self.scale))
@@ -92,7 +92,7 @@ class UnpairedSystem:
             hr_volumes, self.hr_patch, intensity_jitter=t.intensity_jitter, gamma_range=tuple(t.hr_gamma)
         )
         self.lr_sampler = PatchSampler(lr_volumes, self.lr_patch, intensity_jitter=t.intensity_jitter)
-        self.noise_sigmas = torch.tensor(list(noise_sigmas), dtype=torch.float32)
+        self.noise_sigmas = torch.tensor(acquisition.noise_sigmas, dtype=torch.float32)
         self.lr_zooms = np.mean([v.zooms for v in lr_volumes], axis=0)
         self.first_lr = lr_volumes[0].data
 
@@ -204,8 +204,8 @@ class UnpairedSystem:
         return {name: image[0, 0].detach().float().cpu() for name, image in named.items()}
 
     def metadata(self) -> dict[str, Any]:
-        """Saved in every checkpoint next to the weights."""
-        return {"noise_sigmas": self.noise_sigmas.tolist()}
+        """Saved in every checkpoint next to the weights: the acquisition, which inference reports."""
+        return {"noise_sigmas": self.noise_sigmas.tolist(), "acquisition": self.learned_degradation()}
 
     def write_report(self, run_dir: Path) -> None:
         """``degradation.json`` and ``degradation.png``: what the run learned about the scanner."""
@@ -215,8 +215,7 @@ class UnpairedSystem:
         """The degradation in physical units (:func:`mrisr.acquisition.report.acquisition_report`) and the
         contrast curve, if learned."""
         fwhm = self.generator.slice_profile.fwhm().detach().cpu().numpy()
-        sigmas = self.noise_sigmas.tolist()
-        report = acquisition_report(self.config, fwhm, self.lr_zooms, sigmas, self.profile_source)
+        report = acquisition_report(self.acquisition, fwhm, self.lr_zooms)
         return {**report, **self.learned_contrast()}
 
     def learned_contrast(self) -> dict[str, Any]:
@@ -230,7 +229,7 @@ class UnpairedSystem:
 
 def build_unpaired_system(config: Config, device: torch.device) -> UnpairedSystem:
     """Load the run's volumes, settle its acquisition (:mod:`mrisr.acquisition.resolve`) and build the system."""
-    from mrisr.acquisition.resolve import noise_sigmas, profile_source, resolve
+    from mrisr.acquisition.resolve import settle
     from mrisr.data import load_training_volumes
 
     t = config.train
@@ -238,6 +237,4 @@ def build_unpaired_system(config: Config, device: torch.device) -> UnpairedSyste
     hr_patch = tuple(p * s for p, s in zip(lr_patch, config.model.scale))
     hr_volumes = load_training_volumes(t.hr, t.percentile, hr_patch)
     lr_volumes = load_training_volumes(t.lr, t.percentile, lr_patch)
-    resolved = resolve(config, hr_volumes, lr_volumes)
-    sigmas = noise_sigmas(resolved, lr_volumes)
-    return UnpairedSystem(resolved, hr_volumes, lr_volumes, sigmas, device, profile_source(config, resolved))
+    return UnpairedSystem(settle(config, hr_volumes, lr_volumes), hr_volumes, lr_volumes, device)

@@ -77,6 +77,7 @@ def describe_run(run: Path) -> str:
         if "contrast_curve" in report:
             points = ", ".join(f"{x} -> {y:.3f}" for x, y in report["contrast_curve"].items())
             lines.append(f"    contrast curve (HR source -> target, in 99.9th percentiles): {points}")
+        lines.extend(f"  warning: {warning}" for warning in report.get("warnings", []))
         if (run / "degradation.png").is_file():
             lines.append(f"  figure: {run / 'degradation.png'}")
     return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""Settling a run's acquisition: the profile estimate is used only where it measures something, and said so."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from mrisr import datasets
+from mrisr.acquisition.degradation import DegradationParams, crop_to_multiple, degrade
+from mrisr.acquisition.profile import on_search_bound
+from mrisr.acquisition.report import acquisition_report, write_acquisition_report
+from mrisr.acquisition.resolve import Acquisition, settle
+from mrisr.config import Config
+from mrisr.data import intensity_scale, prepare_volume
+from mrisr.io import Volume, load_volume
+
+
+@pytest.fixture(scope="module")
+def colin() -> np.ndarray:
+    data = load_volume(datasets.colin27()).data
+    return crop_to_multiple(data / intensity_scale(data, 99.9), (2, 2, 2))
+
+
+def training_volume(data: np.ndarray, voxel_mm: float = 1.0):
+    return prepare_volume(Volume(np.asarray(data, np.float32), np.diag([voxel_mm] * 3 + [1.0])), 99.9, (1, 1, 1))
+
+
+def test_estimates_at_either_end_of_the_search_are_flagged():
+    assert on_search_bound((1.0, 2.0, 4.0), (2, 2, 2)) == [0, 2]
+    assert on_search_bound((0.0, 0.0, 2.05), (1, 1, 4)) == [2]
+    assert on_search_bound((0.0, 0.0, 3.9), (1, 1, 4)) == []
+
+
+def test_a_reference_smoother_than_the_scan_gives_a_bound_that_training_does_not_use(colin):
+    """Against a heavily blurred reference the scan looks sharper than any profile in the search: each such
+    axis trains with the nominal FWHM (the factor) and the warning names the axis, the bound and the mm."""
+    lr = degrade(colin, DegradationParams(scale=(2, 2, 2), fwhm=(2.0, 2.0, 2.0)))
+    smooth = ndimage.gaussian_filter(colin, 3.0)
+    config = Config().override({"model": {"scale": [2, 2, 2], "architecture": "unpaired"}})
+    acquisition = settle(config, [training_volume(smooth)], [training_volume(lr, 2.0)])
+    assert acquisition.config.model.fixed_fwhm == (2.0, 2.0, 2.0)
+    assert len(acquisition.warnings) == 3
+    assert all("a bound, not a measurement" in w and "nominal 2.00 mm" in w for w in acquisition.warnings)
+    assert config.model.fixed_fwhm is None  # the caller's config is not changed
+
+
+def test_a_matching_reference_gives_a_measurement_without_warnings(colin):
+    lr = degrade(colin, DegradationParams(scale=(2, 2, 2), fwhm=(2.5, 2.5, 2.5), noise_sigma=0.01))
+    config = Config().override({"model": {"scale": [2, 2, 2], "architecture": "unpaired"}})
+    acquisition = settle(config, [training_volume(colin)], [training_volume(lr, 2.0)])
+    np.testing.assert_allclose(acquisition.config.model.fixed_fwhm, 2.5, rtol=0.1)
+    assert acquisition.warnings == []
+    assert acquisition.profile_source.startswith("estimated")
+
+
+def test_a_noise_estimate_without_air_is_flagged_unless_the_sigma_is_configured(colin):
+    inside = colin[50:90, 60:110, 50:90]  # brain only: no air corner
+    config = Config().override({"model": {"scale": [2, 2, 2], "fixed_fwhm": [2.0, 2.0, 2.0]}})
+    warnings = settle(config, [], [training_volume(inside)]).warnings
+    assert len(warnings) == 1 and "from the signal" in warnings[0]
+    assert settle(config, [], [training_volume(colin)]).warnings == []
+    configured = config.override({"model": {"noise_sigma": 0.01}})
+    assert settle(configured, [], [training_volume(inside)]).warnings == []
+
+
+def test_the_scanner_report_carries_the_warnings_and_prints_them(tmp_path, capsys):
+    config = Config().override({"model": {"scale": [2, 2, 2], "fixed_fwhm": [2.0, 2.0, 2.0]}})
+    acquisition = Acquisition(config, [0.01], "fixed (config)", ["the estimate is a bound"])
+    report = acquisition_report(acquisition, (2.0, 2.0, 2.0), (2.0, 2.0, 2.0))
+    write_acquisition_report(tmp_path, report, np.random.default_rng(0).random((20, 20, 20)) * 0.01)
+    assert json.loads((tmp_path / "degradation.json").read_text())["warnings"] == ["the estimate is a bound"]
+    assert "warning: the estimate is a bound" in capsys.readouterr().err
+    assert (tmp_path / "degradation.png").stat().st_size > 0
