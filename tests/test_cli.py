@@ -128,13 +128,34 @@ def test_folder_inference_continues_past_a_bad_file(trained, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 1 and "broken.nii.gz" in err and "1 of 2 volumes done" in err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_sr.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_sr.json", "a_sr.nii.gz"]
     (inputs / "broken.nii.gz").unlink()
     before = (tmp_path / "out" / "a_sr.nii.gz").stat().st_mtime_ns
     args = ["infer", "--model", str(root / "run" / "model.pt"), str(inputs), "-o", str(tmp_path / "out")]
     assert main([*args, "--quiet", "--skip-existing"]) == 0
     assert (tmp_path / "out" / "a_sr.nii.gz").stat().st_mtime_ns == before
     assert "1 skipped" in capsys.readouterr().out
+
+
+def test_trust_maps_and_sidecars_one_per_input_and_never_over_an_existing_file(trained, tmp_path, capsys):
+    root, lr = trained
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.nii.gz", "b.nii.gz"):
+        (inputs / name).write_bytes(lr.read_bytes())
+    model = str(root / "run" / "model.pt")
+    maps = ["--uncertainty", str(tmp_path / "u"), "--consistency", str(tmp_path / "c"), "--passes", "2", "--quiet"]
+    assert main(["infer", "--model", model, str(inputs), "-o", str(tmp_path / "out"), *maps]) == 0
+    assert sorted(p.name for p in (tmp_path / "u").iterdir()) == ["a_uncertainty.nii.gz", "b_uncertainty.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["a_consistency.nii.gz", "b_consistency.nii.gz"]
+    record = json.loads((tmp_path / "out" / "b_sr.json").read_text())
+    assert record["Uncertainty"]["Path"].endswith("b_uncertainty.nii.gz")
+    assert "--passes 2" in record["GeneratedBy"][0]["Command"]
+    assert nib.load(tmp_path / "c" / "a_consistency.nii.gz").shape == nib.load(lr).shape
+    single = ["infer", "--model", model, str(lr), "-o", str(tmp_path / "one.nii.gz"), "--quiet"]
+    code = main([*single, "--uncertainty", str(tmp_path / "u" / "a_uncertainty.nii.gz")])
+    assert code == 1 and "a_uncertainty.nii.gz: the output exists" in capsys.readouterr().err
+    assert not (tmp_path / "one.nii.gz").exists()
 
 
 def test_inference_killed_mid_write_leaves_no_output_and_reruns_cleanly(trained, tmp_path):
@@ -155,7 +176,7 @@ def test_inference_killed_mid_write_leaves_no_output_and_reruns_cleanly(trained,
     assert not out.exists() and list(out.parent.glob(".big_sr.nii.gz.*"))
     assert main([*args, "--max-memory-gb", "0.8"]) == 0
     assert nib.load(out).shape == (96, 96, 320)
-    assert [p.name for p in out.parent.iterdir()] == ["big_sr.nii.gz"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["big_sr.json", "big_sr.nii.gz"]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ the options of a command."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -96,8 +97,9 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, dict]:
 def _infer(args: argparse.Namespace) -> None:
     from mrisr.checkpoint import load_model
     from mrisr.device import resolve_device, resolve_precision
-    from mrisr.inference import select_shard, super_resolve_file, super_resolve_files
+    from mrisr.inference import Companions, select_shard, super_resolve_file, super_resolve_files
     from mrisr.io import list_nifti
+    from mrisr.trust import Provenance
 
     device = resolve_device(args.device)
     model, meta = load_model(args.model, device)
@@ -108,12 +110,23 @@ def _infer(args: argparse.Namespace) -> None:
     to_folder = len(inputs) > 1 or any(Path(i).is_dir() for i in args.inputs) or output.is_dir()
     if args.shard:
         inputs = select_shard(inputs, args.shard)
+    dtype = resolve_precision(args.precision, device)
+    provenance = Provenance(
+        Path(args.model), meta, shlex.join(["mrisr", *args.argv]), str(dtype).removeprefix("torch."), str(device)
+    )
+    companions = Companions(
+        uncertainty=Path(args.uncertainty) if args.uncertainty else None,
+        consistency=Path(args.consistency) if args.consistency else None,
+        passes=args.passes,
+        provenance=provenance,
+    )
     options = {
+        "companions": companions,
         "percentile": meta["normalisation"]["percentile"],
         "overwrite": args.overwrite,
         "volume_index": args.volume_index,
         "device": device,
-        "dtype": resolve_precision(args.precision, device),
+        "dtype": dtype,
         "progress": not args.quiet,
         "max_memory_gb": args.max_memory_gb,
         "allow_nonfinite": args.allow_nonfinite,
@@ -284,6 +297,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument(
         "--precision", default="auto", choices=PRECISIONS, help="auto: bf16 where the hardware has it natively"
+    )
+    p.add_argument(
+        "--uncertainty", metavar="PATH", help="also write the per-voxel uncertainty map (a folder for several inputs)"
+    )
+    p.add_argument(
+        "--consistency",
+        metavar="PATH",
+        help="also write degrade(SR) - input on the input's grid (a folder for several inputs)",
+    )
+    p.add_argument(
+        "--passes",
+        type=int,
+        default=4,
+        choices=range(2, 9),
+        metavar="2..8",
+        help="test-time passes of the uncertainty map (it costs this many inferences)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_infer)

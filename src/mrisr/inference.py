@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -13,9 +16,18 @@ import torch
 from tqdm import tqdm
 
 from mrisr import MRISRError
-from mrisr.data import intensity_scale
-from mrisr.io import check_output_path, load_volume, refine_affine, save_volume_slabs
+from mrisr.data import foreground_mask, intensity_scale
+from mrisr.io import NiftiStream, atomic_files, check_output_path, load_volume, refine_affine
 from mrisr.models import UnpairedSR
+from mrisr.trust import (
+    ConsistencyStream,
+    HeadMean,
+    Provenance,
+    consistency_summary,
+    model_fwhm,
+    sidecar,
+    uncertainty_passes,
+)
 
 HALO = 8
 """LR voxels of context added on each side of a slab, so that slab seams look like window seams."""
@@ -27,29 +39,35 @@ RUNTIME_BYTES = 0.75 * 2**30
 """Resident memory of the interpreter, PyTorch, MONAI and the model before any volume is read."""
 
 
-def memory_needed(shape: Sequence[int], scale: Sequence[int], slab_depth: int) -> float:
+def memory_needed(shape: Sequence[int], scale: Sequence[int], slab_depth: int, maps: int = 0) -> float:
     """Bytes of host memory to super-resolve ``shape`` in slabs of ``slab_depth`` LR slices.
 
     Counted: the runtime (``RUNTIME_BYTES``), the input twice (read, converted) and, per slab with its
     halo, four float32 buffers of the output's size (MONAI's accumulator and weight map, the clamped
-    result, the bytes written).
+    result, the bytes written) and ``maps`` more (the trust maps' accumulators, :func:`map_buffers`).
     """
-    per_slice = 4 * 4 * int(np.prod(shape[:2])) * int(np.prod(scale))
+    per_slice = (4 + maps) * 4 * int(np.prod(shape[:2])) * int(np.prod(scale))
     return RUNTIME_BYTES + 2 * 4 * int(np.prod(shape)) + per_slice * (slab_depth + 2 * HALO)
 
 
-def plan_slab_depth(shape: Sequence[int], scale: Sequence[int], limit_bytes: float) -> int:
+def map_buffers(uncertainty: bool, consistency: bool) -> int:
+    """Extra slab-sized float32 buffers of the trust maps: the test-time passes' prediction, mean and spread;
+    the consistency's half-reduced slab."""
+    return 3 * uncertainty + consistency
+
+
+def plan_slab_depth(shape: Sequence[int], scale: Sequence[int], limit_bytes: float, maps: int = 0) -> int:
     """The most LR slices per slab (along the last axis) that fit in ``limit_bytes``, or 0 if none does."""
-    per_slice = memory_needed(shape, scale, 1) - memory_needed(shape, scale, 0)
-    depth = int((limit_bytes - memory_needed(shape, scale, 0)) // per_slice)
+    per_slice = memory_needed(shape, scale, 1, maps) - memory_needed(shape, scale, 0, maps)
+    depth = int((limit_bytes - memory_needed(shape, scale, 0, maps)) // per_slice)
     return min(depth, int(shape[2])) if depth >= min(MIN_SLAB, int(shape[2])) else 0
 
 
-def check_memory(shape: Sequence[int], scale: Sequence[int], limit_gb: float, path: str) -> int:
+def check_memory(shape: Sequence[int], scale: Sequence[int], limit_gb: float, path: str, maps: int = 0) -> int:
     """The slab depth to use; refuses, before any work, a volume whose SR cannot fit in ``limit_gb``."""
-    depth = plan_slab_depth(shape, scale, limit_gb * 2**30)
+    depth = plan_slab_depth(shape, scale, limit_gb * 2**30, maps)
     if depth == 0:
-        need = memory_needed(shape, scale, min(MIN_SLAB, int(shape[2]))) / 2**30
+        need = memory_needed(shape, scale, min(MIN_SLAB, int(shape[2])), maps) / 2**30
         raise MRISRError(
             f"{path}: super-resolving shape {tuple(shape)} by {tuple(scale)} needs at least {need:.1f} GiB, "
             f"above the limit of {limit_gb:g} GiB (raise max_memory_gb, or crop the volume)"
@@ -69,15 +87,18 @@ def super_resolve_slabs(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     progress: bool = False,
-) -> Iterator[np.ndarray]:
-    """Yield the SR of ``lr`` as consecutive slabs along the last axis, in the input's intensity units.
+    passes: int = 1,
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Yield the SR of ``lr`` as consecutive slabs along the last axis, in the input's intensity units, each
+    with its uncertainty slab when ``passes > 1`` (else ``None``).
 
     Each slab of ``slab_depth`` LR slices (all of them by default) is run with ``HALO`` slices of context
     on both sides by MONAI's Gaussian-blended sliding window, and the halo cropped off, so host memory
     is bounded by one slab. The input is normalised by its own ``percentile`` as in training. Windows
     run on ``device`` (under autocast when ``dtype`` is not float32); the output is accumulated in float32
     on the CPU, so GPU memory is bounded by one window batch. A model with ``whole_slabs = True`` (the
-    planar one) gets each slab as one window instead.
+    planar one) gets each slab as one window instead. The uncertainty is the spread over ``passes``
+    test-time passes (:func:`mrisr.trust.uncertainty_passes`); the SR is always the plain pass.
     """
     from monai.inferers import sliding_window_inference  # slow import, needed only here
 
@@ -91,35 +112,63 @@ def super_resolve_slabs(
         with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
             return model.super_resolve(window).float()
 
+    def slab_sr(x: torch.Tensor) -> torch.Tensor:
+        window = x.shape[2:] if getattr(model, "whole_slabs", False) else roi_size
+        return sliding_window_inference(
+            x,
+            roi_size=tuple(int(r) for r in window),
+            sw_batch_size=sw_batch_size,
+            predictor=predictor,
+            overlap=overlap,
+            mode="gaussian",
+            padding_mode="replicate",
+            sw_device=device,
+            device=torch.device("cpu"),
+        )
+
     bar = tqdm(total=depth, unit="slice", desc="super-resolving", disable=not progress, leave=False)
     for z0 in range(0, depth, slab_depth):
         z1 = min(z0 + slab_depth, depth)
         a, b = max(0, z0 - HALO), min(depth, z1 + HALO)
         x = torch.from_numpy(np.ascontiguousarray(lr[:, :, a:b], dtype=np.float32) / peak)[None, None]
+        keep = slice((z0 - a) * fz, (z1 - a) * fz)
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)  # MONAI
-            window = x.shape[2:] if getattr(model, "whole_slabs", False) else roi_size
-            sr = sliding_window_inference(
-                x,
-                roi_size=tuple(int(r) for r in window),
-                sw_batch_size=sw_batch_size,
-                predictor=predictor,
-                overlap=overlap,
-                mode="gaussian",
-                padding_mode="replicate",
-                sw_device=device,
-                device=torch.device("cpu"),
-            )
-            slab = sr[0, 0, :, :, (z0 - a) * fz : (z1 - a) * fz].clamp_(min=0).mul_(peak).numpy()
-        del x, sr
-        yield slab
+            sr, spread = uncertainty_passes(slab_sr, x, passes)
+            slab = sr[0, 0, :, :, keep].clamp_(min=0).mul_(peak).numpy()
+            spread_slab = spread[0, 0, :, :, keep].mul_(peak).numpy() if passes > 1 else None
+        del x, sr, spread
+        yield slab, spread_slab
         bar.update(z1 - z0)
     bar.close()
 
 
 def super_resolve_array(model: UnpairedSR, lr: np.ndarray, **kwargs) -> np.ndarray:
     """LR array → SR array in one piece (options as :func:`super_resolve_slabs`)."""
-    return np.concatenate(list(super_resolve_slabs(model, lr, **kwargs)), axis=2)
+    return np.concatenate([sr for sr, _ in super_resolve_slabs(model, lr, **kwargs)], axis=2)
+
+
+@dataclass(frozen=True)
+class Companions:
+    """What is written beside an SR volume, together with it (:func:`mrisr.io.atomic_files`): the trust
+    maps asked for and, with a provenance, the JSON sidecar (:mod:`mrisr.trust`)."""
+
+    uncertainty: Path | None = None  # per-voxel spread over test-time passes, on the SR grid
+    consistency: Path | None = None  # degrade(SR) - input, on the input's grid
+    passes: int = 4  # test-time passes of the uncertainty map (its cost: this many inferences)
+    provenance: Provenance | None = None
+
+    def __post_init__(self) -> None:
+        if self.consistency and self.provenance is None:
+            raise ValueError("the consistency map needs the model's provenance: its acquisition is the forward model")
+
+    def for_input(self, input_path: Path, folder_uncertainty: Path | None, folder_consistency: Path | None):
+        """The companions of one input of a folder run: one map of each kind per input, in those folders."""
+        return dataclasses.replace(
+            self,
+            uncertainty=folder_uncertainty / output_name(input_path, "_uncertainty") if folder_uncertainty else None,
+            consistency=folder_consistency / output_name(input_path, "_consistency") if folder_consistency else None,
+        )
 
 
 def super_resolve_file(
@@ -127,6 +176,7 @@ def super_resolve_file(
     input_path: str | Path,
     output_path: str | Path,
     *,
+    companions: Companions = Companions(),
     percentile: float = 99.9,
     overwrite: bool = False,
     volume_index: int | None = None,
@@ -137,15 +187,66 @@ def super_resolve_file(
     allow_nonfinite: bool = False,
 ) -> Path:
     """Read a NIfTI, super-resolve it slab by slab straight into the output file, with ``A_out = A_in @ S``
-    and the header kept; host memory stays under ``max_memory_gb`` whatever the volume's size."""
+    and the header kept; host memory stays under ``max_memory_gb`` whatever the volume's size.
+
+    The ``companions`` (maps, sidecar) are streamed beside it; the output and its companions appear under
+    their names together, or not at all.
+    """
+    c = companions
     out = check_output_path(output_path, overwrite=overwrite)
+    sidecar_path = out.parent / output_name(out, "", ".json") if c.provenance else None
+    named = {"sr": out, "uncertainty": c.uncertainty, "consistency": c.consistency, "sidecar": sidecar_path}
+    named = {k: check_output_path(v, overwrite=overwrite) for k, v in named.items() if v is not None}
+    if len(set(named.values())) < len(named):
+        raise MRISRError(f"{out}: the output, its maps and its sidecar need different names")
     volume = load_volume(input_path, volume_index=volume_index, allow_nonfinite=allow_nonfinite)
-    slab_depth = check_memory(volume.data.shape, model.scale, max_memory_gb, str(input_path))
-    shape = tuple(n * f for n, f in zip(volume.data.shape, model.scale))
+    lr, scale = volume.data, model.scale
+    maps = map_buffers(c.uncertainty is not None, c.consistency is not None)
+    slab_depth = check_memory(lr.shape, scale, max_memory_gb, str(input_path), maps)
+    sr_shape, sr_affine = tuple(n * f for n, f in zip(lr.shape, scale)), refine_affine(volume.affine, scale)
+    passes = c.passes if c.uncertainty else 1
     slabs = super_resolve_slabs(
-        model, volume.data, slab_depth=slab_depth, percentile=percentile, device=device, dtype=dtype, progress=progress
+        model,
+        lr,
+        slab_depth=slab_depth,
+        percentile=percentile,
+        device=device,
+        dtype=dtype,
+        progress=progress,
+        passes=passes,
     )
-    save_volume_slabs(out, shape, refine_affine(volume.affine, model.scale), volume.header, slabs)
+    peak = intensity_scale(lr, percentile)
+    spread = HeadMean(foreground_mask(lr / peak), scale)
+    degraded = ConsistencyStream(lr.shape[2], scale, model_fwhm(c.provenance.meta)[0]) if c.consistency else None
+    with atomic_files(list(named.values())) as tmp_list:
+        tmp = dict(zip(named, tmp_list))
+        with contextlib.ExitStack() as stack:
+            sr_file = stack.enter_context(NiftiStream(tmp["sr"], sr_shape, sr_affine, volume.header))
+            if c.uncertainty:
+                map_file = stack.enter_context(NiftiStream(tmp["uncertainty"], sr_shape, sr_affine, volume.header))
+            for sr, uncertainty in slabs:
+                sr_file.write(sr)
+                if c.uncertainty:
+                    map_file.write(uncertainty)
+                    spread.add(uncertainty)
+                if degraded is not None:
+                    degraded.add(sr)
+        summaries = {}
+        if c.uncertainty:
+            method = f"standard deviation over {passes} test-time passes: flips, noise drawn again (mrisr.trust)"
+            summaries["uncertainty"] = {
+                "Path": str(c.uncertainty),
+                "Method": method,
+                "MeanHead": round(spread.mean() / peak, 5),
+            }
+        if degraded is not None:
+            estimate = degraded.finish()
+            with NiftiStream(tmp["consistency"], lr.shape, volume.affine, volume.header) as map_file:
+                map_file.write(estimate - lr)
+            summaries["consistency"] = {"Path": str(c.consistency), **consistency_summary(estimate, lr)}
+        if c.provenance:
+            record = sidecar(input_path, c.provenance, **summaries)
+            Path(tmp["sidecar"]).write_text(json.dumps(record, indent=2) + "\n")
     return out
 
 
@@ -167,11 +268,14 @@ def super_resolve_files(
     inputs: Sequence[Path],
     output_dir: Path,
     *,
+    companions: Companions = Companions(),
     skip_existing: bool = False,
     overwrite: bool = False,
     **kwargs,
 ) -> BatchReport:
-    """Super-resolve many volumes into ``output_dir``; a bad file is recorded and the run goes on."""
+    """Super-resolve many volumes into ``output_dir``; a bad file is recorded and the run goes on. The maps
+    of ``companions`` name folders here: one map of each kind per input."""
+    uncertainty_dir, consistency_dir = companions.uncertainty, companions.consistency
     report = BatchReport()
     for path in inputs:
         target = Path(output_dir) / output_name(Path(path))
@@ -179,7 +283,8 @@ def super_resolve_files(
             report.skipped.append(target)
             continue
         try:
-            report.done.append(super_resolve_file(model, path, target, overwrite=overwrite, **kwargs))
+            mine = companions.for_input(Path(path), uncertainty_dir, consistency_dir)
+            report.done.append(super_resolve_file(model, path, target, companions=mine, overwrite=overwrite, **kwargs))
         except MRISRError as err:
             report.failed.append(str(err))
             print(f"error: {err}", file=sys.stderr)
@@ -194,8 +299,8 @@ def select_shard(inputs: Sequence[Path], shard: str) -> list[Path]:
     return list(inputs[int(index) :: int(count)])
 
 
-def output_name(input_path: Path, suffix: str = "_sr") -> str:
-    """``sub-01_T1w.nii.gz`` → ``sub-01_T1w_sr.nii.gz``."""
+def output_name(input_path: Path, suffix: str = "_sr", extension: str = ".nii.gz") -> str:
+    """``sub-01_T1w.nii.gz`` → ``sub-01_T1w_sr.nii.gz`` (or another suffix and extension)."""
     name = input_path.name
     stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else name.removesuffix(".nii")
-    return f"{stem}{suffix}.nii.gz"
+    return f"{stem}{suffix}{extension}"

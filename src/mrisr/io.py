@@ -7,13 +7,14 @@ factor ``f`` along an axis covers the same field of view, and coarse voxel ``j``
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import os
 import tempfile
 import warnings
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,28 +136,43 @@ def check_output_path(path: str | Path, *, overwrite: bool) -> Path:
 
 
 def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file.
-
-    Temp files are hidden (``.name.PID.*.tmp``) next to the target; ones left by a process that is gone (a
-    killed run) are removed first, while those of a live process writing the same file are left alone.
-    """
-    target = Path(path)
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*"):
-        if not _writer_alive(stale.name[len(target.name) + 2 :].split(".")[0]):
-            stale.unlink(missing_ok=True)
-    suffix = ".nii.gz" if str(target).endswith(".nii.gz") else target.suffix
-    prefix = f".{target.name}.{os.getpid()}."
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=f".tmp{suffix}", dir=target.parent)
-    os.close(fd)
-    try:
+    """Call ``write(tmp_path)`` then rename onto ``path``, so readers never see a half-written file."""
+    with atomic_files([path]) as (tmp,):
         write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())  # the data reach the disk before the name does
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+@contextlib.contextmanager
+def atomic_files(paths: Sequence[str | Path]) -> Iterator[list[str]]:
+    """Temp paths to write ``paths`` through; renamed onto them together once the block succeeds.
+
+    A failure (or a kill) anywhere in the block leaves none of ``paths`` written or replaced, so an output
+    and its companions (maps, sidecar) appear together. Temp files are hidden (``.name.PID.*.tmp``) next
+    to each target; ones left by a process that is gone are removed first, while those of a live process
+    writing the same file are left alone.
+    """
+    targets = [Path(p) for p in paths]
+    tmps: list[str] = []
+    try:
+        for target in targets:
+            for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp*"):
+                if not _writer_alive(stale.name[len(target.name) + 2 :].split(".")[0]):
+                    stale.unlink(missing_ok=True)
+            suffix = ".nii.gz" if str(target).endswith(".nii.gz") else target.suffix
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{target.name}.{os.getpid()}.", suffix=f".tmp{suffix}", dir=target.parent
+            )
+            os.close(fd)
+            tmps.append(tmp)
+        yield list(tmps)
+        for tmp in tmps:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())  # the data reach the disk before the name does
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
+        for tmp, target in zip(tmps, targets):
+            os.replace(tmp, target)
+    finally:
+        for tmp in tmps:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _writer_alive(pid: str) -> bool:
@@ -192,6 +208,37 @@ def output_header(shape: Sequence[int], affine: np.ndarray, header: nib.Nifti1He
     return hdr
 
 
+class NiftiStream:
+    """A float32 NIfTI written slab by slab along its last axis into an open file, one slab in memory.
+
+    NIfTI stores voxels in Fortran order, so slabs along the last axis are contiguous on disk and a
+    volume far larger than memory streams straight into the (gzipped) file. Use as a context manager;
+    leaving it checks that every slice was written.
+    """
+
+    def __init__(self, path: str | Path, shape: Sequence[int], affine: np.ndarray, header: nib.Nifti1Header | None):
+        self.shape = tuple(int(n) for n in shape)
+        self.header = output_header(shape, affine, header)
+        self.path, self.depth = str(path), 0
+
+    def __enter__(self) -> NiftiStream:
+        self.file = gzip.open(self.path, "wb", compresslevel=1) if self.path.endswith(".gz") else open(self.path, "wb")
+        self.header.write_to(self.file)
+        self.file.write(b"\0" * (int(self.header["vox_offset"]) - self.file.tell()))
+        return self
+
+    def write(self, slab: np.ndarray) -> None:
+        if slab.shape[:2] != self.shape[:2]:
+            raise ValueError(f"slab of shape {slab.shape} does not fit a volume of shape {self.shape}")
+        self.file.write(np.asarray(slab, dtype=self.header.get_data_dtype()).tobytes(order="F"))
+        self.depth += slab.shape[2]
+
+    def __exit__(self, kind, *_) -> None:
+        self.file.close()
+        if kind is None and self.depth != self.shape[2]:
+            raise ValueError(f"slabs hold {self.depth} slices, the volume {self.shape[2]}")
+
+
 def save_volume_slabs(
     path: str | Path,
     shape: Sequence[int],
@@ -199,28 +246,10 @@ def save_volume_slabs(
     header: nib.Nifti1Header | None,
     slabs: Iterable[np.ndarray],
 ) -> None:
-    """Write a volume given as consecutive slabs along its last axis, atomically, holding one slab at a time.
-
-    NIfTI stores voxels in Fortran order, so slabs along the last axis are contiguous on disk and a
-    volume far larger than memory streams straight into the (gzipped) file.
-    """
-    hdr = output_header(shape, affine, header)
-    dtype = hdr.get_data_dtype()
-
-    def write(tmp: str) -> None:
-        with gzip.open(tmp, "wb", compresslevel=1) if tmp.endswith(".gz") else open(tmp, "wb") as f:
-            hdr.write_to(f)
-            f.write(b"\0" * (int(hdr["vox_offset"]) - f.tell()))
-            depth = 0
-            for slab in slabs:
-                if slab.shape[:2] != tuple(shape[:2]):
-                    raise ValueError(f"slab of shape {slab.shape} does not fit a volume of shape {tuple(shape)}")
-                f.write(np.asarray(slab, dtype=dtype).tobytes(order="F"))
-                depth += slab.shape[2]
-            if depth != shape[2]:
-                raise ValueError(f"slabs hold {depth} slices, the volume {shape[2]}")
-
-    atomic_write(path, write)
+    """Write a volume given as consecutive slabs along its last axis, atomically (:class:`NiftiStream`)."""
+    with atomic_files([path]) as (tmp,), NiftiStream(tmp, shape, affine, header) as stream:
+        for slab in slabs:
+            stream.write(slab)
 
 
 def save_volume(path: str | Path, data: np.ndarray, affine: np.ndarray, header: nib.Nifti1Header | None = None) -> None:

@@ -65,6 +65,20 @@ def max_fwhm(factor: int) -> float:
     return 2.0 * factor
 
 
+def profile_weights(factor: int, fwhm: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The slice-profile weights of LR voxel 0 over HR voxels ``-radius … radius + factor - 1``, and ``radius``.
+
+    The support is fixed by the widest profile (:func:`max_fwhm`), so it does not change while a learned
+    FWHM does; ``fwhm`` (HR voxels) may require grad.
+    """
+    centre = (factor - 1) / 2.0
+    radius = int(np.ceil(3.0 * max_fwhm(factor) * FWHM_TO_SIGMA + centre))
+    offsets = torch.arange(-radius, radius + factor, dtype=fwhm.dtype, device=fwhm.device)
+    sigma = (fwhm * FWHM_TO_SIGMA).clamp_min(0.25)
+    weights = torch.exp(-0.5 * ((offsets - centre) / sigma) ** 2)
+    return weights / weights.sum(), radius
+
+
 def blur_decimate(x: torch.Tensor, scale: Sequence[int], fwhm: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian slice profile + decimation on ``(B, C, D, H, W)``, sampled at LR block centres.
 
@@ -77,18 +91,13 @@ def blur_decimate(x: torch.Tensor, scale: Sequence[int], fwhm: torch.Tensor) -> 
         f = int(f)
         if f == 1 and float(fwhm[axis].detach()) <= 0:
             continue
-        centre = (f - 1) / 2.0
-        radius = int(np.ceil(3.0 * max_fwhm(f) * FWHM_TO_SIGMA + centre))
-        offsets = torch.arange(-radius, radius + f, dtype=x.dtype, device=x.device)
-        sigma = (fwhm[axis] * FWHM_TO_SIGMA).clamp_min(0.25).to(x)
-        weights = torch.exp(-0.5 * ((offsets - centre) / sigma) ** 2)
-        weights = weights / weights.sum()
+        weights, radius = profile_weights(f, fwhm[axis].to(x))
         dim = 2 + axis
         pad = [0] * 6
         pad[2 * (4 - dim)], pad[2 * (4 - dim) + 1] = radius, radius
         padded = F.pad(x, pad, mode="replicate")
         shape = [1, 1, 1, 1, 1]
-        shape[dim] = len(offsets)
+        shape[dim] = len(weights)
         stride = [1, 1, 1]
         stride[axis] = f
         b, c = x.shape[:2]

@@ -16,10 +16,11 @@ from mrisr.checkpoint import load_model
 from mrisr.config import Config
 from mrisr.device import resolve_device, resolve_precision
 from mrisr.evaluation import evaluate, format_table, write_metrics
-from mrisr.figures import comparison_figure
-from mrisr.inference import super_resolve_file
+from mrisr.figures import comparison_figure, trust_figure
+from mrisr.inference import Companions, super_resolve_file
 from mrisr.io import check_output_path, load_volume, save_volume
 from mrisr.training import train
+from mrisr.trust import Provenance
 
 DEMO_NOISE_SIGMA = 0.02
 DEMO_STEPS = 1000
@@ -83,7 +84,13 @@ def run_demo(
     target = resolve_device(device)
     model, meta = load_model(model_path, target)
     dtype = resolve_precision("auto", target)
-    sr_path = super_resolve_file(model, lr_path, out / "colin27_sr.nii.gz", overwrite=True, device=target, dtype=dtype)
+    provenance = Provenance(model_path, meta, "mrisr demo", str(dtype).removeprefix("torch."), str(target))
+    companions = Companions(
+        out / "colin27_uncertainty.nii.gz", out / "colin27_consistency.nii.gz", provenance=provenance
+    )
+    sr_path = super_resolve_file(
+        model, lr_path, out / "colin27_sr.nii.gz", companions=companions, overwrite=True, device=target, dtype=dtype
+    )
 
     truth, lr, sr = load_volume(truth_path), load_volume(lr_path), load_volume(sr_path)
     results = evaluate(truth, {"mrisr": sr.data}, lr=lr, degradation=degradation)
@@ -91,6 +98,16 @@ def run_demo(
     print(format_table(results))
     comparison_figure(
         truth.data, {"mrisr": sr.data}, out / "comparison.png", affine=truth.affine, metrics=results, lr=lr.data
+    )
+    uncertainty, consistency = load_volume(companions.uncertainty), load_volume(companions.consistency)
+    trust_figure(
+        out / "trust.png",
+        sr.data,
+        uncertainty.data,
+        consistency.data,
+        affine=sr.affine,
+        lr_affine=lr.affine,
+        truth=truth.data,
     )
     summary = {
         "degradation": degradation,

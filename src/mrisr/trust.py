@@ -1,0 +1,223 @@
+"""What a user needs to trust an SR volume without a ground truth: where the network is unsure, how well
+the SR explains the measured scan, and where it all came from.
+
+- uncertainty: the per-voxel spread of the SR over test-time passes (:func:`uncertainty_passes`): flipped
+  inputs (the network is trained on flipped patches, so where a flip changes the output, the detail
+  depends on the network's arbitrary choices, not on the data) with their noise drawn again (what a
+  rescan would change).
+- consistency: the SR degraded by the model's own estimated acquisition, minus the input, on the LR grid
+  (:class:`ConsistencyStream`, streamed slab by slab like the SR itself).
+- provenance: the JSON sidecar (:func:`sidecar`), BIDS-derivative style.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mrisr import __version__
+from mrisr.acquisition.degradation import blur_decimate, default_fwhm, profile_weights
+from mrisr.data import foreground_mask, intensity_scale
+from mrisr.metrics import psnr
+
+FLIPS: tuple[tuple[int, ...], ...] = ((), (0,), (1,), (0, 1), (2,), (0, 2), (1, 2), (0, 1, 2))
+"""Spatial axes flipped in each test-time pass; the first pass is the plain SR."""
+
+
+def local_noise_sigma(x: torch.Tensor) -> torch.Tensor:
+    """Per-voxel noise std of ``(B, 1, D, H, W)``: the RMS over 7³ of the residual from the 3³ mean, corrected
+    for the residual's variance gain on white noise. Edges count as noise too: detail there is uncertain."""
+    mean = F.avg_pool3d(F.pad(x, (1,) * 6, mode="replicate"), 3, stride=1)
+    power = F.avg_pool3d(F.pad((x - mean) ** 2, (3,) * 6, mode="replicate"), 7, stride=1)
+    return (power / (1 - 1 / 27)).sqrt()
+
+
+def uncertainty_passes(
+    predict: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, passes: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The plain prediction of ``x`` (``(B, C, D, H, W)``) and the per-voxel standard deviation over ``passes``
+    predictions: the plain one, then the flips of :data:`FLIPS`, each of ``x`` with its noise drawn again
+    (Gaussian, :func:`local_noise_sigma`). The spread is what a rescan, or a network choice the data do not
+    constrain, would change. Accumulated one pass at a time (Welford) to bound memory; seeded, so repeatable.
+    """
+    if not 1 <= passes <= len(FLIPS):
+        raise ValueError(f"passes must be 1..{len(FLIPS)}, got {passes}")
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    sigma = local_noise_sigma(x) if passes > 1 else None
+    plain = mean = m2 = None
+    for k, axes in enumerate(FLIPS[:passes], start=1):
+        dims = [2 + a for a in axes]
+        if plain is None:
+            plain = predict(x)
+            mean, m2 = plain.clone(), torch.zeros_like(plain)
+            continue
+        noisy = x + sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        y = predict(noisy.flip(dims)).flip(dims)
+        delta = y - mean
+        mean += delta / k
+        m2 += delta * (y - mean)
+    return plain, (m2 / passes).sqrt()
+
+
+class ConsistencyStream:
+    """The SR degraded by a Gaussian slice profile + block-centred decimation (the training forward model,
+    :func:`mrisr.acquisition.degradation.blur_decimate`), fed SR slabs along the last axis in order.
+
+    In-slab axes are reduced as each slab arrives; the last axis waits in a small buffer until the kernel
+    support of the next LR slices is in, so memory stays at about one slab. The result equals
+    ``gaussian_downsample`` of the whole SR (edges replicated).
+    """
+
+    def __init__(self, lr_depth: int, scale: Sequence[int], fwhm: Sequence[float]) -> None:
+        self.scale, self.fwhm = tuple(int(f) for f in scale), tuple(float(w) for w in fwhm)
+        self.lr_depth = lr_depth
+        f, w = self.scale[2], self.fwhm[2]
+        self.weights, self.radius = profile_weights(f, torch.tensor(w, dtype=torch.float64))
+        self.weights = self.weights.numpy() if (f > 1 or w > 0) else np.ones(1)
+        self.radius = self.radius if (f > 1 or w > 0) else 0
+        self.buffer: np.ndarray | None = None
+        self.start = 0  # HR index of the buffer's first slice (negative while it holds the edge padding)
+        self.done: list[np.ndarray] = []
+
+    def add(self, sr_slab: np.ndarray) -> None:
+        """Take the next SR slab (HR slices along the last axis)."""
+        x = torch.from_numpy(np.asarray(sr_slab, dtype=np.float64))[None, None]
+        in_slab = blur_decimate(x, (*self.scale[:2], 1), torch.tensor((*self.fwhm[:2], 0.0), dtype=torch.float64))
+        partial = in_slab[0, 0].numpy()
+        if self.buffer is None:
+            self.buffer, self.start = np.repeat(partial[..., :1], self.radius, axis=2), -self.radius
+        self.buffer = np.concatenate([self.buffer, partial], axis=2)
+        self._emit()
+
+    def finish(self) -> np.ndarray:
+        """The degraded SR on the LR grid, once every slab is in."""
+        self.buffer = np.concatenate([self.buffer, np.repeat(self.buffer[..., -1:], self.radius, axis=2)], axis=2)
+        self._emit()
+        out = np.concatenate(self.done, axis=2).astype(np.float32)
+        if out.shape[2] != self.lr_depth:
+            raise ValueError(f"the SR slabs made {out.shape[2]} LR slices, not {self.lr_depth}")
+        return out
+
+    def _emit(self) -> None:
+        """Every LR slice whose kernel support is now in the buffer; drop what no later slice needs."""
+        f, n = self.scale[2], len(self.weights)
+        j = sum(s.shape[2] for s in self.done)
+        slices = []
+        while j < self.lr_depth and f * j - self.radius + n - self.start <= self.buffer.shape[2]:
+            first = f * j - self.radius - self.start
+            slices.append(self.buffer[..., first : first + n] @ self.weights)
+            j += 1
+        if slices:
+            self.done.append(np.stack(slices, axis=2))
+        keep_from = f * j - self.radius - self.start
+        self.buffer, self.start = self.buffer[..., keep_from:], self.start + keep_from
+
+
+def model_fwhm(meta: dict[str, Any]) -> tuple[tuple[float, float, float], str]:
+    """The slice profile (HR voxels) a checkpoint trained with, and where it came from."""
+    acquisition = meta.get("acquisition")
+    if acquisition:
+        return tuple(acquisition["fwhm_hr_voxels"]), acquisition["fwhm_source"]
+    fixed = meta["config"]["model"].get("fixed_fwhm")
+    if fixed:
+        return tuple(fixed), "fixed (config)"
+    return default_fwhm(meta["scale"]), "nominal (a slice as thick as its spacing)"
+
+
+def consistency_summary(degraded: np.ndarray, lr: np.ndarray) -> dict[str, float]:
+    """PSNR of the degraded SR against the input, and mean |residual| in the head, in units of the input's
+    99.9th percentile."""
+    peak = intensity_scale(lr, 99.9)
+    head = foreground_mask(lr / peak)
+    residual = np.abs(degraded - lr)[head] / peak
+    return {
+        "psnr": round(psnr(degraded / peak, lr / peak), 3),
+        "mean_abs_residual_head": round(float(residual.mean()), 5),
+    }
+
+
+class HeadMean:
+    """Running mean of SR-grid slabs (in order along the last axis) inside the input's head mask."""
+
+    def __init__(self, lr_head: np.ndarray, scale: Sequence[int]) -> None:
+        self.head, self.scale = lr_head, tuple(int(f) for f in scale)
+        self.z, self.total, self.count = 0, 0.0, 0
+
+    def add(self, slab: np.ndarray) -> None:
+        fx, fy, fz = self.scale
+        depth = slab.shape[2] // fz
+        head = self.head[:, :, self.z : self.z + depth]
+        head = np.repeat(np.repeat(np.repeat(head, fx, 0), fy, 1), fz, 2)
+        self.total += float(slab[head].sum())
+        self.count += int(head.sum())
+        self.z += depth
+
+    def mean(self) -> float:
+        return self.total / max(self.count, 1)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a run of ``mrisr infer`` comes from: the model and how it ran (the same for every input)."""
+
+    model_path: Path
+    meta: dict[str, Any]  # the checkpoint's metadata (mrisr.checkpoint.load_model)
+    command: str | None  # the command line, as typed
+    precision: str
+    device: str
+
+
+def sidecar(
+    source: str | Path,
+    provenance: Provenance,
+    *,
+    uncertainty: dict[str, Any] | None = None,
+    consistency: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON sidecar of one SR volume: sources, software, model, factors, the degradation and the maps."""
+    meta = provenance.meta
+    acquisition = meta.get("acquisition") or {}
+    fwhm, fwhm_source = model_fwhm(meta)
+    record: dict[str, Any] = {
+        "Description": "super-resolved by mrisr (unpaired MRI super-resolution)",
+        "Sources": [str(Path(source).resolve())],
+        "GeneratedBy": [{"Name": "mrisr", "Version": __version__, "Command": provenance.command}],
+        "Model": {
+            "Path": str(Path(provenance.model_path).resolve()),
+            "SHA256": file_sha256(provenance.model_path),
+            "WeightsSHA256": meta["weights_sha256"],
+            "Architecture": meta["config"]["model"]["architecture"],
+            "TrainingSteps": meta.get("step"),
+        },
+        "Scale": list(meta["scale"]),
+        "Degradation": {
+            "FWHMHRVoxels": [round(float(w), 3) for w in fwhm],
+            "FWHMmm": acquisition.get("fwhm_mm"),
+            "FWHMSource": fwhm_source,
+            "NoiseSigma": acquisition.get("noise_sigma", meta.get("noise_sigmas")),
+            "NoiseSigmaSource": acquisition.get("noise_sigma_note"),
+            "Warnings": acquisition.get("warnings", []),
+        },
+        "Precision": provenance.precision,
+        "Device": provenance.device,
+    }
+    if uncertainty is not None:
+        record["Uncertainty"] = uncertainty
+    if consistency is not None:
+        record["Consistency"] = consistency
+    return record
