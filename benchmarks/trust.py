@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--scale", nargs=3, type=int, required=True)
     parser.add_argument("--noise", type=float, default=0.0)
-    parser.add_argument("--calibration", default="mni6gen", choices=sorted(datasets.TEMPLATES))
+    parser.add_argument("--calibration", default="mni2009a", choices=sorted(datasets.TEMPLATES))
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     params = DegradationParams(scale=tuple(args.scale), noise_sigma=args.noise)

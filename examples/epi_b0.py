@@ -1,8 +1,9 @@
 """Qualitative pass on real low-resolution data with no truth: a 3 T b≈0 diffusion EPI (docs/DATA.md, epi-b0).
 
 Converts the two Siemens mosaic repeats shipped in heudiconv to NIfTI, trains mrisr 2×2×2 with them as the LR
-target and the MNI templates as the unpaired HR source, super-resolves the first repeat, and reports data
-consistency (degrade(SR) against the LR) next to cubic B-spline. Writes a sagittal figure.
+target and the MNI templates as the unpaired HR source, super-resolves the first repeat with its trust maps
+(uncertainty, data consistency, sidecar), and reports data consistency (degrade(SR) against the LR) next
+to cubic B-spline. Writes a sagittal comparison figure and the trust figure.
 
     python examples/epi_b0.py --out epi-b0 --minutes 4
 
@@ -24,10 +25,11 @@ from mrisr.apps.demo import demo_config
 from mrisr.checkpoint import load_model
 from mrisr.data import intensity_scale
 from mrisr.evaluation import consistency, interpolate
-from mrisr.figures import comparison_figure
-from mrisr.inference import super_resolve_file
+from mrisr.figures import comparison_figure, trust_figure
+from mrisr.inference import Companions, super_resolve_file
 from mrisr.io import load_volume, save_volume
 from mrisr.training import train
+from mrisr.trust import Provenance
 
 SCALE = (2, 2, 2)
 
@@ -52,8 +54,11 @@ def main() -> None:
     lr_paths = [mosaic_to_nifti(folder / f"b0dwi_for_fmap+0000{i}.dcm", out / f"b0_{i}.nii.gz") for i in (1, 2)]
 
     config = demo_config(lr_paths, seed=0, minutes=args.minutes)
-    model, _ = load_model(train(config, out / "run"))
-    sr_path = super_resolve_file(model, lr_paths[0], out / "b0_1_sr.nii.gz", overwrite=True)
+    model_path = train(config, out / "run")
+    model, meta = load_model(model_path)
+    provenance = Provenance(model_path, meta, "python examples/epi_b0.py", "float32", "cpu")
+    maps = Companions(out / "b0_1_uncertainty.nii.gz", out / "b0_1_consistency.nii.gz", provenance=provenance)
+    sr_path = super_resolve_file(model, lr_paths[0], out / "b0_1_sr.nii.gz", companions=maps, overwrite=True)
 
     lr, sr = load_volume(lr_paths[0]), load_volume(sr_path)
     cubic = interpolate(lr.data, SCALE, order=3)
@@ -67,6 +72,7 @@ def main() -> None:
             for name, img in {"mrisr": sr.data, "cubic": cubic}.items()
         },
         "learned_degradation": json.loads((out / "run" / "degradation.json").read_text()),
+        "sidecar": json.loads((out / "b0_1_sr.json").read_text()),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
@@ -79,6 +85,8 @@ def main() -> None:
         error_max=0.1,
         lr=lr.data / peak,
     )
+    uncertainty, residual = load_volume(maps.uncertainty), load_volume(maps.consistency)
+    trust_figure(out / "trust.png", sr.data, uncertainty.data, residual.data, affine=sr.affine, lr_affine=lr.affine)
 
 
 if __name__ == "__main__":

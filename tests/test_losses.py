@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -38,7 +39,8 @@ def test_gradient_flows_to_queries_not_keys():
 
 def test_locations_are_gathered_consistently_from_both_maps():
     features = torch.randn(2, 5, 4, 4, 4)
-    index = sample_locations(features, 10)
+    index = sample_locations(64, 10, np.random.default_rng(0))
+    assert len(set(index.tolist())) == 10 and int(index.max()) < 64
     vectors = gather_locations(features, index)
     assert vectors.shape == (2, 10, 5)
     flat = int(index[3])

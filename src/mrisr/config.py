@@ -58,6 +58,7 @@ class LossConfig:
 
     rec: float = 1.0  # reconstruction: Ŷ_s of Y_s (and X̂_t of X_t in the free and hybrid models)
     cyc: float = 1.0  # cycle: Y_{s~t~s} of c(Y_s)
+    ssim: float = 0.0  # 1 - SSIM of the cycle (Y_{s~t~s} against c(Y_s); MONAI's SSIMLoss, Gaussian window 1.5)
     lr_adversarial: float = 0.1  # X_{s~t} made to look like X_t (LR discriminator)
     feature_adversarial: float = 0.1  # f_t made to look like f_s (feature discriminator)
     nce: float = 1.0

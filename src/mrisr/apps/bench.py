@@ -3,8 +3,9 @@
 - roofline: GFLOP/s of a plain 3×3×3 ``conv3d`` forward + backward at the model's width, on the same
   threads: the practical limit of this CPU for this network;
 - training: FLOPs per step (``torch.utils.flop_counter``), steps/s, voxels/s and the fraction of the roofline;
-- inference: seconds and peak RSS of ``super_resolve_file`` per output size, each in a fresh process, with
-  cubic B-spline interpolation (scipy) of the same volume as the reference;
+- inference: seconds and peak RSS of ``super_resolve_file`` per output size, each in a fresh process, plain and
+  with the trust maps (uncertainty over 4 passes, consistency, sidecar; the ratio is printed), with cubic
+  B-spline interpolation (scipy) of the same volume as the reference;
 - options: the effect of channels-last, bf16 autocast, ``torch.compile``, threads and window settings.
 """
 
@@ -27,6 +28,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mrisr.config import Config
+
+TRUST_MAPS = "mrisr+maps"
+"""The inference row with the uncertainty (4 passes) and consistency maps and the sidecar."""
 
 
 def synchronize() -> None:
@@ -99,10 +103,11 @@ def inference_child(
 ) -> dict[str, float]:
     """Run in a fresh process: super-resolve an ``lr_shape`` volume from and to disk; time, peak RSS and
     peak GPU memory (0 on the CPU)."""
-    from mrisr.checkpoint import build_model
+    from mrisr.checkpoint import build_model, load_model, save_checkpoint
     from mrisr.evaluation import interpolate
-    from mrisr.inference import super_resolve_file
+    from mrisr.inference import Companions, super_resolve_file
     from mrisr.io import load_volume, refine_affine, save_volume
+    from mrisr.trust import Provenance
 
     with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(0)
@@ -118,7 +123,15 @@ def inference_child(
             config = Config().override({"model": {"scale": list(scale), "width": width}})
             model = build_model(config).eval().to(device)
             output = Path(tmp) / f"sr{output_suffix}"
-            super_resolve_file(model, Path(tmp) / "lr.nii", output, max_memory_gb=max_memory_gb, device=device)
+            companions = Companions()
+            if method == TRUST_MAPS:
+                save_checkpoint(Path(tmp) / "model.pt", model, config)
+                _, meta = load_model(Path(tmp) / "model.pt")
+                provenance = Provenance(Path(tmp) / "model.pt", meta, "mrisr bench", "float32", device)
+                companions = Companions(Path(tmp) / "u.nii.gz", Path(tmp) / "c.nii.gz", provenance=provenance)
+            super_resolve_file(
+                model, Path(tmp) / "lr.nii", output, companions=companions, max_memory_gb=max_memory_gb, device=device
+            )
         seconds = time.perf_counter() - start
     gpu_bytes = torch.cuda.max_memory_allocated() if torch.device(device).type == "cuda" else 0
     return {"seconds": seconds, "peak_rss_gib": peak_rss_bytes() / 2**30, "peak_gpu_gib": gpu_bytes / 2**30}
@@ -232,7 +245,7 @@ def run_benchmark(
     report["inference"] = []
     for size in sizes:
         lr_shape = input_shape(size, scale)
-        for method in ("mrisr", "cubic"):
+        for method in ("mrisr", TRUST_MAPS, "cubic"):
             print(f"inference {method} {size}^3 ...", file=sys.stderr)
             result = inference_in_subprocess(lr_shape, tuple(scale), method, max_memory_gb, device=device)
             result.update(method=method, output_size=size, output_voxels=size**3)
@@ -266,6 +279,12 @@ def format_report(report: dict[str, Any]) -> str:
         us = 1e6 * row["seconds"] / row["output_voxels"]
         size, rss, gpu = f"{row['output_size']}^3", row["peak_rss_gib"], row.get("peak_gpu_gib", 0.0)
         lines.append(f"{row['method']:<10} {size:>8} {row['seconds']:>9.1f} {rss:>13.2f} {gpu:>13.2f} {us:>9.3f}")
+    plain = {row["output_size"]: row["seconds"] for row in report["inference"] if row["method"] == "mrisr"}
+    lines += [""] + [
+        f"{TRUST_MAPS} at {row['output_size']}^3: {row['seconds'] / plain[row['output_size']]:.2f}x a plain inference"
+        for row in report["inference"]
+        if row["method"] == TRUST_MAPS and row["output_size"] in plain
+    ]
     base = report["window_options"]["default"]
     lines += ["", f"{'window batch (4 x 32^3 LR)':<34} {'ms':>8} {'vs default':>11}"]
     for name, seconds in report["window_options"].items():

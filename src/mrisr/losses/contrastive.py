@@ -8,6 +8,7 @@ in CUT: other volumes differ in more than content (contrast, scanner) and would 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,10 +25,9 @@ class ProjectionHead(nn.Module):
         return F.normalize(self.mlp(x), dim=-1)
 
 
-def sample_locations(features: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Indices of ``n`` distinct voxels of a ``(B, C, *spatial)`` map (all of them if fewer)."""
-    n_voxels = features[0, 0].numel()
-    return torch.randperm(n_voxels, generator=generator, device="cpu")[: min(n, n_voxels)].to(features.device)
+def sample_locations(n_voxels: int, n: int, rng: np.random.Generator) -> torch.Tensor:
+    """Indices of ``n`` distinct voxels of a map of ``n_voxels`` (all of them if fewer), drawn from ``rng``."""
+    return torch.from_numpy(rng.permutation(n_voxels)[: min(n, n_voxels)])
 
 
 def gather_locations(features: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

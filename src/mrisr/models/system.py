@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from monai.losses import SSIMLoss
 from torch import nn
 
 from mrisr.acquisition.report import acquisition_report, write_acquisition_report
@@ -53,6 +54,7 @@ class UnpairedBatch:
     lr: torch.Tensor  # X_t, LR target patches (unpaired with hr)
     sigma: torch.Tensor | None  # the Rician level of each item's degradation (None: no noise)
     normal: torch.Tensor  # two standard normal fields per item, the noise of X_{s~t}
+    nce_index: torch.Tensor  # the InfoNCE locations (flat LR-grid voxels), drawn whatever the NCE weight
 
 
 @dataclass
@@ -69,6 +71,7 @@ class UnpairedForward:
     sr_sts: torch.Tensor  # Y_{s~t~s}
     f_t: torch.Tensor
     rec_t: torch.Tensor | None  # X̂_t (free and hybrid models only)
+    nce_index: torch.Tensor  # the InfoNCE locations of this step
 
 
 class UnpairedSystem:
@@ -102,6 +105,7 @@ class UnpairedSystem:
         self.feat_disc = PatchDiscriminator(m.width, m.disc_width, n_strided=1).to(device)
         self.projection = ProjectionHead(m.width).to(device)
         self.nce = PatchNCELoss(config.loss.nce_temperature, config.loss.nce_negatives_across_batch)
+        self.ssim = SSIMLoss(spatial_dims=3, data_range=1.0) if config.loss.ssim > 0 else None
 
         contrast = self.generator.contrast
         scalars = list(self.generator.slice_profile.parameters()) + ([] if contrast is None else [contrast.raw_slopes])
@@ -140,7 +144,9 @@ class UnpairedSystem:
             sigma = shard(self.noise_sigmas[torch.from_numpy(rng.integers(len(self.noise_sigmas), size=n))])
             sigma = sigma.to(self.device)
         normal = shard(torch.randn(n, 2, *self.lr_patch)).to(self.device)
-        return UnpairedBatch(hr, lr, sigma, normal)
+        # drawn every step, so that the loss-weight ablations (nce = 0) see the same patches and noise
+        index = sample_locations(int(np.prod(self.lr_patch)), self.config.loss.nce_patches, rng).to(self.device)
+        return UnpairedBatch(hr, lr, sigma, normal, index)
 
     def forward_train(self, batch: UnpairedBatch) -> UnpairedForward:
         """The generator's tensors of one step (see the module docstring)."""
@@ -154,7 +160,7 @@ class UnpairedSystem:
         sr_sts = g.sr_decoder(f_sts, cycle_in)
         f_t = g.lr_encoder(lr)
         rec_t = None if g.lr_decoder is None else g.lr_decoder(f_t, lr)
-        return UnpairedForward(hr, lr, f_s, sr_s, hr_t, lr_st, f_sts, sr_sts, f_t, rec_t)
+        return UnpairedForward(hr, lr, f_s, sr_s, hr_t, lr_st, f_sts, sr_sts, f_t, rec_t, batch.nce_index)
 
     def generator_losses(self, x: UnpairedForward) -> dict[str, torch.Tensor]:
         """The generator's loss terms, by their ``config.loss`` weight names."""
@@ -163,14 +169,14 @@ class UnpairedSystem:
         if x.rec_t is not None:
             rec = rec + charbonnier(x.rec_t, x.lr)
         losses = {"rec": rec, "cyc": charbonnier(x.sr_sts, x.hr_t.detach())}
+        if w.ssim > 0:
+            losses["ssim"] = self.ssim(x.sr_sts, x.hr_t.detach())
         if self.lr_disc is not None:
             losses["lr_adversarial"] = lsgan_generator_loss(self.lr_disc(x.lr_st))
         losses["feature_adversarial"] = lsgan_generator_loss(self.feat_disc(x.f_t))
         if w.nce > 0:
-            index = sample_locations(x.f_s, w.nce_patches)
-            losses["nce"] = self.nce(
-                self.projection(gather_locations(x.f_sts, index)), self.projection(gather_locations(x.f_s, index))
-            )
+            queries, keys = gather_locations(x.f_sts, x.nce_index), gather_locations(x.f_s, x.nce_index)
+            losses["nce"] = self.nce(self.projection(queries), self.projection(keys))
         return losses
 
     def discriminator_loss(self, x: UnpairedForward) -> torch.Tensor:

@@ -74,19 +74,24 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     unpaired model (``architecture: unpaired``, the ``paper`` preset), so the report's rows keep their meaning
     whatever the default. ``planar`` is the thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from
     the scan and the HR volumes; ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only``
-    from the HR volumes alone.
+    from the HR volumes alone. The loss ablations: ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature
+    alignment), ``mrisr-norec`` (no HR-encoder reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
 
     The supervised baselines are the same network trained on (HR, known degradation(HR)) pairs only: the
     slice profile is frozen, the noise is fixed, and the adversarial and contrastive terms are off, so that
     the cycle loss is a plain supervised loss. ``oracle`` knows the true degradation; ``supervised-assumed``
     assumes a profile half as wide and no noise (what one would do without unpaired training);
-    ``supervised-estimated-noise`` takes the noise level from the LR air and the same assumed profile.
+    ``supervised-estimated-noise`` takes the noise level from the LR air and the same assumed profile;
+    ``supervised-estimated`` is trained on the very degradation ``mrisr`` estimates (profile and noise).
     """
     supervised_loss = {"lr_adversarial": 0.0, "feature_adversarial": 0.0, "nce": 0.0}
     assumed_fwhm = [0.5 * f if f > 1 else 0.0 for f in spec.scale]
     unpaired = {
         "mrisr": {},
         "mrisr-nonce": {"loss": {"nce": 0.0}},
+        "mrisr-nofeat": {"loss": {"feature_adversarial": 0.0}},  # no feature alignment (the paper's L_align)
+        "mrisr-norec": {"loss": {"rec": 0.0}},  # no HR-encoder reconstruction path
+        "mrisr-ssim": {"loss": {"ssim": 1.0}},  # an SSIM term on the cycle
         "mrisr-free": {"model": {"degradation": "free"}},
         "mrisr-hybrid": {"model": {"degradation": "hybrid"}},
         "mrisr-wide": {"model": {"width": 64}},
@@ -100,6 +105,7 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         },
         "supervised-assumed": {"model": {"fixed_fwhm": assumed_fwhm, "noise_sigma": 0.0}, "loss": supervised_loss},
         "supervised-estimated-noise": {"model": {"fixed_fwhm": assumed_fwhm}, "loss": supervised_loss},
+        "supervised-estimated": {"loss": supervised_loss},  # the same estimated degradation as mrisr, supervised
     }
     planar = {
         "planar": {},

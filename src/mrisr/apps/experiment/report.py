@@ -59,7 +59,8 @@ def write_report(out_dir: str | Path) -> Path:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = []
     for deg, methods in summary.items():
-        baselines = json.loads((out / "data" / f"baselines_{deg}.json").read_text())
+        found = out / "data" / f"baselines_{deg}.json"  # absent when this panel was not simulated in this folder
+        baselines = json.loads(found.read_text()) if found.is_file() else {}
         plot_panel(deg, methods, baselines, out / f"fig3_{deg}.png")
         plot_slices(deg, [m for m in FIG2_METHODS if m in methods], out)
         lines += [
