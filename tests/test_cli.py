@@ -208,6 +208,10 @@ def test_demo_runs_end_to_end(tmp_path):
     assert {"mrisr", "cubic", "trilinear"} <= set(results)
     assert (tmp_path / "demo" / "comparison.png").stat().st_size > 10_000
     assert nib.load(tmp_path / "demo" / "colin27_sr.nii.gz").shape == (180, 216, 180)
+    assert nib.load(tmp_path / "demo" / "colin27_uncertainty.nii.gz").shape == (180, 216, 180)
+    assert nib.load(tmp_path / "demo" / "colin27_consistency.nii.gz").shape == (90, 108, 90)
+    assert json.loads((tmp_path / "demo" / "colin27_sr.json").read_text())["Consistency"]["psnr"] > 20
+    assert (tmp_path / "demo" / "trust.png").stat().st_size > 10_000
 
 
 def test_report_shows_the_learned_degradation(trained, capsys):
@@ -216,6 +220,11 @@ def test_report_shows_the_learned_degradation(trained, capsys):
     out = capsys.readouterr().out
     assert "slice profile" in out and "FWHM" in out and "Rician noise sigma" in out
     assert (root / "run" / "degradation.png").stat().st_size > 10_000
+    report = json.loads((root / "run" / "degradation.json").read_text())
+    (root / "run" / "degradation.json").write_text(json.dumps({**report, "warnings": ["the estimate is a bound"]}))
+    assert main(["report", str(root / "run")]) == 0
+    assert "warning: the estimate is a bound" in capsys.readouterr().out
+    (root / "run" / "degradation.json").write_text(json.dumps(report))
 
 
 def test_nonfinite_voxels_are_refused_unless_allowed(trained, tmp_path, capsys):
