@@ -164,12 +164,13 @@ class Companions:
         if self.consistency and self.provenance is None:
             raise ValueError("the consistency map needs the model's provenance: its acquisition is the forward model")
 
-    def for_input(self, input_path: Path, folder_uncertainty: Path | None, folder_consistency: Path | None):
-        """The companions of one input of a folder run: one map of each kind per input, in those folders."""
+    def for_input(self, input_path: Path) -> Companions:
+        """The companions of one input of a folder run, where the map paths name folders: one map of each kind
+        per input in them."""
         return dataclasses.replace(
             self,
-            uncertainty=folder_uncertainty / output_name(input_path, "_uncertainty") if folder_uncertainty else None,
-            consistency=folder_consistency / output_name(input_path, "_consistency") if folder_consistency else None,
+            uncertainty=self.uncertainty / output_name(input_path, "_uncertainty") if self.uncertainty else None,
+            consistency=self.consistency / output_name(input_path, "_consistency") if self.consistency else None,
         )
 
 
@@ -217,8 +218,10 @@ def super_resolve_file(
         progress=progress,
         passes=passes,
     )
-    peak = intensity_scale(lr, percentile)
-    spread = HeadMean(foreground_mask(lr / peak), scale)
+    if c.uncertainty or c.consistency:  # the maps' summaries are taken in the input's head
+        peak = intensity_scale(lr, percentile)
+        head = foreground_mask(lr / peak)
+    spread = HeadMean(head, scale) if c.uncertainty else None
     degraded = ConsistencyStream(lr.shape[2], scale, model_fwhm(c.provenance.meta)[0]) if c.consistency else None
     with atomic_files(list(named.values())) as tmp_list:
         tmp = dict(zip(named, tmp_list))
@@ -245,7 +248,7 @@ def super_resolve_file(
             estimate = degraded.finish()
             with NiftiStream(tmp["consistency"], lr.shape, volume.affine, volume.header) as map_file:
                 map_file.write(estimate - lr)
-            summaries["consistency"] = {"Path": str(c.consistency), **consistency_summary(estimate, lr)}
+            summaries["consistency"] = {"Path": str(c.consistency), **consistency_summary(estimate, lr, peak, head)}
         if c.provenance:
             record = sidecar(input_path, c.provenance, **summaries)
             Path(tmp["sidecar"]).write_text(json.dumps(record, indent=2) + "\n")
@@ -277,7 +280,6 @@ def super_resolve_files(
 ) -> BatchReport:
     """Super-resolve many volumes into ``output_dir``; a bad file is recorded and the run goes on. The maps
     of ``companions`` name folders here: one map of each kind per input."""
-    uncertainty_dir, consistency_dir = companions.uncertainty, companions.consistency
     report = BatchReport()
     for path in inputs:
         target = Path(output_dir) / output_name(Path(path))
@@ -285,7 +287,7 @@ def super_resolve_files(
             report.skipped.append(target)
             continue
         try:
-            mine = companions.for_input(Path(path), uncertainty_dir, consistency_dir)
+            mine = companions.for_input(Path(path))
             report.done.append(super_resolve_file(model, path, target, companions=mine, overwrite=overwrite, **kwargs))
         except MRISRError as err:
             report.failed.append(str(err))

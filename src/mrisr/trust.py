@@ -24,7 +24,6 @@ import torch.nn.functional as F
 
 from mrisr import __version__
 from mrisr.acquisition.degradation import blur_decimate, default_fwhm, profile_weights
-from mrisr.data import foreground_mask, intensity_scale
 from mrisr.metrics import psnr
 
 FLIPS: tuple[tuple[int, ...], ...] = ((), (0,), (1,), (0, 1), (2,), (0, 2), (1, 2), (0, 1, 2))
@@ -32,16 +31,18 @@ FLIPS: tuple[tuple[int, ...], ...] = ((), (0,), (1,), (0, 1), (2,), (0, 2), (1, 
 
 POOL = 3
 """The spread of a few passes is a noisy estimate: its variance is pooled over POOL³ SR voxels (measured on the
-Gaussian 2×2×2 demo: Spearman with |SR − truth| 0.19 per voxel, 0.28 pooled over 3³; benchmarks/trust.py)."""
+Gaussian 2×2×2 demo's model: Spearman with |SR − truth| 0.19 unpooled with a throwaway script, 0.28 pooled
+over 3³ with ``benchmarks/trust.py``; results/REPORT.md §12)."""
 
 
 def local_noise_sigma(x: torch.Tensor) -> torch.Tensor:
     """Per-voxel noise std of ``(B, 1, D, H, W)``: the RMS over 7³ of the residual from the 3³ mean, corrected
     for the residual's variance gain on white noise. Edges count as noise too: detail there is uncertain.
 
-    Measured against an edge-blind estimate (the smallest per-axis RMS of second differences): the map's
-    Spearman correlation with |SR − truth| fell from 0.29 to 0.13 (thick slices) and from 0.19 to 0.10
-    (Gaussian 2×2×2 + Rician), the errors being largest at edges (``benchmarks/trust.py``)."""
+    Measured against an edge-blind estimate (the smallest per-axis RMS of second differences), with a
+    throwaway script on the models of results/REPORT.md §12: the map's Spearman correlation with
+    |SR − truth| fell from 0.29 to 0.13 (thick slices) and from 0.19 to 0.10 (Gaussian 2×2×2 + Rician,
+    unpooled), the errors being largest at edges."""
     mean = F.avg_pool3d(F.pad(x, (1,) * 6, mode="replicate"), 3, stride=1)
     power = F.avg_pool3d(F.pad((x - mean) ** 2, (3,) * 6, mode="replicate"), 7, stride=1)
     return (power / (1 - 1 / 27)).sqrt()
@@ -58,15 +59,14 @@ def uncertainty_passes(
     """
     if not 1 <= passes <= len(FLIPS):
         raise ValueError(f"passes must be 1..{len(FLIPS)}, got {passes}")
+    plain = predict(x)
+    if passes == 1:
+        return plain, torch.zeros_like(plain)
     generator = torch.Generator(device=x.device).manual_seed(seed)
-    sigma = local_noise_sigma(x) if passes > 1 else None
-    plain = mean = m2 = None
-    for k, axes in enumerate(FLIPS[:passes], start=1):
+    sigma = local_noise_sigma(x)
+    mean, m2 = plain.clone(), torch.zeros_like(plain)
+    for k, axes in enumerate(FLIPS[1:passes], start=2):
         dims = [2 + a for a in axes]
-        if plain is None:
-            plain = predict(x)
-            mean, m2 = plain.clone(), torch.zeros_like(plain)
-            continue
         noisy = x + sigma * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         y = predict(noisy.flip(dims)).flip(dims)
         delta = y - mean
@@ -89,9 +89,10 @@ class ConsistencyStream:
         self.scale, self.fwhm = tuple(int(f) for f in scale), tuple(float(w) for w in fwhm)
         self.lr_depth = lr_depth
         f, w = self.scale[2], self.fwhm[2]
-        self.weights, self.radius = profile_weights(f, torch.tensor(w, dtype=torch.float64))
-        self.weights = self.weights.numpy() if (f > 1 or w > 0) else np.ones(1)
-        self.radius = self.radius if (f > 1 or w > 0) else 0
+        self.weights, self.radius = np.ones(1), 0  # an axis left alone by blur_decimate
+        if f > 1 or w > 0:
+            weights, self.radius = profile_weights(f, torch.tensor(w, dtype=torch.float64))
+            self.weights = weights.numpy()
         self.buffer: np.ndarray | None = None
         self.start = 0  # HR index of the buffer's first slice (negative while it holds the edge padding)
         self.done: list[np.ndarray] = []
@@ -141,11 +142,9 @@ def model_fwhm(meta: dict[str, Any]) -> tuple[tuple[float, float, float], str]:
     return default_fwhm(meta["scale"]), "nominal (a slice as thick as its spacing)"
 
 
-def consistency_summary(degraded: np.ndarray, lr: np.ndarray) -> dict[str, float]:
-    """PSNR of the degraded SR against the input, and mean |residual| in the head, in units of the input's
-    99.9th percentile."""
-    peak = intensity_scale(lr, 99.9)
-    head = foreground_mask(lr / peak)
+def consistency_summary(degraded: np.ndarray, lr: np.ndarray, peak: float, head: np.ndarray) -> dict[str, float]:
+    """PSNR of the degraded SR against the input, and mean |residual| in the ``head`` mask, in units of the
+    input's ``peak`` (its intensity-normalisation percentile)."""
     residual = np.abs(degraded - lr)[head] / peak
     return {
         "psnr": round(psnr(degraded / peak, lr / peak), 3),
