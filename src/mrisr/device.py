@@ -30,7 +30,7 @@ def set_threads(threads: int | None) -> None:
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     """``auto`` is bfloat16 where the hardware computes it natively, else float32.
 
-    Measured on a CPU with native bf16 (README, Performance): inference windows run 1.9-2.7x faster (two
+    Measured on a CPU with native bf16 (README, Performance): inference windows run 1.9-2.9x faster (two
     machines of the same kind) and the SR of Colin27 changes by about 0.001 dB PSNR (``benchmarks/precision.py``).
     """
     if name not in PRECISIONS:

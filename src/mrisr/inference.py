@@ -53,7 +53,7 @@ def memory_needed(shape: Sequence[int], scale: Sequence[int], slab_depth: int, m
 def map_buffers(uncertainty: bool, consistency: bool) -> int:
     """Extra slab-sized float32 buffers of the trust maps: the passes' flipped prediction, running mean and
     spread with their temporaries (8); the consistency's float64 slab and its in-plane blur (6). Measured by
-    ``mrisr bench``: both maps add 1.03 GiB of peak RSS to a 256³ output made in one slab (a buffer is 64
+    ``mrisr bench``: both maps add 1.14 GiB of peak RSS to a 256³ output made in one slab (a buffer is 64
     MiB there), below the 14 × 75 MiB this plan reserves."""
     return 8 * uncertainty + 6 * consistency
 

@@ -30,19 +30,16 @@ FLIPS: tuple[tuple[int, ...], ...] = ((), (0,), (1,), (0, 1), (2,), (0, 2), (1, 
 """Spatial axes flipped in each test-time pass; the first pass is the plain SR."""
 
 POOL = 3
-"""The spread of a few passes is a noisy estimate: its variance is pooled over POOL³ SR voxels (measured on the
-Gaussian 2×2×2 demo's model: Spearman with |SR − truth| 0.19 unpooled with a throwaway script, 0.28 pooled
-over 3³ with ``benchmarks/trust.py``; results/REPORT.md §12)."""
+"""The spread of a few passes is a noisy estimate: its variance is pooled over POOL³ SR voxels (the ranking of
+the errors it gives: ``benchmarks/trust.py``, results/REPORT.md §12)."""
 
 
 def local_noise_sigma(x: torch.Tensor) -> torch.Tensor:
     """Per-voxel noise std of ``(B, 1, D, H, W)``: the RMS over 7³ of the residual from the 3³ mean, corrected
     for the residual's variance gain on white noise. Edges count as noise too: detail there is uncertain.
 
-    Measured against an edge-blind estimate (the smallest per-axis RMS of second differences), with a
-    throwaway script on the models of results/REPORT.md §12: the map's Spearman correlation with
-    |SR − truth| fell from 0.29 to 0.13 (thick slices) and from 0.19 to 0.10 (Gaussian 2×2×2 + Rician,
-    unpooled), the errors being largest at edges."""
+    An edge-blind estimate (the smallest per-axis RMS of second differences) was tried and ranked the
+    errors worse on both panels of results/REPORT.md §12: they are largest at edges."""
     mean = F.avg_pool3d(F.pad(x, (1,) * 6, mode="replicate"), 3, stride=1)
     power = F.avg_pool3d(F.pad((x - mean) ** 2, (3,) * 6, mode="replicate"), 7, stride=1)
     return (power / (1 - 1 / 27)).sqrt()
