@@ -13,7 +13,9 @@
 # runs had a share of it only): thick seeds 1 and 2, thick + Rician 0.01 seed 0, Gaussian 2x2x2 + Rician
 # 0.02 with the template (the 3D unpaired model, 1.2 x MINUTES), thick seed 0 with the `cpu` preset, and
 # ECLARE on the noisy thick scan.
-# `run-eclare` must be on PATH (pip install eclare==1.0.1) for the ECLARE row.
+# `run-eclare` must be on PATH (pip install eclare==1.0.1) for the ECLARE row. Each output is scored as soon
+# as it is written. On one H100 (results/REPORT.md §15) phase 1 took 178 s and ECLARE, sharing the GPU,
+# needed more than 330 s: give the whole script about 9 minutes.
 set -uo pipefail
 DATA=$(realpath "$1")
 OUT=$(realpath -m "$2")
@@ -22,7 +24,15 @@ mkdir -p "$OUT"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-3} PYTHONUNBUFFERED=1
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$OUT/timeline.txt"; }
 
-# mrisr train + infer, timed; args: NAME LR SCALE(3) MINUTES SEED [extra train args]
+score() {  # NAME LR: evaluate OUT/NAME.nii.gz (with the cubic baseline) into OUT/NAME.metrics.json
+  [ -f "$OUT/$1.nii.gz" ] || return 0
+  local truth=colin27_hr_${2#colin27_}
+  truth=${truth/thick-rician/thick}  # both thick panels share one truth
+  python3 -m mrisr evaluate --truth "$DATA/$truth" --lr "$DATA/$2" --pred "$1=$OUT/$1.nii.gz" \
+    --out "$OUT/$1.metrics.json" --overwrite >"$OUT/$1.eval.log" 2>&1
+}
+
+# mrisr train + infer, timed, then scored; args: NAME LR SCALE(3) MINUTES SEED [extra train args]
 mrisr_run() {
   local name=$1 lr=$2 sx=$3 sy=$4 sz=$5 minutes=$6 seed=$7
   shift 7
@@ -33,23 +43,19 @@ mrisr_run() {
       >"$OUT/$name.infer.log" 2>&1
   local rc=$?
   log "$name rc=$rc wall=$((SECONDS - start))s (train + infer)"
+  score "$name" "$lr"
 }
 
 eclare_run() {
   local name=$1 lr=$2 start=$SECONDS
-  timeout "${ECLARE_TIMEOUT:-330}" run-eclare --in-fpath "$DATA/$lr" --out-dir "$OUT/eclare_$name" --gpu-id 0 \
+  timeout "${ECLARE_TIMEOUT:-480}" run-eclare --in-fpath "$DATA/$lr" --out-dir "$OUT/eclare_$name" --gpu-id 0 \
     >"$OUT/eclare_$name.log" 2>&1
   local rc=$?
   local result
   result=$(find "$OUT/eclare_$name" -name '*.nii*' | head -1)
   [ -n "$result" ] && mv "$result" "$OUT/eclare_$name.nii.gz"
   log "eclare_$name rc=$rc wall=$((SECONDS - start))s"
-}
-
-score() {  # NAME TRUTH LR: evaluate OUT/NAME.nii.gz (with the cubic baseline) into OUT/NAME.metrics.json
-  [ -f "$OUT/$1.nii.gz" ] || return 0
-  python3 -m mrisr evaluate --truth "$DATA/$2" --lr "$DATA/$3" --pred "$1=$OUT/$1.nii.gz" \
-    --out "$OUT/$1.metrics.json" --overwrite >"$OUT/$1.eval.log" 2>&1
+  score "eclare_$name" "$lr"
 }
 
 log "start on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo cpu); minutes $MINUTES"
@@ -62,13 +68,6 @@ PRESET=cpu mrisr_run thick-cpu_s0 colin27_thick-1x1x4.nii.gz 1 1 4 "$MINUTES" 0 
 mrisr_run gaussian-rician_s0 colin27_gaussian-rician-2x2x2.nii.gz 2 2 2 \
   "$(python3 -c "print(1.2 * $MINUTES)")" 0 --hr "$DATA/mni2009a.nii.gz" &
 command -v run-eclare >/dev/null && eclare_run thick-rician colin27_thick-rician-1x1x4.nii.gz &
-wait
-log "scoring"
-for name in thick_s0 thick_s1 thick_s2 thick-cpu_s0; do score "$name" colin27_hr_thick-1x1x4.nii.gz colin27_thick-1x1x4.nii.gz & done
-for name in thick-rician_s0 eclare_thick-rician; do
-  score "$name" colin27_hr_thick-1x1x4.nii.gz colin27_thick-rician-1x1x4.nii.gz &
-done
-score gaussian-rician_s0 colin27_hr_gaussian-rician-2x2x2.nii.gz colin27_gaussian-rician-2x2x2.nii.gz &
 wait
 for run in "$OUT"/runs/*/; do python3 -m mrisr report "$run" >"$OUT/$(basename "$run").report.txt" 2>&1; done
 log "done"

@@ -133,3 +133,31 @@ def test_a_frozen_physics_model_trains_no_lr_discriminator_and_no_lr_decoder(tmp
     config.model.profile = "learn"
     learned = make_trainer(config, tmp_path / "learned")
     assert learned.system.lr_disc is not None and "lr_adversarial" in learned.train_step()
+
+
+def test_divergence_is_judged_on_the_recent_median_against_the_first_step():
+    from mrisr.training.state import divergence_warning
+
+    assert divergence_warning(0.02, [0.01] * 50 + [5.0] * 10) is None  # a late spike alone is not divergence
+    assert divergence_warning(0.02, [0.029] * 100) is None  # within 1.5x: noise, not divergence
+    assert "diverged" in divergence_warning(0.02, [0.05] * 100)
+    assert "diverged" in divergence_warning(0.02, [float("nan")] * 100)
+    assert divergence_warning(None, [1.0]) is None  # a checkpoint from before the record
+
+
+def test_a_diverging_run_warns_at_the_end_and_in_its_report(tmp_path, real_data, capsys):
+    thick = tmp_path / "thick.nii.gz"
+    assert main(["simulate", str(real_data["colin"]), "-o", str(thick), "--scale", "1", "1", "4"]) == 0
+    config = tiny_config([], [str(thick)], scale=(1, 1, 4), steps=12)
+    config.train.learning_rate = 1.0  # far too high: the zero-initialised head leaves cubic at once
+    train(config, tmp_path / "run")
+    assert "training diverged" in capsys.readouterr().err
+    main(["report", str(tmp_path / "run")])
+    assert "warning: training diverged" in capsys.readouterr().out
+
+
+def test_resume_keeps_the_loss_record(tmp_path, real_data):
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=4)
+    straight, resumed = straight_and_resumed(config, tmp_path)
+    assert resumed.progress.first_loss == straight.progress.first_loss
+    assert list(resumed.progress.recent_losses) == list(straight.progress.recent_losses)

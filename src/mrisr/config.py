@@ -19,12 +19,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {},
     "gpu": {
         "model": {"width": 64, "plane_width": 128, "plane_blocks": 16},
-        "train": {"batch_size": 8, "plane_batch_size": 64, "plane_patch": [64, 16]},
+        "train": {"batch_size": 8, "plane_batch_size": 64, "plane_patch": [64, 16], "learning_rate": 2e-4},
     },
     "paper": {"model": {"architecture": "unpaired"}},
 }
 """Named starting configs (``mrisr train --preset``): ``cpu`` (the defaults, sized for a 2-core CPU), ``gpu``
-(wider and deeper networks, bigger batches for one GPU) and ``paper`` (the 3D unpaired model of Li et al.
+(wider and deeper networks, bigger batches and a lower learning rate for one GPU: at 5e-4 its planar network
+diverged on one H100, results/REPORT.md §15) and ``paper`` (the 3D unpaired model of Li et al.
 2023 whatever the factors: the configuration that ``results/REPORT.md`` reproduces)."""
 RENAMED = {"loss": {"sty": "lr_adversarial", "align": "feature_adversarial"}}
 """Old key → new key per section: an old ``config.yaml`` or checkpoint config still reads."""

@@ -4,6 +4,7 @@ and export. It knows nothing of a model's losses: it drives any :class:`System`.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ from tqdm import tqdm
 from mrisr.config import Config, TrainConfig
 from mrisr.distributed import Replica, broadcast_parameters, check_in_sync, finish, global_max
 from mrisr.training.monitor import Monitor, validation_ssim
-from mrisr.training.state import Progress, export_model, restore, save_state
+from mrisr.training.state import Progress, divergence_warning, export_model, restore, save_state
 
 
 class System(Protocol):
@@ -86,7 +87,7 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = rate * group.get("lr_scale", 1.0)
         losses = self.system.train_step(self.system.sample_batch(self.rng, self.replica), self.replica)
-        self.progress.step += 1
+        self.progress.record(losses)
         return losses
 
     def save_state(self) -> None:
@@ -127,6 +128,9 @@ class Trainer:
         bar.close()
         check_in_sync(networks, self.replica)
         if monitor is not None:
+            warning = divergence_warning(self.progress.first_loss, list(self.progress.recent_losses))
+            if warning:
+                print(f"warning: {warning}", file=sys.stderr)
             self.save_state()
             self.system.write_report(self.run_dir)
             if t.val_lr:

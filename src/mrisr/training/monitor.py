@@ -57,6 +57,7 @@ def validation_ssim(generator: nn.Module, train: TrainConfig, device: torch.devi
 def describe_run(run: Path) -> str:
     """A run in words: budget, data, config and the acquisition it trained with (``mrisr report``)."""
     from mrisr.checkpoint import load_checkpoint
+    from mrisr.training.state import divergence_warning
 
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     t = state["config"]["train"]
@@ -80,4 +81,7 @@ def describe_run(run: Path) -> str:
         lines.extend(f"  warning: {warning}" for warning in report.get("warnings", []))
         if (run / "degradation.png").is_file():
             lines.append(f"  figure: {run / 'degradation.png'}")
+    diverged = divergence_warning(state.get("first_loss"), state.get("recent_losses", []))
+    if diverged:
+        lines.append(f"  warning: {diverged}")
     return "\n".join(lines)

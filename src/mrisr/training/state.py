@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +21,48 @@ if TYPE_CHECKING:
     from mrisr.training.loop import System
 
 
+RECENT_STEPS = 100
+"""Steps whose losses decide whether a run diverged (:func:`divergence_warning`)."""
+DIVERGED = 1.5
+"""A run ends diverged when its recent median loss is above this multiple of its first step's loss."""
+
+
 @dataclass
 class Progress:
-    """Where a run stands: steps taken, training seconds spent, best validation SSIM so far."""
+    """Where a run stands: steps taken, training seconds spent, best validation SSIM so far, and the total
+    loss of its first step and of its last :data:`RECENT_STEPS` steps."""
 
     step: int = 0
     elapsed: float = 0.0
     best_ssim: float = -math.inf
+    first_loss: float = math.nan
+    recent_losses: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_STEPS))
+
+    def record(self, losses: dict[str, float]) -> None:
+        """Count one step and keep its total loss."""
+        self.step += 1
+        total = float(sum(losses.values()))
+        if self.step == 1:
+            self.first_loss = total
+        self.recent_losses.append(total)
+
+
+def divergence_warning(first_loss: float | None, recent_losses: list[float]) -> str | None:
+    """A warning when the median loss of the last steps is above :data:`DIVERGED` × the first step's, else ``None``.
+
+    A run that ends clearly worse than it started has diverged (a learning rate too high for the network, as the
+    ``gpu`` preset's first version did on one H100: results/REPORT.md §15); for the planar model the first
+    step's loss is that of cubic interpolation, so its output is then likely worse than cubic."""
+    if first_loss is None or not math.isfinite(first_loss) or not recent_losses:
+        return None
+    last = float(np.median(recent_losses))
+    if last <= DIVERGED * first_loss:
+        return None
+    return (
+        f"training diverged: the median loss of the last {len(recent_losses)} steps ({last:.4g}) is above "
+        f"{DIVERGED:g} x the first step's ({first_loss:.4g}), so the model is likely worse than where it "
+        "started; train again with a lower train.learning_rate"
+    )
 
 
 def save_state(run_dir: Path, system: System, progress: Progress, rng: np.random.Generator) -> None:
@@ -46,6 +82,8 @@ def save_state(run_dir: Path, system: System, progress: Progress, rng: np.random
         step=progress.step,
         elapsed_seconds=progress.elapsed,
         best_ssim=progress.best_ssim if math.isfinite(progress.best_ssim) else None,
+        first_loss=progress.first_loss if math.isfinite(progress.first_loss) else None,
+        recent_losses=list(progress.recent_losses),
         networks=others,
         optimizers={name: opt.state_dict() for name, opt in system.optimizers.items()},
         rng={"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state},
@@ -73,8 +111,14 @@ def restore(run_dir: Path, system: System, rng: np.random.Generator) -> Progress
         optimizer.load_state_dict(state["optimizers"][name])
     torch.set_rng_state(state["rng"]["torch"])
     rng.bit_generator.state = state["rng"]["numpy"]
-    best = state.get("best_ssim")
-    return Progress(int(state["step"]), float(state["elapsed_seconds"]), -math.inf if best is None else best)
+    best, first = state.get("best_ssim"), state.get("first_loss")
+    return Progress(
+        int(state["step"]),
+        float(state["elapsed_seconds"]),
+        -math.inf if best is None else best,
+        math.nan if first is None else first,
+        deque(state.get("recent_losses", []), maxlen=RECENT_STEPS),
+    )
 
 
 def _load_latest_state(run_dir: Path) -> tuple[Path, dict[str, Any]]:
