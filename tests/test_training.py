@@ -135,6 +135,21 @@ def test_a_frozen_physics_model_trains_no_lr_discriminator_and_no_lr_decoder(tmp
     assert learned.system.lr_disc is not None and "lr_adversarial" in learned.train_step()
 
 
+def test_without_feature_alignment_no_feature_discriminator_trains(tmp_path, real_data):
+    """A zero weight builds no network: with a frozen profile nothing adversarial is left, so no "d" step."""
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=2)
+    config.loss.feature_adversarial = 0.0
+    trainer = make_trainer(config, tmp_path / "run")
+    assert trainer.system.feat_disc is None and set(trainer.system.optimizers) == {"g"}
+    losses = trainer.train_step()
+    assert "feature_adversarial" not in losses and "d" not in losses and losses["nce"] > 0
+    trainer.train()  # checkpoints and exports without the missing networks
+    assert (tmp_path / "run" / "model.pt").is_file()
+    config.model.profile = "learn"  # the LR discriminator alone still trains
+    learned = make_trainer(config, tmp_path / "learned")
+    assert learned.system.feat_disc is None and "d" in learned.train_step()
+
+
 def test_divergence_is_judged_on_the_recent_median_against_the_first_step():
     from mrisr.training.state import divergence_warning
 

@@ -10,6 +10,7 @@ What trains what:
 - the LR discriminator makes ``X_{s~t}`` look like ``X_t``: it is the only teacher of the learned slice
   profile and contrast curve. With the physics degradation, a frozen profile (estimated or given) and no
   contrast curve, ``X_{s~t}`` has nothing left to learn, so that discriminator is not built;
+- the feature discriminator is built only when its loss weight (``loss.feature_adversarial``) is above 0;
 - in the physics model the cycle sees ``X_{s~t}`` detached: through the cycle the profile would learn to blur
   less, since a milder degradation is easier to invert.
 
@@ -102,7 +103,8 @@ class UnpairedSystem:
         self.generator: UnpairedSR = build_model(config).to(device)
         learns_degradation = m.degradation != "physics" or m.fixed_fwhm is None or m.contrast
         self.lr_disc = PatchDiscriminator(1, m.disc_width, standardise=True).to(device) if learns_degradation else None
-        self.feat_disc = PatchDiscriminator(m.width, m.disc_width, n_strided=1).to(device)
+        aligns = config.loss.feature_adversarial > 0
+        self.feat_disc = PatchDiscriminator(m.width, m.disc_width, n_strided=1).to(device) if aligns else None
         self.projection = ProjectionHead(m.width).to(device)
         self.nce = PatchNCELoss(config.loss.nce_temperature, config.loss.nce_negatives_across_batch)
         self.ssim = SSIMLoss(spatial_dims=3, data_range=1.0) if config.loss.ssim > 0 else None
@@ -117,10 +119,9 @@ class UnpairedSystem:
         ]
         discriminators = [d for d in (self.lr_disc, self.feat_disc) if d is not None]
         d_params = [p for d in discriminators for p in d.parameters()]
-        self.optimizers = {
-            "g": torch.optim.Adam(g_groups, lr=t.learning_rate, betas=tuple(t.betas)),
-            "d": torch.optim.Adam(d_params, lr=t.learning_rate, betas=tuple(t.betas)),
-        }
+        self.optimizers = {"g": torch.optim.Adam(g_groups, lr=t.learning_rate, betas=tuple(t.betas))}
+        if d_params:  # none with a frozen profile and no feature alignment: nothing adversarial to train
+            self.optimizers["d"] = torch.optim.Adam(d_params, lr=t.learning_rate, betas=tuple(t.betas))
         self._last: UnpairedForward | None = None
 
     @property
@@ -173,32 +174,37 @@ class UnpairedSystem:
             losses["ssim"] = self.ssim(x.sr_sts, x.hr_t.detach())
         if self.lr_disc is not None:
             losses["lr_adversarial"] = lsgan_generator_loss(self.lr_disc(x.lr_st))
-        losses["feature_adversarial"] = lsgan_generator_loss(self.feat_disc(x.f_t))
+        if self.feat_disc is not None:
+            losses["feature_adversarial"] = lsgan_generator_loss(self.feat_disc(x.f_t))
         if w.nce > 0:
             queries, keys = gather_locations(x.f_sts, x.nce_index), gather_locations(x.f_s, x.nce_index)
             losses["nce"] = self.nce(self.projection(queries), self.projection(keys))
         return losses
 
     def discriminator_loss(self, x: UnpairedForward) -> torch.Tensor:
-        """LSGAN loss of the feature discriminator (``f_s`` real, ``f_t`` fake) and of the LR one, if any."""
-        loss = lsgan_discriminator_loss(self.feat_disc(x.f_s.detach()), self.feat_disc(x.f_t.detach()))
+        """LSGAN loss of the feature discriminator (``f_s`` real, ``f_t`` fake) and of the LR one, those that exist."""
+        loss = torch.zeros((), device=self.device)
+        if self.feat_disc is not None:
+            loss = loss + lsgan_discriminator_loss(self.feat_disc(x.f_s.detach()), self.feat_disc(x.f_t.detach()))
         if self.lr_disc is not None:
-            loss = lsgan_discriminator_loss(self.lr_disc(x.lr), self.lr_disc(x.lr_st.detach())) + loss
+            loss = loss + lsgan_discriminator_loss(self.lr_disc(x.lr), self.lr_disc(x.lr_st.detach()))
         return loss
 
     def train_step(self, batch: UnpairedBatch, replica: Replica) -> dict[str, float]:
-        """One generator update then one discriminator update; returns the losses and the learned FWHM."""
+        """One generator update, then one update of the discriminators if any; returns the losses and the FWHM."""
         forward = self.forward_train(batch)
         losses = self.generator_losses(forward)
         weights = self.config.loss
         g_loss = sum(getattr(weights, name) * value for name, value in losses.items())
         optimizer_step(self.optimizers["g"], g_loss, replica)
-        d_loss = self.discriminator_loss(forward)
-        optimizer_step(self.optimizers["d"], d_loss, replica)
+        logged = {**{k: v.item() for k, v in losses.items()}, "g": g_loss.item()}
+        if "d" in self.optimizers:
+            d_loss = self.discriminator_loss(forward)
+            optimizer_step(self.optimizers["d"], d_loss, replica)
+            logged["d"] = d_loss.item()
         self._last = forward
         fwhm = self.generator.slice_profile.fwhm().detach()
-        profile = {f"fwhm{axis}": float(v) for axis, v in enumerate(fwhm) if self.scale[axis] > 1}
-        return {**{k: v.item() for k, v in losses.items()}, "g": g_loss.item(), "d": d_loss.item(), **profile}
+        return {**logged, **{f"fwhm{axis}": float(v) for axis, v in enumerate(fwhm) if self.scale[axis] > 1}}
 
     # ---- what the loop records -----------------------------------------------------------------
     def images(self) -> dict[str, torch.Tensor]:

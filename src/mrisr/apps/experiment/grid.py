@@ -10,6 +10,7 @@ import yaml
 
 from mrisr import MRISRError
 from mrisr.acquisition.degradation import DegradationParams, default_fwhm
+from mrisr.config import PAPER_LOSS
 from mrisr.io import first_line
 
 
@@ -71,11 +72,12 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     """Config overrides that turn the default config into each method of the experiment.
 
     ``mrisr`` and its ``mrisr-*`` variants, the oracle and the supervised baselines are the paper's 3D
-    unpaired model (``architecture: unpaired``, the ``paper`` preset), so the report's rows keep their meaning
-    whatever the default. ``planar`` is the thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from
-    the scan and the HR volumes; ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only``
-    from the HR volumes alone. The loss ablations: ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature
-    alignment), ``mrisr-norec`` (no HR-encoder reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
+    unpaired model with its losses (``architecture: unpaired`` and :data:`mrisr.config.PAPER_LOSS`, the
+    ``paper`` preset), so the report's rows keep their meaning whatever the defaults. ``planar`` is the
+    thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
+    ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
+    alone. The loss ablations: ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment),
+    ``mrisr-norec`` (no HR-encoder reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
 
     The supervised baselines are the same network trained on (HR, known degradation(HR)) pairs only: the
     slice profile is frozen, the noise is fixed, and the adversarial and contrastive terms are off, so that
@@ -112,7 +114,14 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         "planar-scan-only": {"train": {"hr": []}},
         "planar-templates-only": {"train": {"external_fraction": 1.0}},
     }
-    methods = {name: {**c, "model": {"architecture": "unpaired", **c.get("model", {})}} for name, c in unpaired.items()}
+    methods = {
+        name: {
+            **c,
+            "model": {"architecture": "unpaired", **c.get("model", {})},
+            "loss": {**PAPER_LOSS, **c.get("loss", {})},
+        }
+        for name, c in unpaired.items()
+    }
     methods.update({name: {**c, "model": {"architecture": "planar"}} for name, c in planar.items()})
     if method not in methods:
         raise MRISRError(f"unknown method {method!r}; choose from {sorted(methods)}")
