@@ -150,7 +150,7 @@ def test_trust_maps_and_sidecars_one_per_input_and_never_over_an_existing_file(t
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["a_consistency.nii.gz", "b_consistency.nii.gz"]
     record = json.loads((tmp_path / "out" / "b_sr.json").read_text())
     assert record["Uncertainty"]["Path"].endswith("b_uncertainty.nii.gz")
-    assert "--passes 2" in record["GeneratedBy"][0]["Command"]
+    assert "--passes 2" in record["GeneratedBy"][0]["Command"] and record["FlipEnsemble"] == 4  # the default
     assert nib.load(tmp_path / "c" / "a_consistency.nii.gz").shape == nib.load(lr).shape
     single = ["infer", "--model", model, str(lr), "-o", str(tmp_path / "one.nii.gz"), "--quiet"]
     code = main([*single, "--uncertainty", str(tmp_path / "u" / "a_uncertainty.nii.gz")])

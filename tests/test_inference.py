@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import OBLIQUE, blob, world_centroid
 
-from mrisr.inference import output_name, super_resolve_array, super_resolve_file
+from mrisr.inference import flip_ensemble, output_name, super_resolve_array, super_resolve_file
 from mrisr.io import refine_affine, save_volume
 from mrisr.models import UnpairedSR
 
@@ -134,3 +134,34 @@ def test_bf16_inference_stays_close_to_fp32():
     assert 0 < np.abs(bf16 - fp32).max() < 0.02 * fp32.max()
     assert resolve_precision("fp32", torch.device("cpu")) == torch.float32
     assert resolve_precision("auto", torch.device("cpu")) in (torch.float32, torch.bfloat16)
+
+
+def test_the_flip_ensemble_is_the_mean_of_the_flipped_passes():
+    x = torch.rand(1, 1, 6, 5, 4, generator=torch.Generator().manual_seed(0))
+    ramp = torch.arange(6.0)[:, None, None]  # a predictor that is not flip-equivariant along the first axis
+
+    def predict(v: torch.Tensor) -> torch.Tensor:
+        return v + ramp
+
+    assert torch.equal(flip_ensemble(predict, x, 1), predict(x))
+    expected = (predict(x) + predict(x.flip(2)).flip(2)) / 2  # FLIPS[1] flips the first spatial axis
+    torch.testing.assert_close(flip_ensemble(predict, x, 2), expected)
+    torch.testing.assert_close(flip_ensemble(predict, x, 8), x + ramp.mean())  # every flip: the ramp averages out
+    torch.testing.assert_close(flip_ensemble(lambda v: 2 * v, x, 8), 2 * x)  # an equivariant one is unchanged
+    with pytest.raises(ValueError, match="flips"):
+        flip_ensemble(predict, x, 9)
+
+
+def test_a_file_super_resolved_with_flips_equals_the_array_ensemble(tmp_path):
+    torch.manual_seed(0)
+    model = UnpairedSR((2, 2, 2), width=4).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():  # no zero-initialised head: a network that is not flip-equivariant
+            parameter.normal_(0, 0.1)
+    lr = np.random.default_rng(0).random((12, 10, 8)).astype(np.float32)
+    save_volume(tmp_path / "lr.nii.gz", lr, np.eye(4))
+    out = super_resolve_file(model, tmp_path / "lr.nii.gz", tmp_path / "sr.nii.gz", flips=4)
+    plain = super_resolve_array(model, lr)
+    ensemble = super_resolve_array(model, lr, flips=4)
+    np.testing.assert_allclose(nib.load(out).get_fdata(), ensemble, rtol=1e-5, atol=1e-5)
+    assert np.abs(ensemble - plain).max() > 1e-4  # the flips changed the SR

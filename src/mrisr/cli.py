@@ -130,6 +130,7 @@ def _infer(args: argparse.Namespace) -> None:
         "progress": not args.quiet,
         "max_memory_gb": args.max_memory_gb,
         "allow_nonfinite": args.allow_nonfinite,
+        "flips": args.flips,
     }
     if not to_folder:
         print(f"{inputs[0]} -> {super_resolve_file(model, inputs[0], output, **options)}")
@@ -313,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=range(2, 9),
         metavar="2..8",
         help="test-time passes of the uncertainty map (it costs this many inferences)",
+    )
+    p.add_argument(
+        "--flips",
+        type=int,
+        default=4,
+        choices=(1, 2, 4, 8),
+        help="average the SR over this many flipped passes (default 4: +0.1 dB for 4x the time; 1: plain)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_infer)

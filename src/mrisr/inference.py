@@ -7,7 +7,7 @@ import dataclasses
 import json
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from mrisr.data import foreground_mask, intensity_scale
 from mrisr.io import NiftiStream, atomic_files, check_output_path, load_volume, refine_affine
 from mrisr.models import UnpairedSR
 from mrisr.trust import (
+    FLIPS,
     ConsistencyStream,
     HeadMean,
     Provenance,
@@ -50,12 +51,13 @@ def memory_needed(shape: Sequence[int], scale: Sequence[int], slab_depth: int, m
     return RUNTIME_BYTES + 2 * 4 * int(np.prod(shape)) + per_slice * (slab_depth + 2 * HALO)
 
 
-def map_buffers(uncertainty: bool, consistency: bool) -> int:
+def map_buffers(uncertainty: bool, consistency: bool, flips: int = 1) -> int:
     """Extra slab-sized float32 buffers of the trust maps: the passes' flipped prediction, running mean and
     spread with their temporaries (8); the consistency's float64 slab and its in-plane blur (6). Measured by
     ``mrisr bench``: both maps add 1.14 GiB of peak RSS to a 256³ output made in one slab (a buffer is 64
-    MiB there), below the 14 × 75 MiB this plan reserves."""
-    return 8 * uncertainty + 6 * consistency
+    MiB there), below the 14 × 75 MiB this plan reserves. A flip ensemble keeps its sum beside each pass
+    (2, counted without a measurement)."""
+    return 8 * uncertainty + 6 * consistency + 2 * (flips > 1)
 
 
 def plan_slab_depth(shape: Sequence[int], scale: Sequence[int], limit_bytes: float, maps: int = 0) -> int:
@@ -77,6 +79,20 @@ def check_memory(shape: Sequence[int], scale: Sequence[int], limit_gb: float, pa
     return depth
 
 
+def flip_ensemble(predict: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, flips: int) -> torch.Tensor:
+    """The mean of ``predict`` over the first ``flips`` flips of :data:`mrisr.trust.FLIPS` of ``(B, C, D, H, W)``
+    (flip, predict, flip back): the self-ensemble of EDSR+ and nnU-Net's test-time mirroring. The networks
+    are not flip-equivariant, so their errors partly average out (+0.1 dB inside the head for 4 flips on
+    the demo; README, Inference options)."""
+    if not 1 <= flips <= len(FLIPS):
+        raise ValueError(f"flips must be 1..{len(FLIPS)}, got {flips}")
+    total = predict(x)
+    for axes in FLIPS[1:flips]:
+        dims = [2 + a for a in axes]
+        total += predict(x.flip(dims)).flip(dims)
+    return total.div_(flips)
+
+
 def super_resolve_slabs(
     model: UnpairedSR,
     lr: np.ndarray,
@@ -90,6 +106,7 @@ def super_resolve_slabs(
     dtype: torch.dtype = torch.float32,
     progress: bool = False,
     passes: int = 1,
+    flips: int = 1,
 ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """Yield the SR of ``lr`` as consecutive slabs along the last axis, in the input's intensity units, each
     with its uncertainty slab when ``passes > 1`` (else ``None``).
@@ -99,8 +116,9 @@ def super_resolve_slabs(
     is bounded by one slab. The input is normalised by its own ``percentile`` as in training. Windows
     run on ``device`` (under autocast when ``dtype`` is not float32); the output is accumulated in float32
     on the CPU, so GPU memory is bounded by one window batch. A model with ``whole_slabs = True`` (the
-    planar one) gets each slab as one window instead. The uncertainty is the spread over ``passes``
-    test-time passes (:func:`mrisr.trust.uncertainty_passes`); the SR is always the plain pass.
+    planar one) gets each slab as one window instead. The SR is the mean over ``flips`` flipped passes
+    (:func:`flip_ensemble`; 1: the plain pass). The uncertainty is the spread over ``passes`` test-time
+    passes (:func:`mrisr.trust.uncertainty_passes`).
     """
     from monai.inferers import sliding_window_inference  # slow import, needed only here
 
@@ -137,6 +155,8 @@ def super_resolve_slabs(
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)  # MONAI
             sr, spread = uncertainty_passes(slab_sr, x, passes)
+            if flips > 1:
+                sr = flip_ensemble(slab_sr, x, flips)
             slab = sr[0, 0, :, :, keep].clamp_(min=0).mul_(peak).numpy()
             spread_slab = spread[0, 0, :, :, keep].mul_(peak).numpy() if passes > 1 else None
         del x, sr, spread
@@ -188,9 +208,11 @@ def super_resolve_file(
     progress: bool = False,
     max_memory_gb: float = 4.0,
     allow_nonfinite: bool = False,
+    flips: int = 1,
 ) -> Path:
     """Read a NIfTI, super-resolve it slab by slab straight into the output file, with ``A_out = A_in @ S``
-    and the header kept; host memory stays under ``max_memory_gb`` whatever the volume's size.
+    and the header kept; host memory stays under ``max_memory_gb`` whatever the volume's size. The SR is
+    the mean over ``flips`` flipped passes (:func:`flip_ensemble`).
 
     The ``companions`` (maps, sidecar) are streamed beside it; the output and its companions appear under
     their names together, or not at all.
@@ -204,7 +226,7 @@ def super_resolve_file(
         raise MRISRError(f"{out}: the output, its maps and its sidecar need different names")
     volume = load_volume(input_path, volume_index=volume_index, allow_nonfinite=allow_nonfinite)
     lr, scale = volume.data, model.scale
-    maps = map_buffers(c.uncertainty is not None, c.consistency is not None)
+    maps = map_buffers(c.uncertainty is not None, c.consistency is not None, flips)
     slab_depth = check_memory(lr.shape, scale, max_memory_gb, str(input_path), maps)
     sr_shape, sr_affine = tuple(n * f for n, f in zip(lr.shape, scale)), refine_affine(volume.affine, scale)
     passes = c.passes if c.uncertainty else 1
@@ -217,6 +239,7 @@ def super_resolve_file(
         dtype=dtype,
         progress=progress,
         passes=passes,
+        flips=flips,
     )
     if c.uncertainty or c.consistency:  # the maps' summaries are taken in the input's head
         peak = intensity_scale(lr, percentile)
@@ -250,7 +273,7 @@ def super_resolve_file(
                 map_file.write(estimate - lr)
             summaries["consistency"] = {"Path": str(c.consistency), **consistency_summary(estimate, lr, peak, head)}
         if c.provenance:
-            record = sidecar(input_path, c.provenance, **summaries)
+            record = sidecar(input_path, c.provenance, flips=flips, **summaries)
             Path(tmp["sidecar"]).write_text(json.dumps(record, indent=2) + "\n")
     return out
 

@@ -192,10 +192,12 @@ def sidecar(
     source: str | Path,
     provenance: Provenance,
     *,
+    flips: int = 1,
     uncertainty: dict[str, Any] | None = None,
     consistency: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON sidecar of one SR volume: sources, software, model, factors, the degradation and the maps."""
+    """The JSON sidecar of one SR volume: sources, software, model, factors, the degradation, the flipped passes
+    averaged into the SR (``flips``) and the maps."""
     meta = provenance.meta
     acquisition = meta.get("acquisition") or {}
     fwhm, fwhm_source = model_fwhm(meta)
@@ -221,6 +223,7 @@ def sidecar(
         },
         "Precision": provenance.precision,
         "Device": provenance.device,
+        "FlipEnsemble": flips,
     }
     if uncertainty is not None:
         record["Uncertainty"] = uncertainty

@@ -89,7 +89,14 @@ def run_demo(
         out / "colin27_uncertainty.nii.gz", out / "colin27_consistency.nii.gz", provenance=provenance
     )
     sr_path = super_resolve_file(
-        model, lr_path, out / "colin27_sr.nii.gz", companions=companions, overwrite=True, device=target, dtype=dtype
+        model,
+        lr_path,
+        out / "colin27_sr.nii.gz",
+        companions=companions,
+        overwrite=True,
+        device=target,
+        dtype=dtype,
+        flips=4,  # as mrisr infer does by default
     )
 
     truth, lr, sr = load_volume(truth_path), load_volume(lr_path), load_volume(sr_path)
