@@ -83,7 +83,7 @@ def flip_ensemble(predict: Callable[[torch.Tensor], torch.Tensor], x: torch.Tens
     """The mean of ``predict`` over the first ``flips`` flips of :data:`mrisr.trust.FLIPS` of ``(B, C, D, H, W)``
     (flip, predict, flip back): the self-ensemble of EDSR+ and nnU-Net's test-time mirroring. The networks
     are not flip-equivariant, so their errors partly average out (+0.1 dB inside the head for 4 flips on
-    the demo; README, Inference options)."""
+    the demo's model; README, Usage)."""
     if not 1 <= flips <= len(FLIPS):
         raise ValueError(f"flips must be 1..{len(FLIPS)}, got {flips}")
     total = predict(x)
