@@ -150,6 +150,10 @@ def test_the_flip_ensemble_is_the_mean_of_the_flipped_passes():
     torch.testing.assert_close(flip_ensemble(lambda v: 2 * v, x, 8), 2 * x)  # an equivariant one is unchanged
     with pytest.raises(ValueError, match="flips"):
         flip_ensemble(predict, x, 9)
+    calls = []
+    counted = flip_ensemble(lambda v: calls.append(1) or predict(v), x, 4, plain=predict(x))
+    torch.testing.assert_close(counted, flip_ensemble(predict, x, 4))
+    assert len(calls) == 3  # a plain prediction already made is not made again
 
 
 def test_a_file_super_resolved_with_flips_equals_the_array_ensemble(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mrisr import MRISRError, __version__
 from mrisr.acquisition.degradation import KINDS
-from mrisr.config import DEGRADATION_MODELS, PRECISIONS, PRESETS
+from mrisr.config import DEFAULT_FLIPS, DEGRADATION_MODELS, PRECISIONS, PRESETS
 from mrisr.device import DEVICES
 
 
@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--flips",
         type=int,
-        default=4,
+        default=DEFAULT_FLIPS,
         choices=(1, 2, 4, 8),
         help="average the SR over this many flipped passes (default 4: +0.1 dB for 4x the time; 1: plain)",
     )

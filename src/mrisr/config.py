@@ -14,6 +14,8 @@ from mrisr import MRISRError
 DEGRADATION_MODELS = ("free", "physics", "hybrid")
 PROFILES = ("estimate", "learn")
 PRECISIONS = ("auto", "fp32", "bf16")
+DEFAULT_FLIPS = 4
+"""Flipped passes that ``mrisr infer`` and the demo average by default (:func:`mrisr.inference.flip_ensemble`)."""
 ARCHITECTURES = ("auto", "unpaired", "planar")
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {},

@@ -79,14 +79,17 @@ def check_memory(shape: Sequence[int], scale: Sequence[int], limit_gb: float, pa
     return depth
 
 
-def flip_ensemble(predict: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, flips: int) -> torch.Tensor:
+def flip_ensemble(
+    predict: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, flips: int, plain: torch.Tensor | None = None
+) -> torch.Tensor:
     """The mean of ``predict`` over the first ``flips`` flips of :data:`mrisr.trust.FLIPS` of ``(B, C, D, H, W)``
     (flip, predict, flip back): the self-ensemble of EDSR+ and nnU-Net's test-time mirroring. The networks
     are not flip-equivariant, so their errors partly average out (+0.1 dB inside the head for 4 flips on
-    the demo's model; README, Usage)."""
+    the demo's model; README, Usage). ``plain``, the unflipped prediction when it is already made, is
+    reused (and accumulated into in place) rather than computed again."""
     if not 1 <= flips <= len(FLIPS):
         raise ValueError(f"flips must be 1..{len(FLIPS)}, got {flips}")
-    total = predict(x)
+    total = predict(x) if plain is None else plain
     for axes in FLIPS[1:flips]:
         dims = [2 + a for a in axes]
         total += predict(x.flip(dims)).flip(dims)
@@ -154,12 +157,11 @@ def super_resolve_slabs(
         keep = slice((z0 - a) * fz, (z1 - a) * fz)
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)  # MONAI
-            sr, spread = uncertainty_passes(slab_sr, x, passes)
-            if flips > 1:
-                sr = flip_ensemble(slab_sr, x, flips)
+            plain, spread = uncertainty_passes(slab_sr, x, passes) if passes > 1 else (None, None)
+            sr = flip_ensemble(slab_sr, x, flips, plain)  # the plain pass is made once, for both
             slab = sr[0, 0, :, :, keep].clamp_(min=0).mul_(peak).numpy()
-            spread_slab = spread[0, 0, :, :, keep].mul_(peak).numpy() if passes > 1 else None
-        del x, sr, spread
+            spread_slab = None if spread is None else spread[0, 0, :, :, keep].mul_(peak).numpy()
+        del x, plain, sr, spread
         yield slab, spread_slab
         bar.update(z1 - z0)
     bar.close()

@@ -13,7 +13,7 @@ from mrisr import datasets
 from mrisr.acquisition.degradation import DegradationParams
 from mrisr.acquisition.simulate import Simulation, simulate
 from mrisr.checkpoint import load_model
-from mrisr.config import Config
+from mrisr.config import DEFAULT_FLIPS, Config
 from mrisr.device import resolve_device, resolve_precision
 from mrisr.evaluation import evaluate, format_table, write_metrics
 from mrisr.figures import comparison_figure, trust_figure
@@ -96,7 +96,7 @@ def run_demo(
         overwrite=True,
         device=target,
         dtype=dtype,
-        flips=4,  # as mrisr infer does by default
+        flips=DEFAULT_FLIPS,
     )
 
     truth, lr, sr = load_volume(truth_path), load_volume(lr_path), load_volume(sr_path)
