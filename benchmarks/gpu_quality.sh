@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
-# The GPU quality check of issue 13, in one call: mrisr's `gpu` preset on the Colin27 panels, and ECLARE
-# 1.0.1 (the peer) on the noisy thick panel, every output scored by `mrisr evaluate` inside the head.
+# The GPU quality check of issue 13: mrisr's `gpu` preset on the Colin27 panels, and ECLARE 1.0.1 (the
+# peer) on the noisy thick panel, every output scored by `mrisr evaluate` inside the head.
 #
-#   bash benchmarks/gpu_quality.sh DATA OUT [MINUTES]
+#   bash benchmarks/gpu_quality.sh DATA OUT [MINUTES] [PHASES]
 #
 # DATA holds the panels as `mrisr experiment` writes them (experiments/thick_planar_long.yaml and
 # experiments/ablation_gaussian_1000.yaml, in results/*/data/), plus the HR template:
 #   colin27_thick-1x1x4.nii.gz  colin27_thick-rician-1x1x4.nii.gz  colin27_hr_thick-1x1x4.nii.gz
 #   colin27_gaussian-rician-2x2x2.nii.gz  colin27_hr_gaussian-rician-2x2x2.nii.gz  mni2009a.nii.gz
-# Phase 1: thick 1x1x4, seed 0, alone on the GPU: `mrisr train` + `mrisr infer`, timed end to end (the
-# target is <= 203 s, ECLARE's time on one H200). Phase 2, all at once on the same GPU (so each of these
-# runs had a share of it only): thick seeds 1 and 2, thick + Rician 0.01 seed 0, Gaussian 2x2x2 + Rician
-# 0.02 with the template (the 3D unpaired model, 1.2 x MINUTES), thick seed 0 with the `cpu` preset, and
-# ECLARE on the noisy thick scan.
+# PHASES (default "alone shared") runs, in that order:
+#   alone   thick 1x1x4, seeds 0, 1 and 2 one after the other, each alone on the GPU: `mrisr train` +
+#           `mrisr infer`, timed end to end (the target is <= 203 s, ECLARE's time on one H200).
+#   shared  at once on the same GPU (so each run has a share of it only): ECLARE on the noisy thick scan
+#           and the 3D unpaired model on Gaussian 2x2x2 + Rician 0.02 with the template (1.2 x MINUTES).
+#   extra   at once: thick + Rician 0.01 and thick with the `cpu` preset, seed 0.
 # `run-eclare` must be on PATH (pip install eclare==1.0.1) for the ECLARE row. Each output is scored as soon
-# as it is written. On one H100 (results/REPORT.md §15) phase 1 took 178 s and ECLARE, sharing the GPU,
-# needed more than 330 s: give the whole script about 9 minutes.
+# as it is written. On one H100 (results/REPORT.md §15) one thick run took 178 s at MINUTES 2.25 and
+# ECLARE, sharing the GPU, needed more than 330 s.
 set -uo pipefail
 DATA=$(realpath "$1")
 OUT=$(realpath -m "$2")
 MINUTES=${3:-2.25}
+PHASES=${4:-alone shared}
 mkdir -p "$OUT"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-3} PYTHONUNBUFFERED=1
 log() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$OUT/timeline.txt"; }
@@ -59,15 +61,25 @@ eclare_run() {
 }
 
 log "start on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo cpu); minutes $MINUTES"
-mrisr_run thick_s0 colin27_thick-1x1x4.nii.gz 1 1 4 "$MINUTES" 0
-log "phase 2"
-mrisr_run thick_s1 colin27_thick-1x1x4.nii.gz 1 1 4 "$MINUTES" 1 &
-mrisr_run thick_s2 colin27_thick-1x1x4.nii.gz 1 1 4 "$MINUTES" 2 &
-mrisr_run thick-rician_s0 colin27_thick-rician-1x1x4.nii.gz 1 1 4 "$MINUTES" 0 &
-PRESET=cpu mrisr_run thick-cpu_s0 colin27_thick-1x1x4.nii.gz 1 1 4 "$MINUTES" 0 &
-mrisr_run gaussian-rician_s0 colin27_gaussian-rician-2x2x2.nii.gz 2 2 2 \
-  "$(python3 -c "print(1.2 * $MINUTES)")" 0 --hr "$DATA/mni2009a.nii.gz" &
-command -v run-eclare >/dev/null && eclare_run thick-rician colin27_thick-rician-1x1x4.nii.gz &
-wait
+for phase in $PHASES; do
+  log "phase $phase"
+  case $phase in
+  alone)
+    for seed in 0 1 2; do mrisr_run "thick_s$seed" colin27_thick-1x1x4.nii.gz 1 1 4 "$MINUTES" "$seed"; done
+    ;;
+  shared)
+    command -v run-eclare >/dev/null && eclare_run thick-rician colin27_thick-rician-1x1x4.nii.gz &
+    mrisr_run gaussian-rician_s0 colin27_gaussian-rician-2x2x2.nii.gz 2 2 2 \
+      "$(python3 -c "print(1.2 * $MINUTES)")" 0 --hr "$DATA/mni2009a.nii.gz" &
+    wait
+    ;;
+  extra)
+    mrisr_run thick-rician_s0 colin27_thick-rician-1x1x4.nii.gz 1 1 4 "$MINUTES" 0 &
+    PRESET=cpu mrisr_run thick-cpu_s0 colin27_thick-1x1x4.nii.gz 1 1 4 "$MINUTES" 0 &
+    wait
+    ;;
+  *) log "unknown phase $phase" && exit 2 ;;
+  esac
+done
 for run in "$OUT"/runs/*/; do python3 -m mrisr report "$run" >"$OUT/$(basename "$run").report.txt" 2>&1; done
 log "done"
