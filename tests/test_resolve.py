@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from mrisr import datasets
+from mrisr import MRISRError, datasets
 from mrisr.acquisition.degradation import DegradationParams, crop_to_multiple, degrade
 from mrisr.acquisition.profile import on_search_bound
 from mrisr.acquisition.report import acquisition_report, write_acquisition_report
@@ -33,16 +33,56 @@ def test_estimates_at_either_end_of_the_search_are_flagged():
 
 
 def test_a_reference_smoother_than_the_scan_gives_a_bound_that_training_does_not_use(colin):
-    """Against a heavily blurred reference the scan looks sharper than any profile in the search: each such
-    axis trains with the nominal FWHM (the factor) and the warning names the axis, the bound and the mm."""
+    """Against a heavily blurred reference the scan looks sharper than any profile in the search. With a
+    Gaussian profile each such axis trains with the nominal FWHM (the factor) and the warning names the
+    axis, the bound and the mm; with the ``auto`` shape it trains with the sinc of k-space truncation, the
+    sharpest physical profile, and one warning says why."""
     lr = degrade(colin, DegradationParams(scale=(2, 2, 2), fwhm=(2.0, 2.0, 2.0)))
     smooth = ndimage.gaussian_filter(colin, 3.0)
-    config = Config().override({"model": {"scale": [2, 2, 2], "architecture": "unpaired"}})
+    model = {"scale": [2, 2, 2], "architecture": "unpaired", "profile_shape": "gaussian"}
+    config = Config().override({"model": model})
     acquisition = settle(config, [training_volume(smooth)], [training_volume(lr, 2.0)])
     assert acquisition.config.model.fixed_fwhm == (2.0, 2.0, 2.0)
     assert len(acquisition.warnings) == 3
     assert all("a bound, not a measurement" in w and "nominal 2.00 mm" in w for w in acquisition.warnings)
     assert config.model.fixed_fwhm is None  # the caller's config is not changed
+
+    auto = settle(
+        Config().override({"model": {**model, "profile_shape": "auto"}}),
+        [training_volume(smooth)],
+        [training_volume(lr, 2.0)],
+    )
+    assert auto.config.model.profile_shape == "sinc"
+    assert auto.profile_source.startswith("k-space truncation (sinc), estimated")
+    assert len(auto.warnings) == 1 and "sharper along every axis than any Gaussian" in auto.warnings[0]
+
+
+def test_a_kspace_truncated_scan_trains_with_the_sinc_profile(colin):
+    """The paper's k-space degradation against the scan's own HR: the spectra prefer the sinc to every
+    Gaussian, and the run says so in its source, its report and its forward model."""
+    lr = degrade(colin, DegradationParams(scale=(2, 2, 2), kind="kspace"))
+    config = Config().override({"model": {"scale": [2, 2, 2], "architecture": "unpaired"}})
+    acquisition = settle(config, [training_volume(colin)], [training_volume(lr, 2.0)])
+    assert acquisition.config.model.profile_shape == "sinc"
+    assert acquisition.config.model.fixed_fwhm == (2.0, 2.0, 2.0)
+    assert (
+        acquisition_report(acquisition, acquisition.config.model.fixed_fwhm, (2.0, 2.0, 2.0))["profile_shape"] == "sinc"
+    )
+
+
+def test_a_gaussian_scan_keeps_the_gaussian_profile(colin):
+    lr = degrade(colin, DegradationParams(scale=(2, 2, 2), fwhm=(2.0, 2.0, 2.0), noise_sigma=0.01))
+    config = Config().override({"model": {"scale": [2, 2, 2], "architecture": "unpaired"}})
+    assert settle(config, [training_volume(colin)], [training_volume(lr, 2.0)]).config.model.profile_shape == "gaussian"
+
+
+@pytest.mark.parametrize(
+    "change", [{"profile": "learn"}, {"architecture": "planar", "scale": [1, 1, 4]}, {"profile_shape": "box"}]
+)
+def test_a_sinc_profile_needs_an_estimated_3d_model(change):
+    config = Config().override({"model": {"profile_shape": "sinc", **change}})
+    with pytest.raises(MRISRError, match="profile_shape"):
+        settle(config, [], [training_volume(np.ones((8, 8, 8)))])
 
 
 def test_a_matching_reference_gives_a_measurement_without_warnings(colin):

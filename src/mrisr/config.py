@@ -12,6 +12,7 @@ import yaml
 from mrisr import MRISRError
 
 DEGRADATION_MODELS = ("free", "physics", "hybrid")
+PROFILE_SHAPES = ("auto", "gaussian", "sinc")
 PROFILES = ("estimate", "learn")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEFAULT_FLIPS = 4
@@ -23,14 +24,18 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "model": {"width": 64, "plane_width": 128, "plane_blocks": 16},
         "train": {"batch_size": 8, "plane_batch_size": 64, "plane_patch": [64, 16], "learning_rate": 2e-4},
     },
-    "paper": {"model": {"architecture": "unpaired"}, "loss": {"feature_adversarial": 0.1, "nce": 1.0}},
+    "paper": {
+        "model": {"architecture": "unpaired", "profile_shape": "gaussian"},
+        "loss": {"feature_adversarial": 0.1, "nce": 1.0},
+    },
 }
 """Named starting configs (``mrisr train --preset``): ``cpu`` (the defaults, sized for a 2-core CPU), ``gpu``
 (wider and deeper networks, bigger batches and a lower learning rate for one GPU: at 5e-4 its planar network
 diverged on one H100, results/REPORT.md §15) and ``paper`` (the 3D unpaired model of Li et al.
-2023 whatever the factors, with its feature alignment and InfoNCE terms: the configuration that
-``results/REPORT.md`` reproduces)."""
+2023 whatever the factors, with its feature alignment and InfoNCE terms and a Gaussian slice profile: the
+configuration that ``results/REPORT.md`` reproduces)."""
 PAPER_LOSS = PRESETS["paper"]["loss"]
+PAPER_MODEL = {"profile_shape": PRESETS["paper"]["model"]["profile_shape"]}
 """The paper's adversarial feature alignment and InfoNCE weights; the default drops the alignment (REPORT §14)."""
 RENAMED = {"loss": {"sty": "lr_adversarial", "align": "feature_adversarial"}}
 """Old key → new key per section: an old ``config.yaml`` or checkpoint config still reads."""
@@ -53,6 +58,10 @@ class ModelConfig:
     init_fwhm: float = 0.75  # starting slice-profile FWHM when learned, relative to the factor of each axis
     noise_sigma: float | None = None  # Rician sigma of the degradation; None: estimated from each LR's air
     fixed_fwhm: tuple[float, float, float] | None = None  # a known slice profile (HR voxels): not learned
+    # "gaussian", "sinc" (k-space truncation: an axis sampled in k-space, as in 3D acquisitions) or "auto"
+    # (settled from the spectra when the profile is estimated, see mrisr.acquisition.profile.estimate_shape;
+    # Gaussian otherwise)
+    profile_shape: str = "auto"
     contrast: bool = False  # learn a monotone intensity curve from the HR source's contrast to the target's
     plane_width: int = 64  # planar model: feature channels of its 2D network
     plane_blocks: int = 4  # planar model: residual blocks of its 2D network

@@ -306,10 +306,14 @@ def degradation_figure(path: str | Path, report: dict, lr: np.ndarray) -> None:
     notes = [textwrap.fill(f"warning: {w}", 150) for w in warnings]
     lines = sum(n.count("\n") + 1 for n in notes)
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4 + 0.16 * lines))
+    sinc = report.get("profile_shape") == "sinc"
     for axis, (fwhm, voxel) in enumerate(zip(report["fwhm_mm"], report["lr_voxel_mm"])):
         if fwhm <= 0:
             continue
         x = np.linspace(-1.5 * voxel, 1.5 * voxel, 301)
+        if sinc:  # k-space truncation: the ideal low-pass at the LR's Nyquist frequency
+            left.plot(x, np.sinc(x / voxel), label=f"axis {axis}: sinc, k-space truncation (LR voxel {voxel:g} mm)")
+            continue
         sigma = fwhm * FWHM_TO_SIGMA
         left.plot(x, np.exp(-0.5 * (x / sigma) ** 2), label=f"axis {axis}: FWHM {fwhm:.2f} mm (LR voxel {voxel:g} mm)")
     left.set(xlabel="mm from the slice centre", ylabel="relative sensitivity", title=report["fwhm_source"])

@@ -26,6 +26,7 @@ from mrisr.trust import (
     Provenance,
     consistency_summary,
     model_fwhm,
+    model_profile_shape,
     sidecar,
     uncertainty_passes,
 )
@@ -247,7 +248,10 @@ def super_resolve_file(
         peak = intensity_scale(lr, percentile)
         head = foreground_mask(lr / peak)
     spread = HeadMean(head, scale) if c.uncertainty else None
-    degraded = ConsistencyStream(lr.shape[2], scale, model_fwhm(c.provenance.meta)[0]) if c.consistency else None
+    degraded = None
+    if c.consistency:
+        meta = c.provenance.meta
+        degraded = ConsistencyStream(lr.shape[2], scale, model_fwhm(meta)[0], model_profile_shape(meta))
     with atomic_files(list(named.values())) as tmp_list:
         tmp = dict(zip(named, tmp_list))
         with contextlib.ExitStack() as stack:

@@ -74,7 +74,7 @@ def uncertainty_passes(
 
 
 class ConsistencyStream:
-    """The SR degraded by a Gaussian slice profile + block-centred decimation (the training forward model,
+    """The SR degraded by the slice profile + block-centred decimation (the training forward model,
     :func:`mrisr.acquisition.degradation.blur_decimate`), fed SR slabs along the last axis in order.
 
     In-slab axes are reduced as each slab arrives; the last axis waits in a small buffer until the kernel
@@ -82,13 +82,14 @@ class ConsistencyStream:
     ``gaussian_downsample`` of the whole SR (edges replicated).
     """
 
-    def __init__(self, lr_depth: int, scale: Sequence[int], fwhm: Sequence[float]) -> None:
+    def __init__(self, lr_depth: int, scale: Sequence[int], fwhm: Sequence[float], shape: str = "gaussian") -> None:
         self.scale, self.fwhm = tuple(int(f) for f in scale), tuple(float(w) for w in fwhm)
-        self.lr_depth = lr_depth
+        self.lr_depth, self.shape = lr_depth, shape
         f, w = self.scale[2], self.fwhm[2]
         self.weights, self.radius = np.ones(1), 0  # an axis left alone by blur_decimate
         if f > 1 or w > 0:
-            weights, self.radius = profile_weights(f, torch.tensor(w, dtype=torch.float64))
+            along = shape if f > 1 else "gaussian"
+            weights, self.radius = profile_weights(f, torch.tensor(w, dtype=torch.float64), along)
             self.weights = weights.numpy()
         self.buffer: np.ndarray | None = None
         self.start = 0  # HR index of the buffer's first slice (negative while it holds the edge padding)
@@ -97,7 +98,8 @@ class ConsistencyStream:
     def add(self, sr_slab: np.ndarray) -> None:
         """Take the next SR slab (HR slices along the last axis)."""
         x = torch.from_numpy(np.asarray(sr_slab, dtype=np.float64))[None, None]
-        in_slab = blur_decimate(x, (*self.scale[:2], 1), torch.tensor((*self.fwhm[:2], 0.0), dtype=torch.float64))
+        fwhm = torch.tensor((*self.fwhm[:2], 0.0), dtype=torch.float64)
+        in_slab = blur_decimate(x, (*self.scale[:2], 1), fwhm, self.shape)
         partial = in_slab[0, 0].numpy()
         if self.buffer is None:
             self.buffer, self.start = np.repeat(partial[..., :1], self.radius, axis=2), -self.radius
@@ -137,6 +139,12 @@ def model_fwhm(meta: dict[str, Any]) -> tuple[tuple[float, float, float], str]:
     if fixed:
         return tuple(fixed), "fixed (config)"
     return default_fwhm(meta["scale"]), "nominal (a slice as thick as its spacing)"
+
+
+def model_profile_shape(meta: dict[str, Any]) -> str:
+    """The slice-profile shape a checkpoint trained with (``"gaussian"`` for checkpoints from before shapes)."""
+    shape = meta["config"]["model"].get("profile_shape", "gaussian")
+    return "gaussian" if shape == "auto" else shape
 
 
 def consistency_summary(degraded: np.ndarray, lr: np.ndarray, peak: float, head: np.ndarray) -> dict[str, float]:
@@ -217,6 +225,7 @@ def sidecar(
             "FWHMHRVoxels": [round(float(w), 3) for w in fwhm],
             "FWHMmm": acquisition.get("fwhm_mm"),
             "FWHMSource": fwhm_source,
+            "ProfileShape": model_profile_shape(meta),
             "NoiseSigma": acquisition.get("noise_sigma", meta.get("noise_sigmas")),
             "NoiseSigmaSource": acquisition.get("noise_sigma_note"),
             "Warnings": acquisition.get("warnings", []),

@@ -63,11 +63,11 @@ def power_spectrum(segments: np.ndarray) -> np.ndarray:
     return (np.abs(np.fft.rfft(centred * window, axis=1)) ** 2).mean(axis=0) / (window**2).sum()
 
 
-def blur_lines(segments: np.ndarray, factor: int, fwhm: float) -> np.ndarray:
+def blur_lines(segments: np.ndarray, factor: int, fwhm: float, shape: str = "gaussian") -> np.ndarray:
     """The slice profile of :func:`mrisr.acquisition.degradation.blur_decimate` applied along each segment."""
     x = torch.from_numpy(segments)[None, None, :, None, :]
     profile = torch.tensor([0.0, 0.0, fwhm], dtype=torch.float64)
-    return blur_decimate(x, (1, 1, factor), profile)[0, 0, :, 0, :].numpy()
+    return blur_decimate(x, (1, 1, factor), profile, shape)[0, 0, :, 0, :].numpy()
 
 
 def spectral_misfit(target: np.ndarray, model: np.ndarray, floor: float) -> float:
@@ -114,13 +114,57 @@ def estimate_fwhm(
         for axis, f in enumerate(scale):
             if f == 1:
                 continue
-            across = [0.0 if a == axis else w for a, w in enumerate(fwhm)]
-            pool = [line_segments(_blur_across(r, axis, scale, across), axis, SEGMENT * f) for r in references]
-            target = _subsample(line_segments(lr, axis, SEGMENT), max_segments, rng)
-            reference = _subsample(np.concatenate(pool), max_segments, rng)
+            target, reference = _axis_segments(lr, axis, scale, references, fwhm, max_segments, rng)
             if len(target) >= 50 and len(reference) >= 50:
                 fwhm[axis] = fit_fwhm(target, reference, f, search_grid(f), noise_sigma)
     return fwhm[0], fwhm[1], fwhm[2]
+
+
+def fits_sinc(
+    lr: np.ndarray,
+    scale: Sequence[int],
+    references: Sequence[np.ndarray],
+    fwhm: Sequence[float],
+    *,
+    noise_sigma: float = 0.0,
+    max_segments: int = 4000,
+    seed: int = 0,
+) -> bool:
+    """Whether k-space truncation (the sinc profile) explains the spectra of ``lr`` better than the Gaussian of
+    the estimated ``fwhm`` along every decimated axis: one acquisition has one kind of profile, and one axis
+    alone can tip either way against a smoother population reference."""
+    rng = np.random.default_rng(seed)
+    verdicts = []
+    for axis, f in enumerate(scale):
+        if f == 1:
+            continue
+        target, reference = _axis_segments(lr, axis, scale, references, fwhm, max_segments, rng)
+        if len(target) < 50 or len(reference) < 50:
+            return False
+        wanted = power_spectrum(target)
+        misfits = [
+            spectral_misfit(wanted, power_spectrum(blur_lines(reference, f, fwhm[axis], shape)), noise_sigma**2)
+            for shape in ("gaussian", "sinc")
+        ]
+        verdicts.append(misfits[1] < misfits[0])
+    return bool(verdicts) and all(verdicts)
+
+
+def _axis_segments(
+    lr: np.ndarray,
+    axis: int,
+    scale: Sequence[int],
+    references: Sequence[np.ndarray],
+    fwhm: Sequence[float],
+    max_segments: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """LR line segments along ``axis`` and HR reference segments (``factor`` times longer) to match them with,
+    the references degraded across ``axis`` by the other axes' current ``fwhm``."""
+    across = [0.0 if a == axis else w for a, w in enumerate(fwhm)]
+    pool = [line_segments(_blur_across(r, axis, scale, across), axis, SEGMENT * scale[axis]) for r in references]
+    target = _subsample(line_segments(lr, axis, SEGMENT), max_segments, rng)
+    return target, _subsample(np.concatenate(pool), max_segments, rng)
 
 
 def self_referenced_fwhm(
@@ -197,3 +241,35 @@ def estimate_profile(
     ]
     median = np.median(np.asarray(estimates), axis=0)
     return float(median[0]), float(median[1]), float(median[2])
+
+
+def sharper_than_any_gaussian(fwhm: Sequence[float], scale: Sequence[int]) -> bool:
+    """Whether every decimated axis's Gaussian estimate sits on the lower end of :data:`SEARCH`."""
+    step = (SEARCH[1] - SEARCH[0]) / 60
+    return all(w / f - SEARCH[0] < step for w, f in zip(fwhm, scale) if f > 1)
+
+
+def estimate_shape(
+    lr_volumes: Sequence[np.ndarray],
+    references: Sequence[np.ndarray],
+    scale: Sequence[int],
+    noise_sigmas: Sequence[float],
+    fwhm: Sequence[float],
+    most: int = 3,
+) -> str:
+    """The profile shape of the acquisition: ``"sinc"`` (k-space truncation) or ``"gaussian"``.
+
+    ``"sinc"`` when the Gaussian estimate ``fwhm`` sits on the lower end of the search along every decimated
+    axis (no Gaussian is sharp enough without aliasing more than the scan shows), or when :func:`fits_sinc`
+    holds for most of up to ``most`` LR volumes. Always ``"gaussian"`` for scans with full-resolution axes
+    (thick slices: a slice-selective profile).
+    """
+    if 1 in scale:
+        return "gaussian"
+    if sharper_than_any_gaussian(fwhm, scale):
+        return "sinc"
+    votes = [
+        fits_sinc(lr, scale, list(references[:most]), fwhm, noise_sigma=sigma)
+        for lr, sigma in zip(lr_volumes[:most], noise_sigmas[:most])
+    ]
+    return "sinc" if 2 * sum(votes) > len(votes) else "gaussian"

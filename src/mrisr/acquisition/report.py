@@ -15,8 +15,9 @@ from mrisr.io import atomic_write
 
 
 def acquisition_report(acquisition: Acquisition, fwhm: Sequence[float], lr_zooms: Sequence[float]) -> dict[str, Any]:
-    """Slice-profile FWHM per axis (``fwhm`` in HR voxels, also in mm), the LR voxel size, the noise levels
-    and the warnings of :func:`mrisr.acquisition.resolve.settle`."""
+    """Slice-profile shape and FWHM per axis (``fwhm`` in HR voxels, also in mm; for the sinc of k-space
+    truncation, the factor), the LR voxel size, the noise levels and the warnings of
+    :func:`mrisr.acquisition.resolve.settle`."""
     m = acquisition.config.model
     fwhm = np.asarray(fwhm, dtype=float)
     hr_zooms = np.asarray(lr_zooms, dtype=float) / np.asarray(m.scale)
@@ -24,6 +25,7 @@ def acquisition_report(acquisition: Acquisition, fwhm: Sequence[float], lr_zooms
     return {
         "model": model,
         "fwhm_source": acquisition.profile_source,
+        "profile_shape": "gaussian" if m.profile_shape == "auto" else m.profile_shape,
         "fwhm_hr_voxels": [round(float(v), 3) for v in fwhm],
         "fwhm_mm": [round(float(v), 3) for v in fwhm * hr_zooms],
         "lr_voxel_mm": [round(float(v), 3) for v in lr_zooms],

@@ -14,9 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from mrisr import MRISRError
+from mrisr.acquisition.degradation import default_fwhm
 from mrisr.acquisition.noise import air_voxels
-from mrisr.acquisition.profile import SEARCH, estimate_profile, on_search_bound
-from mrisr.config import PROFILES, Config
+from mrisr.acquisition.profile import (
+    SEARCH,
+    estimate_profile,
+    estimate_shape,
+    on_search_bound,
+    sharper_than_any_gaussian,
+)
+from mrisr.config import PROFILE_SHAPES, PROFILES, Config
 from mrisr.data import TrainingVolume
 
 MIN_AIR_VOXELS = 1000
@@ -51,19 +58,43 @@ def resolve(
 
     The profile is estimated from power spectra (then frozen) when ``model.profile`` is ``"estimate"``
     (always for the planar model, which makes its training pairs with it) and no ``model.fixed_fwhm`` is
-    given; otherwise ``config`` is returned unchanged. An axis whose estimate sits on an end of the search
-    is a bound, not a measurement: it trains with the nominal FWHM (the factor: a slice as thick as its
-    spacing) and a warning says so.
+    given; otherwise ``config`` is returned with an ``"auto"`` shape settled to Gaussian. An ``"auto"``
+    shape is settled by :func:`mrisr.acquisition.profile.estimate_shape`: a sinc profile (k-space
+    truncation) has no width to estimate. A Gaussian axis whose estimate sits on an end of the search is a
+    bound, not a measurement: it trains with the nominal FWHM (the factor: a slice as thick as its spacing)
+    and a warning says so.
     """
     m = config.model
     if m.profile not in PROFILES:
         raise MRISRError(f"config: model.profile must be one of {PROFILES}, got {m.profile!r}")
+    if m.profile_shape not in PROFILE_SHAPES:
+        raise MRISRError(f"config: model.profile_shape must be one of {PROFILE_SHAPES}, got {m.profile_shape!r}")
+    if m.profile_shape == "sinc" and (m.profile == "learn" or m.architecture == "planar"):
+        raise MRISRError(
+            "config: model.profile_shape sinc needs the 3D model with model.profile estimate "
+            "(a sinc profile has no width to learn; the planar model's slice profile is Gaussian)"
+        )
     learned_or_unused = m.profile != "estimate" or m.degradation == "free"
     if m.fixed_fwhm is not None or (learned_or_unused and m.architecture != "planar"):
-        return config, []
-    estimate = estimate_profile(
-        [v.data for v in lr_volumes], [v.data for v in hr_volumes], m.scale, [v.noise_sigma for v in lr_volumes]
-    )
+        return _with_model(config, profile_shape="gaussian" if m.profile_shape == "auto" else m.profile_shape), []
+    if m.profile_shape == "sinc":
+        return _with_model(config, fixed_fwhm=default_fwhm(m.scale)), []
+    lr_data, hr_data = [v.data for v in lr_volumes], [v.data for v in hr_volumes]
+    sigmas = [v.noise_sigma for v in lr_volumes]
+    estimate = estimate_profile(lr_data, hr_data, m.scale, sigmas)
+    shape = m.profile_shape
+    if shape == "auto":
+        shape = estimate_shape(lr_data, hr_data, m.scale, sigmas, estimate)  # Gaussian for thick slices
+    if shape == "sinc":
+        warnings = []
+        if m.profile_shape == "auto" and sharper_than_any_gaussian(estimate, m.scale):
+            warnings.append(
+                "slice profile: the scan is sharper along every axis than any Gaussian profile of the search, "
+                "so training uses k-space truncation (sinc), the sharpest physical profile; HR references much "
+                "smoother than the scan do the same (set model.profile_shape gaussian and model.fixed_fwhm if "
+                "the protocol says so)"
+            )
+        return _with_model(config, profile_shape=shape, fixed_fwhm=default_fwhm(m.scale)), warnings
     hr_mm = np.asarray(lr_volumes[0].zooms) / np.asarray(m.scale)
     fwhm, warnings = list(estimate), []
     for axis in on_search_bound(estimate, m.scale):
@@ -76,7 +107,11 @@ def resolve(
             + _bound_cause(m.scale, estimate[axis] < f)
             + f"; training uses the nominal {f * mm:.2f} mm (set model.fixed_fwhm if the protocol says otherwise)"
         )
-    return dataclasses.replace(config, model=dataclasses.replace(m, fixed_fwhm=tuple(fwhm))), warnings
+    return _with_model(config, profile_shape=shape, fixed_fwhm=tuple(fwhm)), warnings
+
+
+def _with_model(config: Config, **changes: object) -> Config:
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, **changes))
 
 
 def _bound_cause(scale: Sequence[int], low: bool) -> str:
@@ -123,7 +158,8 @@ def profile_source(config: Config, resolved: Config) -> str:
         return "unused (free model)"
     if m.fixed_fwhm is None:
         return "learned (LR discriminator)"
+    sinc = "k-space truncation (sinc), " if m.profile_shape == "sinc" else ""
     if config.model.fixed_fwhm is None:
         reference = "the scan's own in-plane axes" if 1 in m.scale else "the HR sources"
-        return f"estimated (power spectra vs {reference})"
-    return "fixed (config)"
+        return f"{sinc}estimated (power spectra vs {reference})"
+    return f"{sinc}fixed (config)"

@@ -21,7 +21,8 @@ starts from trilinear interpolation (SR) and from a plain downsampling (degradat
 noise. The learned degradation ``X_{s~t}`` is one of (``degradation=``):
 
 - ``"free"``: the paper's ``D_LR(f_s)``, residual on a block average;
-- ``"physics"``: a learnable Gaussian slice profile per axis + decimation (:class:`SliceProfile`), nothing
+- ``"physics"``: a slice profile per axis + decimation (:class:`SliceProfile`: a learnable or estimated
+  Gaussian, or the sinc of k-space truncation), nothing
   else, so it cannot change contrast; this model has no ``D_LR`` (and trains no ``X̂_t``: a zero-initialised
   head reproduces the LR at once, so that loss taught nothing);
 - ``"hybrid"``: ``D_LR(f_s)`` residual on the learnable slice profile.
@@ -98,16 +99,23 @@ class LRDecoder(nn.Module):
 
 
 class SliceProfile(nn.Module):
-    """Learnable Gaussian slice profile (FWHM per axis, in HR voxels) + block-centred decimation.
+    """Learnable Gaussian slice profile (FWHM per axis, in HR voxels) + block-centred decimation, or a fixed
+    one of the given ``shape`` (``"sinc"``: k-space truncation, whose width is the factor's).
 
-    Only axes with a factor above 1 are blurred; the FWHM is kept within [factor / 2, 2 factor].
+    Only axes with a factor above 1 are blurred; the FWHM is kept within [factor / 2, 2 factor]. An
+    unsettled ``"auto"`` shape (a learned profile, or a checkpoint from before shapes) is Gaussian.
     """
 
     def __init__(
-        self, scale: Sequence[int], init_fwhm: float = 0.75, fixed_fwhm: Sequence[float] | None = None
+        self,
+        scale: Sequence[int],
+        init_fwhm: float = 0.75,
+        fixed_fwhm: Sequence[float] | None = None,
+        shape: str = "gaussian",
     ) -> None:
         super().__init__()
         self.scale = tuple(scale)
+        self.shape = "gaussian" if shape == "auto" else shape
         if fixed_fwhm is None:
             start = torch.tensor([max(init_fwhm * f, 0.5) for f in self.scale], dtype=torch.float32)
         else:
@@ -121,7 +129,7 @@ class SliceProfile(nn.Module):
         return torch.where(blurred, fwhm, torch.zeros_like(limits))
 
     def forward(self, hr: torch.Tensor) -> torch.Tensor:
-        return blur_decimate(hr, self.scale, self.fwhm())
+        return blur_decimate(hr, self.scale, self.fwhm(), self.shape)
 
 
 class IntensityTransfer(nn.Module):
@@ -180,13 +188,14 @@ class UnpairedSR(nn.Module):
         init_fwhm: float = 0.75,
         fixed_fwhm: Sequence[float] | None = None,
         contrast: bool = False,
+        profile_shape: str = "gaussian",
     ) -> None:
         super().__init__()
         if degradation not in DEGRADATION_MODELS:
             raise ValueError(f"degradation must be one of {DEGRADATION_MODELS}, got {degradation!r}")
         self.scale = tuple(int(s) for s in scale)
         self.degradation = degradation
-        self.slice_profile = SliceProfile(self.scale, init_fwhm, fixed_fwhm)
+        self.slice_profile = SliceProfile(self.scale, init_fwhm, fixed_fwhm, profile_shape)
         self.hr_encoder = HREncoder(self.scale, width, encoder_blocks)
         self.lr_encoder = LREncoder(width, encoder_blocks)
         self.sr_decoder = SRDecoder(self.scale, width, decoder_blocks)
@@ -198,7 +207,15 @@ class UnpairedSR(nn.Module):
     def from_config(cls, config: Config) -> UnpairedSR:
         m = config.model
         return cls(
-            m.scale, m.width, m.encoder_blocks, m.decoder_blocks, m.degradation, m.init_fwhm, m.fixed_fwhm, m.contrast
+            m.scale,
+            m.width,
+            m.encoder_blocks,
+            m.decoder_blocks,
+            m.degradation,
+            m.init_fwhm,
+            m.fixed_fwhm,
+            m.contrast,
+            m.profile_shape,
         )
 
     def check_input(self, x: torch.Tensor, name: str) -> None:

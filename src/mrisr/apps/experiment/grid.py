@@ -10,7 +10,7 @@ import yaml
 
 from mrisr import MRISRError
 from mrisr.acquisition.degradation import DegradationParams, default_fwhm
-from mrisr.config import PAPER_LOSS
+from mrisr.config import PAPER_LOSS, PAPER_MODEL
 from mrisr.io import first_line
 
 
@@ -71,20 +71,23 @@ class ExperimentConfig:
 def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict[str, dict[str, Any]]:
     """Config overrides that turn the default config into each method of the experiment.
 
-    ``mrisr`` and its ``mrisr-*`` variants, the oracle and the supervised baselines are the paper's 3D
-    unpaired model with its losses (``architecture: unpaired`` and :data:`mrisr.config.PAPER_LOSS`, the
-    ``paper`` preset), so the report's rows keep their meaning whatever the defaults. ``planar`` is the
-    thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
-    ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
-    alone. The loss ablations: ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment),
-    ``mrisr-norec`` (no HR-encoder reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
+        ``mrisr`` and its ``mrisr-*`` variants, the oracle and the supervised baselines are the paper's 3D
+        unpaired model with its losses and a Gaussian profile (``architecture: unpaired``,
+        :data:`mrisr.config.PAPER_LOSS` and :data:`mrisr.config.PAPER_MODEL`, the ``paper`` preset), so the
+        report's rows keep their meaning whatever the defaults; ``default`` is ``mrisr train`` with no
+        options (the sinc profile of k-space truncation when the spectra say so). ``planar`` is the
+        thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
+        ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
+        alone. The loss ablations: ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment),
+        ``mrisr-norec`` (no HR-encoder reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
 
-    The supervised baselines are the same network trained on (HR, known degradation(HR)) pairs only: the
-    slice profile is frozen, the noise is fixed, and the adversarial and contrastive terms are off, so that
-    the cycle loss is a plain supervised loss. ``oracle`` knows the true degradation; ``supervised-assumed``
-    assumes a profile half as wide and no noise (what one would do without unpaired training);
-    ``supervised-estimated-noise`` takes the noise level from the LR air and the same assumed profile;
-    ``supervised-estimated`` is trained on the very degradation ``mrisr`` estimates (profile and noise).
+        The supervised baselines are the same network trained on (HR, known degradation(HR)) pairs only: the
+        slice profile is frozen, the noise is fixed, and the adversarial and contrastive terms are off, so that
+        the cycle loss is a plain supervised loss. ``oracle`` knows the true degradation (the sinc profile on a
+    k-space panel); ``supervised-assumed``
+        assumes a profile half as wide and no noise (what one would do without unpaired training);
+        ``supervised-estimated-noise`` takes the noise level from the LR air and the same assumed profile;
+        ``supervised-estimated`` is trained on the very degradation ``mrisr`` estimates (profile and noise).
     """
     supervised_loss = {"lr_adversarial": 0.0, "feature_adversarial": 0.0, "nce": 0.0}
     assumed_fwhm = [0.5 * f if f > 1 else 0.0 for f in spec.scale]
@@ -102,7 +105,11 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         "mrisr-learned-profile": {"model": {"profile": "learn"}},
         "mrisr-nonce-learned-profile": {"model": {"profile": "learn"}, "loss": {"nce": 0.0}},
         "oracle": {
-            "model": {"fixed_fwhm": list(default_fwhm(spec.scale)), "noise_sigma": true_sigma},
+            "model": {
+                "fixed_fwhm": list(default_fwhm(spec.scale)),
+                "noise_sigma": true_sigma,
+                "profile_shape": "sinc" if spec.kind == "kspace" else "gaussian",
+            },
             "loss": supervised_loss,
         },
         "supervised-assumed": {"model": {"fixed_fwhm": assumed_fwhm, "noise_sigma": 0.0}, "loss": supervised_loss},
@@ -117,14 +124,13 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     methods = {
         name: {
             **c,
-            "model": {"architecture": "unpaired", **c.get("model", {})},
+            "model": {"architecture": "unpaired", **PAPER_MODEL, **c.get("model", {})},
             "loss": {**PAPER_LOSS, **c.get("loss", {})},
         }
         for name, c in unpaired.items()
     }
     methods.update({name: {**c, "model": {"architecture": "planar"}} for name, c in planar.items()})
+    methods["default"] = {}
     if method not in methods:
         raise MRISRError(f"unknown method {method!r}; choose from {sorted(methods)}")
-    if method == "oracle" and spec.kind != "gaussian":
-        raise MRISRError("the oracle needs a Gaussian-profile degradation (the k-space one is not in torch yet)")
     return methods[method]
