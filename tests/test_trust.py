@@ -10,7 +10,7 @@ import torch
 from conftest import OBLIQUE, blob
 from test_inference import random_model
 
-from mrisr.acquisition.degradation import gaussian_downsample
+from mrisr.acquisition.degradation import blur_decimate, gaussian_downsample
 from mrisr.checkpoint import load_model, save_checkpoint
 from mrisr.config import Config
 from mrisr.inference import Companions, super_resolve_array, super_resolve_file, super_resolve_slabs
@@ -33,15 +33,25 @@ def test_passes_give_the_plain_prediction_and_a_spread_from_flips_and_noise():
     assert 0.03 < float(spread.mean()) < 0.2  # the identity passes the redrawn noise (std 0.1) through
 
 
-@pytest.mark.parametrize(("scale", "fwhm", "slab"), [((2, 2, 2), (2.0, 1.5, 2.5), 6), ((1, 1, 4), (0, 0, 4.0), 3)])
-def test_the_streamed_consistency_equals_degrading_the_whole_sr(scale, fwhm, slab):
+@pytest.mark.parametrize(
+    ("scale", "fwhm", "slab", "shape"),
+    [
+        ((2, 2, 2), (2.0, 1.5, 2.5), 6, "gaussian"),
+        ((1, 1, 4), (0, 0, 4.0), 3, "gaussian"),
+        ((2, 2, 2), (2, 2, 2), 5, "sinc"),
+    ],
+)
+def test_the_streamed_consistency_equals_degrading_the_whole_sr(scale, fwhm, slab, shape):
     rng = np.random.default_rng(0)
     lr_shape = (8, 6, 17)
     sr = rng.random(tuple(n * f for n, f in zip(lr_shape, scale))).astype(np.float32)
-    stream = ConsistencyStream(lr_shape[2], scale, fwhm)
+    stream = ConsistencyStream(lr_shape[2], scale, fwhm, shape)
     for z in range(0, sr.shape[2], slab * scale[2]):
         stream.add(sr[:, :, z : z + slab * scale[2]])
-    np.testing.assert_allclose(stream.finish(), gaussian_downsample(sr, scale, fwhm), atol=1e-5)
+    whole = blur_decimate(
+        torch.from_numpy(sr.astype(np.float64))[None, None], scale, torch.tensor(fwhm, dtype=torch.float64), shape
+    )
+    np.testing.assert_allclose(stream.finish(), whole[0, 0].numpy(), atol=1e-5)
 
 
 def test_uncertainty_is_higher_where_the_input_is_noisier():

@@ -96,7 +96,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """The generator of a checkpoint, in eval mode on ``device``, and the checkpoint's metadata."""
     payload = load_checkpoint(path)
-    config = Config.from_dict(payload["config"])
+    config = Config.from_saved(payload["config"])
     model = build_model(config)
     try:
         model.load_state_dict(payload["generator"])

@@ -46,7 +46,7 @@ def _train(args: argparse.Namespace) -> None:
     if args.config:
         config = Config.load(args.config)
     elif args.resume and (run_dir / "config.yaml").is_file():
-        config = Config.load(run_dir / "config.yaml")
+        config = Config.load(run_dir / "config.yaml", saved=True)
     else:
         config = preset(args.preset or "cpu")
     if args.preset and (args.config or args.resume):

@@ -13,6 +13,7 @@ from mrisr import MRISRError
 
 DEGRADATION_MODELS = ("free", "physics", "hybrid")
 PROFILE_SHAPES = ("auto", "gaussian", "sinc")
+UPSAMPLERS = ("cubic", "trilinear")
 PROFILES = ("estimate", "learn")
 PRECISIONS = ("auto", "fp32", "bf16")
 DEFAULT_FLIPS = 4
@@ -25,7 +26,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"batch_size": 8, "plane_batch_size": 64, "plane_patch": [64, 16], "learning_rate": 2e-4},
     },
     "paper": {
-        "model": {"architecture": "unpaired", "profile_shape": "gaussian"},
+        "model": {"architecture": "unpaired", "profile_shape": "gaussian", "upsampler": "trilinear"},
         "loss": {"feature_adversarial": 0.1, "nce": 1.0},
     },
 }
@@ -35,7 +36,10 @@ diverged on one H100, results/REPORT.md §15) and ``paper`` (the 3D unpaired mod
 2023 whatever the factors, with its feature alignment and InfoNCE terms and a Gaussian slice profile: the
 configuration that ``results/REPORT.md`` reproduces)."""
 PAPER_LOSS = PRESETS["paper"]["loss"]
-PAPER_MODEL = {"profile_shape": PRESETS["paper"]["model"]["profile_shape"]}
+PAPER_MODEL = {key: PRESETS["paper"]["model"][key] for key in ("profile_shape", "upsampler")}
+"""The paper's Gaussian slice profile and trilinear SR base, for the experiment's rows (REPORT §18)."""
+SAVED_BEFORE = {"model": {"profile_shape": "gaussian", "upsampler": "trilinear"}}
+"""What a config saved before a key existed ran with (:meth:`Config.from_saved`); new runs get the defaults."""
 """The paper's adversarial feature alignment and InfoNCE weights; the default drops the alignment (REPORT §14)."""
 RENAMED = {"loss": {"sty": "lr_adversarial", "align": "feature_adversarial"}}
 """Old key → new key per section: an old ``config.yaml`` or checkpoint config still reads."""
@@ -65,6 +69,7 @@ class ModelConfig:
     contrast: bool = False  # learn a monotone intensity curve from the HR source's contrast to the target's
     plane_width: int = 64  # planar model: feature channels of its 2D network
     plane_blocks: int = 4  # planar model: residual blocks of its 2D network
+    upsampler: str = "cubic"  # 3D model: the interpolation the SR is residual on ("cubic" B-spline, "trilinear")
 
 
 @dataclass
@@ -147,6 +152,15 @@ class Config:
             raise MRISRError(f"config: unknown sections {sorted(extra)}")
         return cls(**sections)
 
+    @classmethod
+    def from_saved(cls, data: dict[str, Any]) -> Config:
+        """A config saved by a run (``config.yaml``, a checkpoint's): keys it lacks take the values runs had
+        before they existed (:data:`SAVED_BEFORE`), not today's defaults."""
+        merged = dict(data)
+        for section, values in SAVED_BEFORE.items():
+            merged[section] = {**values, **(data.get(section) or {})}
+        return cls.from_dict(merged)
+
     def override(self, changes: dict[str, dict[str, Any]]) -> Config:
         """A new config: this one with ``changes`` (``{section: {key: value}}``) applied through
         :meth:`from_dict`, so that a mistyped key is an error; this config is left as it is."""
@@ -159,14 +173,16 @@ class Config:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
-    def load(cls, path: str | Path) -> Config:
+    def load(cls, path: str | Path, saved: bool = False) -> Config:
+        """A YAML config: a user's (partial; the rest takes the defaults) or, with ``saved``, a run's own
+        ``config.yaml`` (see :meth:`from_saved`)."""
         try:
             data = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as err:
             raise MRISRError(f"{path}: cannot read the config ({err})") from None
         if not isinstance(data, dict):
             raise MRISRError(f"{path}: the config must be a mapping of sections")
-        return cls.from_dict(data)
+        return cls.from_saved(data) if saved else cls.from_dict(data)
 
 
 def preset(name: str) -> Config:

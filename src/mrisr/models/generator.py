@@ -17,8 +17,8 @@ paper                         here                     what it is
 ============================  =======================  ================================================
 
 Both decoders are residual on an image of their output grid, with zero-initialised heads, so training
-starts from trilinear interpolation (SR) and from a plain downsampling (degradation) rather than from
-noise. The learned degradation ``X_{s~t}`` is one of (``degradation=``):
+starts from cubic B-spline interpolation (SR; the paper's model: trilinear) and from a plain downsampling
+(degradation) rather than from noise. The learned degradation ``X_{s~t}`` is one of (``degradation=``):
 
 - ``"free"``: the paper's ``D_LR(f_s)``, residual on a block average;
 - ``"physics"``: a slice profile per axis + decimation (:class:`SliceProfile`: a learnable or estimated
@@ -35,16 +35,18 @@ decoder cannot produce random noise, and without noise the SR never learns to de
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mrisr.acquisition.degradation import blur_decimate, max_fwhm
 from mrisr.acquisition.noise import rician
-from mrisr.config import DEGRADATION_MODELS, Config
+from mrisr.config import DEGRADATION_MODELS, UPSAMPLERS, Config
 from mrisr.models.blocks import ResidualBlock, pixel_shuffle_3d, zero_init
 
 
@@ -73,17 +75,21 @@ class LREncoder(nn.Module):
 
 
 class SRDecoder(nn.Module):
-    """``D_SR``: residual blocks, conv to ``prod(scale)`` channels, 3D pixel shuffle, plus trilinear(base)."""
+    """``D_SR``: residual blocks, conv to ``prod(scale)`` channels, 3D pixel shuffle, plus the base image
+    interpolated by ``upsampler`` (``"cubic"``, :func:`cubic_upsample`, or ``"trilinear"``, the paper's)."""
 
-    def __init__(self, scale: Sequence[int], width: int, blocks: int) -> None:
+    def __init__(self, scale: Sequence[int], width: int, blocks: int, upsampler: str = "cubic") -> None:
         super().__init__()
+        if upsampler not in UPSAMPLERS:
+            raise ValueError(f"upsampler must be one of {UPSAMPLERS}, got {upsampler!r}")
         self.scale = tuple(scale)
+        self.interpolate = cubic_upsample if upsampler == "cubic" else upsample
         self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
         self.head = zero_init(nn.Conv3d(width, math.prod(self.scale), 3, padding=1))
 
     def forward(self, features: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
         residual = pixel_shuffle_3d(self.head(self.blocks(features)), self.scale)
-        return upsample(base, self.scale) + residual
+        return self.interpolate(base, self.scale) + residual
 
 
 class LRDecoder(nn.Module):
@@ -158,6 +164,42 @@ def upsample(lr: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
     return F.interpolate(lr, scale_factor=tuple(float(s) for s in scale), mode="trilinear", align_corners=False)
 
 
+SPLINE_TAPS = 6
+"""LR neighbours on each side in :func:`spline_phases`: the cardinal cubic spline decays as 0.268^k."""
+
+
+@functools.cache
+def spline_phases(factor: int) -> torch.Tensor:
+    """Weights ``W (factor, 2 * SPLINE_TAPS + 1)`` with ``HR[f*j + p] = sum_k W[p, k] LR[j + k - SPLINE_TAPS]``:
+    SciPy's cubic B-spline zoom (``ndimage.zoom(order=3, grid_mode=True)``, the evaluation's ``cubic``) as
+    a polyphase filter, read off its response to a unit impulse."""
+    from scipy import ndimage
+
+    n = 4 * SPLINE_TAPS + 1
+    centre = n // 2
+    impulse = np.zeros(n)
+    impulse[centre] = 1.0
+    response = ndimage.zoom(impulse, factor, order=3, grid_mode=True, mode="mirror")
+    taps = range(-SPLINE_TAPS, SPLINE_TAPS + 1)
+    return torch.tensor([[response[factor * (centre - k) + p] for k in taps] for p in range(factor)])
+
+
+def cubic_upsample(lr: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
+    """Cubic B-spline upsampling of ``(B, C, D, H, W)`` on the block-centred grid, one axis at a time
+    (:func:`spline_phases`, edges replicated): the interpolation a user compares the SR with."""
+    x = lr
+    for axis, f in enumerate(scale):
+        f = int(f)
+        if f == 1:
+            continue
+        moved = x.movedim(2 + axis, -1)
+        lines = F.pad(moved.reshape(-1, 1, moved.shape[-1]), (SPLINE_TAPS, SPLINE_TAPS), mode="replicate")
+        phases = F.conv1d(lines, spline_phases(f).to(lines)[:, None])  # (lines, f, n)
+        upsampled = phases.transpose(1, 2).reshape(*moved.shape[:-1], moved.shape[-1] * f)
+        x = upsampled.movedim(-1, 2 + axis)
+    return x
+
+
 def downsample(hr: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
     """Block average onto the LR grid: the starting point of the learned degradation."""
     return F.avg_pool3d(hr, kernel_size=tuple(scale), stride=tuple(scale))
@@ -189,6 +231,7 @@ class UnpairedSR(nn.Module):
         fixed_fwhm: Sequence[float] | None = None,
         contrast: bool = False,
         profile_shape: str = "gaussian",
+        upsampler: str = "cubic",
     ) -> None:
         super().__init__()
         if degradation not in DEGRADATION_MODELS:
@@ -198,7 +241,7 @@ class UnpairedSR(nn.Module):
         self.slice_profile = SliceProfile(self.scale, init_fwhm, fixed_fwhm, profile_shape)
         self.hr_encoder = HREncoder(self.scale, width, encoder_blocks)
         self.lr_encoder = LREncoder(width, encoder_blocks)
-        self.sr_decoder = SRDecoder(self.scale, width, decoder_blocks)
+        self.sr_decoder = SRDecoder(self.scale, width, decoder_blocks, upsampler)
         # in the physics model nothing decodes features to the LR grid: ``D_LR`` is left out
         self.lr_decoder = None if degradation == "physics" else LRDecoder(width, decoder_blocks)
         self.contrast = IntensityTransfer() if contrast else None
@@ -216,6 +259,7 @@ class UnpairedSR(nn.Module):
             m.fixed_fwhm,
             m.contrast,
             m.profile_shape,
+            m.upsampler,
         )
 
     def check_input(self, x: torch.Tensor, name: str) -> None:
