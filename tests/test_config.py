@@ -44,9 +44,26 @@ def test_old_loss_names_still_read(tmp_path):
         Config.from_dict({"loss": {"sty": 0.3, "lr_adversarial": 0.1}})
 
 
+def test_a_saved_config_keeps_what_its_run_ran_with(tmp_path):
+    """A run saved before the cubic SR base and the profile shapes existed loads as it trained; a user's
+    partial config gets today's defaults."""
+    old = {"model": {"scale": [2, 2, 2], "width": 8}, "loss": {}, "train": {}}
+    assert (Config.from_saved(old).model.upsampler, Config.from_saved(old).model.profile_shape) == (
+        "trilinear",
+        "gaussian",
+    )
+    (tmp_path / "config.yaml").write_text("model:\n  width: 8\n")
+    assert Config.load(tmp_path / "config.yaml", saved=True).model.upsampler == "trilinear"
+    user = Config.load(tmp_path / "config.yaml")
+    assert (user.model.upsampler, user.model.profile_shape) == ("cubic", "auto")
+    new = Config().override({"model": {"profile_shape": "sinc"}}).to_dict()
+    assert Config.from_saved(new).model.profile_shape == "sinc"
+
+
 def test_presets_size_the_networks_and_paper_forces_the_3d_model():
     cpu, gpu, paper = preset("cpu"), preset("gpu"), preset("paper")
     assert (paper.loss.feature_adversarial, paper.loss.nce) == (0.1, 1.0)  # the paper's losses
+    assert (paper.model.upsampler, paper.model.profile_shape) == ("trilinear", "gaussian")
     assert (cpu.loss.feature_adversarial, cpu.loss.nce) == (0.0, 1.0)  # the measured default (REPORT §14)
     assert cpu == Config()
     assert gpu.model.plane_width > cpu.model.plane_width and gpu.train.plane_batch_size > cpu.train.plane_batch_size

@@ -40,6 +40,7 @@ def test_supervised_baselines_freeze_the_degradation():
     kspace = DegradationSpec("kspace", "kspace", (2, 2, 2), 0.0)
     assert method_config("oracle", kspace, 0.0)["model"]["profile_shape"] == "sinc"
     assert method_config("default", kspace, 0.0) == {}  # mrisr train with no options
+    assert method_config("default-supervised", kspace, 0.0) == {"loss": oracle["loss"]}
     assert oracle["loss"] == {"lr_adversarial": 0.0, "feature_adversarial": 0.0, "nce": 0.0}
     assert method_config("supervised-assumed", spec, 0.01)["model"]["fixed_fwhm"] == [0.0, 0.0, 2.0]
     nonce = {

@@ -2,9 +2,10 @@ import pytest
 import torch
 
 from mrisr.acquisition.degradation import blur_decimate
+from mrisr.evaluation import interpolate
 from mrisr.models import PatchDiscriminator, UnpairedSR
 from mrisr.models.blocks import pixel_shuffle_3d
-from mrisr.models.generator import downsample, upsample
+from mrisr.models.generator import cubic_upsample, downsample, upsample
 
 FACTORS = [(2, 2, 2), (1, 1, 4), (1, 2, 3)]
 
@@ -24,11 +25,21 @@ def test_untrained_model_starts_from_interpolation(scale):
     model = UnpairedSR(scale, width=8)
     lr = torch.rand(1, 1, 5, 6, 7)
     hr = torch.rand(1, 1, 5 * scale[0], 6 * scale[1], 7 * scale[2])
-    torch.testing.assert_close(model.super_resolve(lr), upsample(lr, scale))
+    torch.testing.assert_close(model.super_resolve(lr), cubic_upsample(lr, scale))
+    trilinear = UnpairedSR(scale, width=8, upsampler="trilinear")
+    torch.testing.assert_close(trilinear.super_resolve(lr), upsample(lr, scale))
     torch.testing.assert_close(UnpairedSR(scale, width=8, degradation="free").degrade(hr), downsample(hr, scale))
     torch.testing.assert_close(model.degrade(hr), blur_decimate(hr, scale, model.slice_profile.fwhm()))
     expected = torch.tensor([0.75 * f if f > 1 else 0.0 for f in scale])
     torch.testing.assert_close(model.slice_profile.fwhm(), expected)
+
+
+@pytest.mark.parametrize("scale", [(2, 2, 2), (1, 1, 4), (3, 1, 2)])
+def test_cubic_upsampling_is_the_evaluations_cubic_baseline(scale):
+    """The SR base is the cubic B-spline a user compares the SR with (SciPy's zoom), edges included."""
+    lr = torch.rand(1, 1, 9, 10, 11, generator=torch.Generator().manual_seed(0))
+    expected = interpolate(lr[0, 0].numpy(), scale, 3)
+    torch.testing.assert_close(cubic_upsample(lr, scale)[0, 0], torch.from_numpy(expected), atol=1e-3, rtol=0)
 
 
 def test_degradation_noise_is_random_and_at_the_asked_level():
@@ -64,6 +75,11 @@ def test_learned_slice_profile_stays_in_its_physical_range():
     with torch.no_grad():
         model.slice_profile.log_fwhm.fill_(-10.0)
     assert model.slice_profile.fwhm().tolist() == [0.0, 0.0, 2.0]
+
+
+def test_unknown_upsampler_is_refused():
+    with pytest.raises(ValueError, match="upsampler"):
+        UnpairedSR((2, 2, 2), width=4, upsampler="nearest")
 
 
 def test_unknown_degradation_model_is_refused():
