@@ -4,12 +4,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from conftest import straight_and_resumed, tiny_config
 
 from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
+from mrisr.distributed import Replica
 from mrisr.training import Trainer, make_trainer, train
 
 
@@ -176,3 +178,22 @@ def test_resume_keeps_the_loss_record(tmp_path, real_data):
     straight, resumed = straight_and_resumed(config, tmp_path)
     assert resumed.progress.first_loss == straight.progress.first_loss
     assert list(resumed.progress.recent_losses) == list(straight.progress.recent_losses)
+
+
+def test_internal_pairs_super_resolve_the_scan_from_its_own_coarser_copy(tmp_path, real_data):
+    """ZSSR-style pairs: X_t patches twice the LR patch, degraded once more, are the cycle's third input;
+    the noise the profile averages away is put back, and runs without them keep their random streams."""
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=2)
+    plain = make_trainer(config, tmp_path / "plain")
+    assert plain.system.internal_sampler is None and "internal" not in plain.train_step()
+    config.loss.internal = 1.0
+    trainer = make_trainer(config, tmp_path / "internal")
+    system = trainer.system
+    assert system.internal_sampler.patch_size == system.hr_patch  # the LR volume is large enough
+    assert 0.9 < system.noise_lost < 1.0  # a 2x2x2 profile keeps about a fifth of white noise's std
+    batch = system.sample_batch(np.random.default_rng(0), Replica())
+    assert batch.internal.shape[2:] == system.hr_patch
+    forward = system.forward_train(batch)
+    assert forward.sr_internal.shape == batch.internal.shape
+    losses = trainer.train_step()
+    assert losses["internal"] > 0 and losses["g"] >= losses["internal"]

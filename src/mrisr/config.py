@@ -80,6 +80,8 @@ class LossConfig:
     rec: float = 1.0  # reconstruction: Ŷ_s of Y_s (and X̂_t of X_t in the free and hybrid models)
     cyc: float = 1.0  # cycle: Y_{s~t~s} of c(Y_s)
     ssim: float = 0.0  # 1 - SSIM of the cycle (Y_{s~t~s} against c(Y_s); MONAI's SSIMLoss, Gaussian window 1.5)
+    # internal: the scan's own coarser scale (ZSSR): X_t degraded again by the profile, + noise, SR'd back to X_t
+    internal: float = 0.0
     lr_adversarial: float = 0.1  # X_{s~t} made to look like X_t (LR discriminator; only with a learned degradation)
     # f_t made to look like f_s (feature discriminator): the paper's 0.1 (--preset paper); off by default, where
     # it measured lower inside the head over 3 seeds (results/REPORT.md §14)

@@ -12,7 +12,12 @@ What trains what:
   contrast curve, ``X_{s~t}`` has nothing left to learn, so that discriminator is not built;
 - the feature discriminator is built only when its loss weight (``loss.feature_adversarial``) is above 0;
 - in the physics model the cycle sees ``X_{s~t}`` detached: through the cycle the profile would learn to blur
-  less, since a milder degradation is easier to invert.
+  less, since a milder degradation is easier to invert;
+- with ``loss.internal`` the scan also teaches itself (ZSSR, Shocher et al. 2018, written from the paper):
+  a patch of ``X_t`` twice the LR patch, degraded once more by the same profile and brought back to the
+  scan's noise level, is super-resolved and compared with the patch. It assumes that the anatomy looks
+  alike one factor coarser, and it is the only loss in which the target scan's own content is learned
+  from when the profile is frozen and nothing is aligned.
 
 The training loop (:mod:`mrisr.training.loop`) sees this class through :class:`mrisr.training.loop.System`.
 """
@@ -29,6 +34,7 @@ import torch
 from monai.losses import SSIMLoss
 from torch import nn
 
+from mrisr.acquisition.degradation import profile_weights
 from mrisr.acquisition.report import acquisition_report, write_acquisition_report
 from mrisr.acquisition.resolve import Acquisition
 from mrisr.checkpoint import build_model
@@ -56,6 +62,8 @@ class UnpairedBatch:
     sigma: torch.Tensor | None  # the Rician level of each item's degradation (None: no noise)
     normal: torch.Tensor  # two standard normal fields per item, the noise of X_{s~t}
     nce_index: torch.Tensor  # the InfoNCE locations (flat LR-grid voxels), drawn whatever the NCE weight
+    internal: torch.Tensor | None = None  # X_t patches of the internal pairs (LR grid, HR-patch size)
+    internal_normal: torch.Tensor | None = None  # the noise fields of their degraded copies
 
 
 @dataclass
@@ -73,6 +81,8 @@ class UnpairedForward:
     f_t: torch.Tensor
     rec_t: torch.Tensor | None  # X̂_t (free and hybrid models only)
     nce_index: torch.Tensor  # the InfoNCE locations of this step
+    internal: torch.Tensor | None = None  # X_t patches of the internal pairs
+    sr_internal: torch.Tensor | None = None  # their degraded copies, super-resolved
 
 
 class UnpairedSystem:
@@ -96,11 +106,20 @@ class UnpairedSystem:
             hr_volumes, self.hr_patch, intensity_jitter=t.intensity_jitter, gamma_range=tuple(t.hr_gamma)
         )
         self.lr_sampler = PatchSampler(lr_volumes, self.lr_patch, intensity_jitter=t.intensity_jitter)
+        self.internal_sampler = None
+        if config.loss.internal > 0:
+            self.internal_sampler = PatchSampler(
+                lr_volumes, internal_patch(lr_volumes, self.hr_patch, self.scale), intensity_jitter=t.intensity_jitter
+            )
         self.noise_sigmas = torch.tensor(acquisition.noise_sigmas, dtype=torch.float32)
+        self.noise_lost = 0.0  # the share of white noise's std the profile removes (set once the model exists)
         self.lr_zooms = np.mean([v.zooms for v in lr_volumes], axis=0)
         self.first_lr = lr_volumes[0].data
 
         self.generator: UnpairedSR = build_model(config).to(device)
+        if config.loss.internal > 0:
+            kept = noise_kept(self.generator.slice_profile)
+            self.noise_lost = float(np.sqrt(max(1.0 - kept**2, 0.0)))
         learns_degradation = m.degradation != "physics" or m.fixed_fwhm is None or m.contrast
         self.lr_disc = PatchDiscriminator(1, m.disc_width, standardise=True).to(device) if learns_degradation else None
         aligns = config.loss.feature_adversarial > 0
@@ -147,7 +166,12 @@ class UnpairedSystem:
         normal = shard(torch.randn(n, 2, *self.lr_patch)).to(self.device)
         # drawn every step, so that the loss-weight ablations (nce = 0) see the same patches and noise
         index = sample_locations(int(np.prod(self.lr_patch)), self.config.loss.nce_patches, rng).to(self.device)
-        return UnpairedBatch(hr, lr, sigma, normal, index)
+        batch = UnpairedBatch(hr, lr, sigma, normal, index)
+        if self.internal_sampler is not None:  # drawn last, so that runs without it keep their streams
+            batch.internal = shard(self.internal_sampler.sample(rng, n)).to(self.device)
+            coarse = [p // f for p, f in zip(self.internal_sampler.patch_size, self.scale)]
+            batch.internal_normal = shard(torch.randn(n, 2, *coarse)).to(self.device)
+        return batch
 
     def forward_train(self, batch: UnpairedBatch) -> UnpairedForward:
         """The generator's tensors of one step (see the module docstring)."""
@@ -161,7 +185,15 @@ class UnpairedSystem:
         sr_sts = g.sr_decoder(f_sts, cycle_in)
         f_t = g.lr_encoder(lr)
         rec_t = None if g.lr_decoder is None else g.lr_decoder(f_t, lr)
-        return UnpairedForward(hr, lr, f_s, sr_s, hr_t, lr_st, f_sts, sr_sts, f_t, rec_t, batch.nce_index)
+        sr_internal = None
+        if batch.internal is not None:
+            with torch.no_grad():  # the scan's own noise, mostly averaged away by the profile, is put back
+                sigma = None if batch.sigma is None else batch.sigma * self.noise_lost
+                coarser = g.degrade(batch.internal, sigma, normal=batch.internal_normal)
+            sr_internal = g.sr_decoder(g.lr_encoder(coarser), coarser)
+        return UnpairedForward(
+            hr, lr, f_s, sr_s, hr_t, lr_st, f_sts, sr_sts, f_t, rec_t, batch.nce_index, batch.internal, sr_internal
+        )
 
     def generator_losses(self, x: UnpairedForward) -> dict[str, torch.Tensor]:
         """The generator's loss terms, by their ``config.loss`` weight names."""
@@ -176,6 +208,8 @@ class UnpairedSystem:
             losses["lr_adversarial"] = lsgan_generator_loss(self.lr_disc(x.lr_st))
         if self.feat_disc is not None:
             losses["feature_adversarial"] = lsgan_generator_loss(self.feat_disc(x.f_t))
+        if x.sr_internal is not None:
+            losses["internal"] = charbonnier(x.sr_internal, x.internal)
         if w.nce > 0:
             queries, keys = gather_locations(x.f_sts, x.nce_index), gather_locations(x.f_s, x.nce_index)
             losses["nce"] = self.nce(self.projection(queries), self.projection(keys))
@@ -237,6 +271,23 @@ class UnpairedSystem:
         points = torch.linspace(0, 1, 5, device=self.device)
         values = self.generator.contrast(points).detach().cpu()
         return {"contrast_curve": {f"{float(x):.2f}": round(float(y), 4) for x, y in zip(points, values)}}
+
+
+def internal_patch(volumes: Sequence[TrainingVolume], hr_patch: Sequence[int], scale: Sequence[int]) -> tuple[int, ...]:
+    """The patch of the internal pairs, on the LR grid: the HR patch, or less where a volume is smaller
+    (a multiple of the factor, so that it degrades onto a whole coarser grid)."""
+    smallest = np.min([v.data.shape for v in volumes], axis=0)
+    return tuple(int(min(p, (n // f) * f)) for p, n, f in zip(hr_patch, smallest, scale))
+
+
+def noise_kept(profile: nn.Module) -> float:
+    """The share of white noise's std that survives the slice profile and decimation: ``prod sqrt(sum w²)``."""
+    kept = 1.0
+    for f, w in zip(profile.scale, profile.fwhm().detach().cpu().double()):
+        if f > 1 or float(w) > 0:
+            weights, _ = profile_weights(int(f), w, profile.shape if f > 1 else "gaussian")
+            kept *= float(weights.pow(2).sum().sqrt())
+    return kept
 
 
 def build_unpaired_system(config: Config, device: torch.device) -> UnpairedSystem:

@@ -132,6 +132,7 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     methods.update({name: {**c, "model": {"architecture": "planar"}} for name, c in planar.items()})
     methods["default"] = {}
     methods["default-supervised"] = {"loss": supervised_loss}  # the default network on its estimated degradation
+    methods["default-internal"] = {"loss": {"internal": 1.0}}  # + the scan's own coarser scale (ZSSR)
     if method not in methods:
         raise MRISRError(f"unknown method {method!r}; choose from {sorted(methods)}")
     return methods[method]
