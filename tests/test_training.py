@@ -12,6 +12,7 @@ from conftest import straight_and_resumed, tiny_config
 from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
 from mrisr.distributed import Replica
+from mrisr.models.system import rician_debiased
 from mrisr.training import Trainer, make_trainer, train
 
 
@@ -195,5 +196,17 @@ def test_internal_pairs_super_resolve_the_scan_from_its_own_coarser_copy(tmp_pat
     assert batch.internal.shape[2:] == system.hr_patch
     forward = system.forward_train(batch)
     assert forward.sr_internal.shape == batch.internal.shape
+    if batch.sigma is not None:  # the target is the patch without its Rician floor
+        torch.testing.assert_close(forward.internal, rician_debiased(batch.internal, batch.sigma))
+        assert bool((forward.internal <= batch.internal).all())
     losses = trainer.train_step()
     assert losses["internal"] > 0 and losses["g"] >= losses["internal"]
+
+
+def test_the_rician_floor_is_removed_from_the_air_and_barely_touches_tissue():
+    sigma = torch.tensor([0.02])
+    generator = torch.Generator().manual_seed(0)
+    air = (torch.randn(1, 2, 4096, generator=generator) * 0.02).norm(dim=1, keepdim=True)  # Rayleigh magnitudes
+    tissue = torch.full((1, 1, 8), 0.8)
+    assert float(rician_debiased(air, sigma).median()) == 0.0 and float(air.median()) > 0.02
+    torch.testing.assert_close(rician_debiased(tissue, sigma), tissue, atol=1e-3, rtol=0)

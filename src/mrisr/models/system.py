@@ -15,7 +15,8 @@ What trains what:
   less, since a milder degradation is easier to invert;
 - with ``loss.internal`` the scan also teaches itself (ZSSR, Shocher et al. 2018, written from the paper):
   a patch of ``X_t`` twice the LR patch, degraded once more by the same profile and brought back to the
-  scan's noise level, is super-resolved and compared with the patch. It assumes that the anatomy looks
+  scan's noise level, is super-resolved and compared with the patch (its Rician floor removed, see
+  :func:`rician_debiased`). It assumes that the anatomy looks
   alike one factor coarser, and it is the only loss in which the target scan's own content is learned
   from when the profile is frozen and nothing is aligned.
 
@@ -185,14 +186,15 @@ class UnpairedSystem:
         sr_sts = g.sr_decoder(f_sts, cycle_in)
         f_t = g.lr_encoder(lr)
         rec_t = None if g.lr_decoder is None else g.lr_decoder(f_t, lr)
-        sr_internal = None
+        sr_internal = internal = None
         if batch.internal is not None:
             with torch.no_grad():  # the scan's own noise, mostly averaged away by the profile, is put back
                 sigma = None if batch.sigma is None else batch.sigma * self.noise_lost
                 coarser = g.degrade(batch.internal, sigma, normal=batch.internal_normal)
             sr_internal = g.sr_decoder(g.lr_encoder(coarser), coarser)
+            internal = batch.internal if batch.sigma is None else rician_debiased(batch.internal, batch.sigma)
         return UnpairedForward(
-            hr, lr, f_s, sr_s, hr_t, lr_st, f_sts, sr_sts, f_t, rec_t, batch.nce_index, batch.internal, sr_internal
+            hr, lr, f_s, sr_s, hr_t, lr_st, f_sts, sr_sts, f_t, rec_t, batch.nce_index, internal, sr_internal
         )
 
     def generator_losses(self, x: UnpairedForward) -> dict[str, torch.Tensor]:
@@ -271,6 +273,13 @@ class UnpairedSystem:
         points = torch.linspace(0, 1, 5, device=self.device)
         values = self.generator.contrast(points).detach().cpu()
         return {"contrast_curve": {f"{float(x):.2f}": round(float(y), 4) for x, y in zip(points, values)}}
+
+
+def rician_debiased(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """``sqrt(max(x² - 2σ², 0))`` per item: a Rician magnitude with its noise floor removed, so that the air of
+    an internal pair's target is 0 (its median), as in the HR sources, not the Rayleigh mean."""
+    floor = 2 * sigma.reshape(-1, *[1] * (x.ndim - 1)) ** 2
+    return (x.square() - floor).clamp_min(0).sqrt()
 
 
 def internal_patch(volumes: Sequence[TrainingVolume], hr_patch: Sequence[int], scale: Sequence[int]) -> tuple[int, ...]:
