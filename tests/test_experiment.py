@@ -34,6 +34,7 @@ def test_supervised_baselines_freeze_the_degradation():
     assert oracle["model"] == {
         "architecture": "unpaired",
         "profile_shape": "gaussian",
+        "upsampler": "trilinear",
         "fixed_fwhm": [0.0, 0.0, 4.0],
         "noise_sigma": 0.01,
     }
@@ -41,11 +42,11 @@ def test_supervised_baselines_freeze_the_degradation():
     assert method_config("oracle", kspace, 0.0)["model"]["profile_shape"] == "sinc"
     assert method_config("default", kspace, 0.0) == {}  # mrisr train with no options
     assert method_config("default-supervised", kspace, 0.0) == {"loss": oracle["loss"]}
-    assert oracle["loss"] == {"lr_adversarial": 0.0, "feature_adversarial": 0.0, "nce": 0.0}
+    assert oracle["loss"] == {"lr_adversarial": 0.0, "feature_adversarial": 0.0, "nce": 0.0, "internal": 0.0}
     assert method_config("supervised-assumed", spec, 0.01)["model"]["fixed_fwhm"] == [0.0, 0.0, 2.0]
     nonce = {
-        "loss": {"feature_adversarial": 0.1, "nce": 0.0},
-        "model": {"architecture": "unpaired", "profile_shape": "gaussian"},
+        "loss": {"feature_adversarial": 0.1, "nce": 0.0, "internal": 0.0},
+        "model": {"architecture": "unpaired", "profile_shape": "gaussian", "upsampler": "trilinear"},
     }
     assert method_config("mrisr-nonce", spec, 0.01) == nonce
     with pytest.raises(MRISRError, match="unknown method"):
@@ -56,8 +57,8 @@ def test_the_paper_methods_stay_3d_and_the_planar_ones_choose_their_sources():
     """The report's mrisr rows keep meaning the paper's model whatever the default architecture."""
     spec = DegradationSpec("thick", "gaussian", (1, 1, 4), 0.0)
     paper = {
-        "model": {"architecture": "unpaired", "profile_shape": "gaussian"},
-        "loss": {"feature_adversarial": 0.1, "nce": 1.0},
+        "model": {"architecture": "unpaired", "profile_shape": "gaussian", "upsampler": "trilinear"},
+        "loss": {"feature_adversarial": 0.1, "nce": 1.0, "internal": 0.0},
     }
     assert method_config("mrisr", spec, 0.0) == paper
     assert method_config("planar-scan-only", spec, 0.0) == {"train": {"hr": []}, "model": {"architecture": "planar"}}

@@ -27,7 +27,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "paper": {
         "model": {"architecture": "unpaired", "profile_shape": "gaussian", "upsampler": "trilinear"},
-        "loss": {"feature_adversarial": 0.1, "nce": 1.0},
+        "loss": {"feature_adversarial": 0.1, "nce": 1.0, "internal": 0.0},
     },
 }
 """Named starting configs (``mrisr train --preset``): ``cpu`` (the defaults, sized for a 2-core CPU), ``gpu``
@@ -38,9 +38,10 @@ configuration that ``results/REPORT.md`` reproduces)."""
 PAPER_LOSS = PRESETS["paper"]["loss"]
 PAPER_MODEL = {key: PRESETS["paper"]["model"][key] for key in ("profile_shape", "upsampler")}
 """The paper's Gaussian slice profile and trilinear SR base, for the experiment's rows (REPORT §18)."""
-SAVED_BEFORE = {"model": {"profile_shape": "gaussian", "upsampler": "trilinear"}}
+SAVED_BEFORE = {"model": {"profile_shape": "gaussian", "upsampler": "trilinear"}, "loss": {"internal": 0.0}}
 """What a config saved before a key existed ran with (:meth:`Config.from_saved`); new runs get the defaults."""
-"""The paper's adversarial feature alignment and InfoNCE weights; the default drops the alignment (REPORT §14)."""
+"""The paper's adversarial feature alignment and InfoNCE weights, and no internal pairs; the default drops the
+alignment (REPORT §14) and adds the internal pairs (REPORT §18)."""
 RENAMED = {"loss": {"sty": "lr_adversarial", "align": "feature_adversarial"}}
 """Old key → new key per section: an old ``config.yaml`` or checkpoint config still reads."""
 
@@ -75,13 +76,14 @@ class ModelConfig:
 @dataclass
 class LossConfig:
     """Loss weights (docs/METHOD.md §4); ``nce = 0`` is the paper's "w/o contrastive loss" ablation. The
-    default has no feature alignment since the ablation of ``results/REPORT.md`` §14."""
+    default has no feature alignment since the ablation of ``results/REPORT.md`` §14, and learns from the
+    scan's own coarser scale since §18."""
 
     rec: float = 1.0  # reconstruction: Ŷ_s of Y_s (and X̂_t of X_t in the free and hybrid models)
     cyc: float = 1.0  # cycle: Y_{s~t~s} of c(Y_s)
     ssim: float = 0.0  # 1 - SSIM of the cycle (Y_{s~t~s} against c(Y_s); MONAI's SSIMLoss, Gaussian window 1.5)
     # internal: the scan's own coarser scale (ZSSR): X_t degraded again by the profile, + noise, SR'd back to X_t
-    internal: float = 0.0
+    internal: float = 1.0
     lr_adversarial: float = 0.1  # X_{s~t} made to look like X_t (LR discriminator; only with a learned degradation)
     # f_t made to look like f_s (feature discriminator): the paper's 0.1 (--preset paper); off by default, where
     # it measured lower inside the head over 3 seeds (results/REPORT.md §14)

@@ -89,7 +89,7 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         ``supervised-estimated-noise`` takes the noise level from the LR air and the same assumed profile;
         ``supervised-estimated`` is trained on the very degradation ``mrisr`` estimates (profile and noise).
     """
-    supervised_loss = {"lr_adversarial": 0.0, "feature_adversarial": 0.0, "nce": 0.0}
+    supervised_loss = {"lr_adversarial": 0.0, "feature_adversarial": 0.0, "nce": 0.0, "internal": 0.0}
     assumed_fwhm = [0.5 * f if f > 1 else 0.0 for f in spec.scale]
     unpaired = {
         "mrisr": {},
@@ -132,7 +132,7 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     methods.update({name: {**c, "model": {"architecture": "planar"}} for name, c in planar.items()})
     methods["default"] = {}
     methods["default-supervised"] = {"loss": supervised_loss}  # the default network on its estimated degradation
-    methods["default-internal"] = {"loss": {"internal": 1.0}}  # + the scan's own coarser scale (ZSSR)
+    methods["default-nointernal"] = {"loss": {"internal": 0.0}}  # without the scan's own coarser scale (ZSSR)
     if method not in methods:
         raise MRISRError(f"unknown method {method!r}; choose from {sorted(methods)}")
     return methods[method]
