@@ -185,6 +185,8 @@ def test_internal_pairs_super_resolve_the_scan_from_its_own_coarser_copy(tmp_pat
     """ZSSR-style pairs: X_t patches twice the LR patch, degraded once more, are the cycle's third input;
     the noise the profile averages away is put back, and runs without them keep their random streams."""
     config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=2)
+    assert config.loss.internal == 1.0  # on by default
+    config.loss.internal = 0.0
     plain = make_trainer(config, tmp_path / "plain")
     assert plain.system.internal_sampler is None and "internal" not in plain.train_step()
     config.loss.internal = 1.0
