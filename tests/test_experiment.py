@@ -93,10 +93,11 @@ def test_experiment_cli_runs_a_part_of_a_grid(tmp_path):
         "  - {name: other, kind: gaussian, scale: [2, 2, 2], noise_sigma: 0.0}\n"
         "methods: [mrisr, oracle]\nn_hr: [1, 2]\nseeds: [0, 1]\nminutes: null\nsteps: 2\n"
     )
-    args = ["--degradations", "thick", "--methods", "oracle", "--n-hr", "1", "--seeds", "1", "--no-report"]
-    assert main(["experiment", str(grid), "--out", str(tmp_path / "out"), *args]) == 0
+    args = ["--degradations", "thick", "--methods", "oracle", "--n-hr", "1", "--seeds", "1", "--steps", "3"]
+    assert main(["experiment", str(grid), "--out", str(tmp_path / "out"), *args, "--no-report"]) == 0
     rows = read_rows(tmp_path / "out" / "runs.csv")
     assert [(r["degradation"], r["method"], r["n_hr"], r["seed"]) for r in rows] == [("thick", "oracle", "1", "1")]
+    assert rows[0]["steps"] == "3"  # --steps replaces the grid's budget
     assert not (tmp_path / "out" / "REPORT_TABLES.md").exists()
 
 

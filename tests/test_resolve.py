@@ -57,6 +57,26 @@ def test_a_reference_smoother_than_the_scan_gives_a_bound_that_training_does_not
     assert len(auto.warnings) == 1 and "sharper along every axis than any Gaussian" in auto.warnings[0]
 
 
+def test_an_estimate_below_the_nominal_against_another_subject_is_a_lower_bound(colin):
+    """A reference a little smoother than the scan (as templates are) puts the estimate of a 2 mm profile
+    inside the search but below the nominal (1.65-1.75 mm): each such axis trains with the nominal and a
+    warning calls the estimate a lower bound. A thick-slice scan is its own reference: no such rule."""
+    from mrisr.acquisition.resolve import below_nominal
+
+    lr = degrade(colin, DegradationParams(scale=(2, 2, 2), fwhm=(2.0, 2.0, 2.0)))
+    model = {"scale": [2, 2, 2], "architecture": "unpaired", "profile_shape": "gaussian"}
+    acquisition = settle(
+        Config().override({"model": model}),
+        [training_volume(ndimage.gaussian_filter(colin, 0.5))],
+        [training_volume(lr, 2.0)],
+    )
+    assert acquisition.config.model.fixed_fwhm == (2.0, 2.0, 2.0)
+    assert len(acquisition.warnings) == 3
+    assert all("lower bound" in w and "nominal 2.00 mm" in w for w in acquisition.warnings)
+    assert below_nominal((1.85, 1.7, 2.6), (2, 2, 2)) == [1]
+    assert below_nominal((0.0, 0.0, 2.0), (1, 1, 4)) == []
+
+
 def test_a_kspace_truncated_scan_trains_with_the_sinc_profile(colin):
     """The paper's k-space degradation against the scan's own HR: the spectra prefer the sinc to every
     Gaussian, and the run says so in its source, its report and its forward model."""

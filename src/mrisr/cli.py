@@ -222,6 +222,8 @@ def _experiment(args: argparse.Namespace) -> None:
         raise MRISRError("give a grid YAML or --quick (not both)")
     config = ExperimentConfig.quick() if args.quick else ExperimentConfig.load(args.config)
     part = {name: getattr(args, name) for name in ("methods", "n_hr", "seeds") if getattr(args, name)}
+    if args.steps:  # the same grid at another budget (into another --out: rows resume by name, not budget)
+        part.update(steps=args.steps, minutes=None)
     if args.degradations:  # a part of the grid, e.g. one per parallel process
         part["degradations"] = [d for d in config.degradations if d.name in args.degradations]
     config = dataclasses.replace(config, **part)
@@ -361,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", metavar="METHOD", help="only these methods")
     p.add_argument("--n-hr", nargs="+", type=int, metavar="N", help="only these numbers of HR volumes")
     p.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="only these seeds")
+    p.add_argument("--steps", type=int, metavar="N", help="train every run for N steps instead of the grid's budget")
     p.add_argument("--no-report", action="store_true", help="only add rows (parts of a grid run in parallel)")
     p.set_defaults(func=_experiment)
 

@@ -71,23 +71,23 @@ class ExperimentConfig:
 def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict[str, dict[str, Any]]:
     """Config overrides that turn the default config into each method of the experiment.
 
-        ``mrisr`` and its ``mrisr-*`` variants, the oracle and the supervised baselines are the paper's 3D
-        unpaired model with its losses and a Gaussian profile (``architecture: unpaired``,
-        :data:`mrisr.config.PAPER_LOSS` and :data:`mrisr.config.PAPER_MODEL`, the ``paper`` preset), so the
-        report's rows keep their meaning whatever the defaults; ``default`` is ``mrisr train`` with no
-        options (the sinc profile of k-space truncation when the spectra say so). ``planar`` is the
-        thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
-        ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
-        alone. The loss ablations: ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment),
-        ``mrisr-norec`` (no HR-encoder reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
+    ``mrisr`` and its ``mrisr-*`` variants, the oracle and the supervised baselines are the paper's 3D
+    unpaired model with its losses and a Gaussian profile (``architecture: unpaired``,
+    :data:`mrisr.config.PAPER_LOSS` and :data:`mrisr.config.PAPER_MODEL`, the ``paper`` preset), so the
+    report's rows keep their meaning whatever the defaults; ``default`` is ``mrisr train`` with no
+    options (the sinc profile of k-space truncation when the spectra say so). ``planar`` is the
+    thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
+    ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
+    alone. The loss ablations: ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment),
+    ``mrisr-norec`` (no HR-encoder reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
 
-        The supervised baselines are the same network trained on (HR, known degradation(HR)) pairs only: the
-        slice profile is frozen, the noise is fixed, and the adversarial and contrastive terms are off, so that
-        the cycle loss is a plain supervised loss. ``oracle`` knows the true degradation (the sinc profile on a
-    k-space panel); ``supervised-assumed``
-        assumes a profile half as wide and no noise (what one would do without unpaired training);
-        ``supervised-estimated-noise`` takes the noise level from the LR air and the same assumed profile;
-        ``supervised-estimated`` is trained on the very degradation ``mrisr`` estimates (profile and noise).
+    The supervised baselines are the same network trained on (HR, known degradation(HR)) pairs only: the
+    slice profile is frozen, the noise is fixed, and the adversarial and contrastive terms are off, so that
+    the cycle loss is a plain supervised loss. ``oracle`` knows the true degradation (the sinc profile on a
+    k-space panel); ``supervised-assumed`` assumes a profile half as wide and no noise (what one would do
+    without unpaired training); ``supervised-estimated-noise`` takes the noise level from the LR air and the
+    same assumed profile; ``supervised-estimated`` is trained on the very degradation ``mrisr`` estimates
+    (profile and noise).
     """
     supervised_loss = {"lr_adversarial": 0.0, "feature_adversarial": 0.0, "nce": 0.0, "internal": 0.0}
     assumed_fwhm = [0.5 * f if f > 1 else 0.0 for f in spec.scale]
