@@ -14,6 +14,9 @@
 #   shared  at once on the same GPU (so each run has a share of it only): ECLARE on the noisy thick scan
 #           and the 3D unpaired model on Gaussian 2x2x2 + Rician 0.02 with the template (1.2 x MINUTES).
 #   extra   at once: thick + Rician 0.01 and thick with the `cpu` preset, seed 0.
+#   gaussian  the 3D model (the default: sinc/Gaussian settled from the spectra, cubic base, internal pairs)
+#           on Gaussian 2x2x2 + Rician 0.02 with the template, seeds 0, 1 and 2, each alone (issue 13's GPU
+#           target there: +1.5 dB over cubic inside the head).
 # `run-eclare` must be on PATH (pip install eclare==1.0.1) for the ECLARE row. Each output is scored as soon
 # as it is written. On one H100 (results/REPORT.md §15) one thick run took 178 s at MINUTES 2.25 and
 # ECLARE, sharing the GPU, needed more than 330 s.
@@ -77,6 +80,12 @@ for phase in $PHASES; do
     mrisr_run thick-rician_s0 colin27_thick-rician-1x1x4.nii.gz 1 1 4 "$MINUTES" 0 &
     PRESET=cpu mrisr_run thick-cpu_s0 colin27_thick-1x1x4.nii.gz 1 1 4 "$MINUTES" 0 &
     wait
+    ;;
+  gaussian)
+    for seed in 0 1 2; do
+      mrisr_run "gaussian-rician_s$seed" colin27_gaussian-rician-2x2x2.nii.gz 2 2 2 "$MINUTES" "$seed" \
+        --hr "$DATA/mni2009a.nii.gz"
+    done
     ;;
   *) log "unknown phase $phase" && exit 2 ;;
   esac

@@ -36,12 +36,12 @@ diverged on one H100, results/REPORT.md §15) and ``paper`` (the 3D unpaired mod
 2023 whatever the factors, with its feature alignment and InfoNCE terms and a Gaussian slice profile: the
 configuration that ``results/REPORT.md`` reproduces)."""
 PAPER_LOSS = PRESETS["paper"]["loss"]
+"""The paper's adversarial feature alignment and InfoNCE weights, and no internal pairs; the default drops the
+alignment (REPORT §14) and adds the internal pairs (REPORT §18)."""
 PAPER_MODEL = {key: PRESETS["paper"]["model"][key] for key in ("profile_shape", "upsampler")}
 """The paper's Gaussian slice profile and trilinear SR base, for the experiment's rows (REPORT §18)."""
 SAVED_BEFORE = {"model": {"profile_shape": "gaussian", "upsampler": "trilinear"}, "loss": {"internal": 0.0}}
 """What a config saved before a key existed ran with (:meth:`Config.from_saved`); new runs get the defaults."""
-"""The paper's adversarial feature alignment and InfoNCE weights, and no internal pairs; the default drops the
-alignment (REPORT §14) and adds the internal pairs (REPORT §18)."""
 RENAMED = {"loss": {"sty": "lr_adversarial", "align": "feature_adversarial"}}
 """Old key → new key per section: an old ``config.yaml`` or checkpoint config still reads."""
 

@@ -78,7 +78,7 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     options (the sinc profile of k-space truncation when the spectra say so). ``planar`` is the
     thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
     ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
-    alone. The loss ablations: ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment),
+    alone, ``planar-external-F`` with a share F of the pairs from the HR volumes. The loss ablations: ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment),
     ``mrisr-norec`` (no HR-encoder reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
 
     The supervised baselines are the same network trained on (HR, known degradation(HR)) pairs only: the
@@ -120,6 +120,8 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         "planar": {},
         "planar-scan-only": {"train": {"hr": []}},
         "planar-templates-only": {"train": {"external_fraction": 1.0}},
+        "planar-external-0.2": {"train": {"external_fraction": 0.2}},
+        "planar-external-0.5": {"train": {"external_fraction": 0.5}},
     }
     methods = {
         name: {
