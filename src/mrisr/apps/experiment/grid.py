@@ -78,8 +78,9 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     options (the sinc profile of k-space truncation when the spectra say so). ``planar`` is the
     thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
     ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
-    alone, ``planar-external-F`` with a share F of the pairs from the HR volumes. The loss ablations: ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment),
-    ``mrisr-norec`` (no HR-encoder reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
+    alone, ``planar-external-F`` with a share F of the pairs from the HR volumes. The loss ablations:
+    ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment), ``mrisr-norec`` (no HR-encoder
+    reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
 
     The supervised baselines are the same network trained on (HR, known degradation(HR)) pairs only: the
     slice profile is frozen, the noise is fixed, and the adversarial and contrastive terms are off, so that
