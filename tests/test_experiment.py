@@ -110,6 +110,9 @@ def test_method_overrides_go_through_the_strict_config(tmp_path, monkeypatch):
     oracle = run.method_run_config(case, "oracle", 1, 0, grid, tmp_path)
     assert oracle.model.fixed_fwhm == (0.0, 0.0, 4.0) and oracle.model.scale == (1, 1, 4)
     assert oracle.loss.lr_adversarial == 0.0 and oracle.train.steps == 3
+    planar = run.method_run_config(case, "planar-oracle", 1, 0, grid, tmp_path)
+    assert planar.model.architecture == "planar" and planar.model.fixed_fwhm == (0.0, 0.0, 4.0)
+    assert planar.model.noise_sigma == 0.01 and not planar.train.hr
     monkeypatch.setattr(run, "method_config", lambda *args: {"model": {"widht": 64}})
     with pytest.raises(MRISRError, match="widht"):
         run.method_run_config(case, "mrisr", 1, 0, grid, tmp_path)

@@ -78,7 +78,8 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     options (the sinc profile of k-space truncation when the spectra say so). ``planar`` is the
     thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
     ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
-    alone, ``planar-external-F`` with a share F of the pairs from the HR volumes. The loss ablations:
+    alone, ``planar-external-F`` with a share F of the pairs from the HR volumes, ``planar-oracle`` from the
+    scan alone with the true slice profile and noise. The loss ablations:
     ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment), ``mrisr-norec`` (no HR-encoder
     reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
 
@@ -123,6 +124,10 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         "planar-templates-only": {"train": {"external_fraction": 1.0}},
         "planar-external-0.2": {"train": {"external_fraction": 0.2}},
         "planar-external-0.5": {"train": {"external_fraction": 0.5}},
+        "planar-oracle": {  # the scan's own pairs made with the true profile and noise
+            "model": {"fixed_fwhm": list(default_fwhm(spec.scale)), "noise_sigma": true_sigma},
+            "train": {"hr": []},
+        },
     }
     methods = {
         name: {
@@ -132,7 +137,9 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         }
         for name, c in unpaired.items()
     }
-    methods.update({name: {**c, "model": {"architecture": "planar"}} for name, c in planar.items()})
+    methods.update(
+        {name: {**c, "model": {"architecture": "planar", **c.get("model", {})}} for name, c in planar.items()}
+    )
     methods["default"] = {}
     methods["default-supervised"] = {"loss": supervised_loss}  # the default network on its estimated degradation
     methods["default-nointernal"] = {"loss": {"internal": 0.0}}  # without the scan's own coarser scale (ZSSR)
