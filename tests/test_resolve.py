@@ -73,6 +73,12 @@ def test_an_estimate_below_the_nominal_against_another_subject_is_a_lower_bound(
     assert acquisition.config.model.fixed_fwhm == (2.0, 2.0, 2.0)
     assert len(acquisition.warnings) == 3
     assert all("lower bound" in w and "nominal 2.00 mm" in w for w in acquisition.warnings)
+    as_found = settle(
+        Config().override({"model": {**model, "nominal_floor": False}}),  # the paper preset's rule
+        [training_volume(ndimage.gaussian_filter(colin, 0.5))],
+        [training_volume(lr, 2.0)],
+    )
+    assert all(w < 1.8 for w in as_found.config.model.fixed_fwhm) and as_found.warnings == []
     assert below_nominal((1.85, 1.7, 2.6), (2, 2, 2)) == [1]
     assert below_nominal((0.0, 0.0, 2.0), (1, 1, 4)) == []
 

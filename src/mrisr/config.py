@@ -26,7 +26,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"batch_size": 8, "plane_batch_size": 64, "plane_patch": [64, 16], "learning_rate": 2e-4},
     },
     "paper": {
-        "model": {"architecture": "unpaired", "profile_shape": "gaussian", "upsampler": "trilinear"},
+        "model": {
+            "architecture": "unpaired",
+            "profile_shape": "gaussian",
+            "upsampler": "trilinear",
+            "nominal_floor": False,
+        },
         "loss": {"feature_adversarial": 0.1, "nce": 1.0, "internal": 0.0},
     },
 }
@@ -38,9 +43,13 @@ configuration that ``results/REPORT.md`` reproduces)."""
 PAPER_LOSS = PRESETS["paper"]["loss"]
 """The paper's adversarial feature alignment and InfoNCE weights, and no internal pairs; the default drops the
 alignment (REPORT §14) and adds the internal pairs (REPORT §18)."""
-PAPER_MODEL = {key: PRESETS["paper"]["model"][key] for key in ("profile_shape", "upsampler")}
-"""The paper's Gaussian slice profile and trilinear SR base, for the experiment's rows (REPORT §18)."""
-SAVED_BEFORE = {"model": {"profile_shape": "gaussian", "upsampler": "trilinear"}, "loss": {"internal": 0.0}}
+PAPER_MODEL = {key: PRESETS["paper"]["model"][key] for key in ("profile_shape", "upsampler", "nominal_floor")}
+"""The paper's Gaussian slice profile and trilinear SR base, and slice-profile estimates used as found, for the
+experiment's rows (REPORT §18, §19)."""
+SAVED_BEFORE = {
+    "model": {"profile_shape": "gaussian", "upsampler": "trilinear", "nominal_floor": False},
+    "loss": {"internal": 0.0},
+}
 """What a config saved before a key existed ran with (:meth:`Config.from_saved`); new runs get the defaults."""
 RENAMED = {"loss": {"sty": "lr_adversarial", "align": "feature_adversarial"}}
 """Old key → new key per section: an old ``config.yaml`` or checkpoint config still reads."""
@@ -63,6 +72,9 @@ class ModelConfig:
     init_fwhm: float = 0.75  # starting slice-profile FWHM when learned, relative to the factor of each axis
     noise_sigma: float | None = None  # Rician sigma of the degradation; None: estimated from each LR's air
     fixed_fwhm: tuple[float, float, float] | None = None  # a known slice profile (HR voxels): not learned
+    # an estimate against other subjects' HR more than 10% below the nominal FWHM is a lower bound: train with
+    # the nominal (mrisr.acquisition.resolve.below_nominal); the paper preset keeps such estimates
+    nominal_floor: bool = True
     # "gaussian", "sinc" (k-space truncation: an axis sampled in k-space, as in 3D acquisitions) or "auto"
     # (settled from the spectra when the profile is estimated, see mrisr.acquisition.profile.estimate_shape;
     # Gaussian otherwise)

@@ -64,9 +64,9 @@ def resolve(
     given; otherwise ``config`` is returned with an ``"auto"`` shape settled to Gaussian. An ``"auto"``
     shape is settled by :func:`mrisr.acquisition.profile.estimate_shape`: a sinc profile (k-space
     truncation) has no width to estimate. A Gaussian axis whose estimate sits on an end of the search, or
-    (without a sharp axis of the scan's own) below the nominal FWHM (:func:`below_nominal`), is a bound, not
-    a measurement: it trains with the nominal FWHM (the factor: a slice as thick as its spacing) and a
-    warning says so.
+    (without a sharp axis of the scan's own, and with ``model.nominal_floor``) below the nominal FWHM
+    (:func:`below_nominal`), is a bound, not a measurement: it trains with the nominal FWHM (the factor: a
+    slice as thick as its spacing) and a warning says so.
     """
     m = config.model
     if m.profile not in PROFILES:
@@ -102,7 +102,8 @@ def resolve(
     hr_mm = np.asarray(lr_volumes[0].zooms) / np.asarray(m.scale)
     fwhm, warnings = list(estimate), []
     bounds = set(on_search_bound(estimate, m.scale))
-    for axis in sorted(bounds | set(below_nominal(estimate, m.scale))):
+    low = below_nominal(estimate, m.scale) if m.nominal_floor else []
+    for axis in sorted(bounds | set(low)):
         f, mm = m.scale[axis], hr_mm[axis]
         if axis in bounds:
             low, high = SEARCH[0] * f * mm, SEARCH[1] * f * mm
