@@ -35,6 +35,7 @@ def test_supervised_baselines_freeze_the_degradation():
         "architecture": "unpaired",
         "profile_shape": "gaussian",
         "upsampler": "trilinear",
+        "nominal_floor": False,
         "fixed_fwhm": [0.0, 0.0, 4.0],
         "noise_sigma": 0.01,
     }
@@ -46,7 +47,12 @@ def test_supervised_baselines_freeze_the_degradation():
     assert method_config("supervised-assumed", spec, 0.01)["model"]["fixed_fwhm"] == [0.0, 0.0, 2.0]
     nonce = {
         "loss": {"feature_adversarial": 0.1, "nce": 0.0, "internal": 0.0},
-        "model": {"architecture": "unpaired", "profile_shape": "gaussian", "upsampler": "trilinear"},
+        "model": {
+            "architecture": "unpaired",
+            "profile_shape": "gaussian",
+            "upsampler": "trilinear",
+            "nominal_floor": False,
+        },
     }
     assert method_config("mrisr-nonce", spec, 0.01) == nonce
     with pytest.raises(MRISRError, match="unknown method"):
@@ -57,7 +63,12 @@ def test_the_paper_methods_stay_3d_and_the_planar_ones_choose_their_sources():
     """The report's mrisr rows keep meaning the paper's model whatever the default architecture."""
     spec = DegradationSpec("thick", "gaussian", (1, 1, 4), 0.0)
     paper = {
-        "model": {"architecture": "unpaired", "profile_shape": "gaussian", "upsampler": "trilinear"},
+        "model": {
+            "architecture": "unpaired",
+            "profile_shape": "gaussian",
+            "upsampler": "trilinear",
+            "nominal_floor": False,
+        },
         "loss": {"feature_adversarial": 0.1, "nce": 1.0, "internal": 0.0},
     }
     assert method_config("mrisr", spec, 0.0) == paper
