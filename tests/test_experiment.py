@@ -8,7 +8,7 @@ from mrisr.apps.experiment.grid import DegradationSpec, ExperimentConfig, method
 from mrisr.apps.experiment.report import read_rows
 from mrisr.apps.experiment.run import run_experiment
 from mrisr.cli import main
-from mrisr.config import Config
+from mrisr.config import PRESETS, Config
 
 
 def test_quick_grid_runs_scores_and_reports(tmp_path):
@@ -62,16 +62,8 @@ def test_supervised_baselines_freeze_the_degradation():
 def test_the_paper_methods_stay_3d_and_the_planar_ones_choose_their_sources():
     """The report's mrisr rows keep meaning the paper's model whatever the default architecture."""
     spec = DegradationSpec("thick", "gaussian", (1, 1, 4), 0.0)
-    paper = {
-        "model": {
-            "architecture": "unpaired",
-            "profile_shape": "gaussian",
-            "upsampler": "trilinear",
-            "nominal_floor": False,
-        },
-        "loss": {"feature_adversarial": 0.1, "nce": 1.0, "internal": 0.0},
-    }
-    assert method_config("mrisr", spec, 0.0) == paper
+    assert method_config("mrisr", spec, 0.0) == PRESETS["paper"]  # the --preset paper of mrisr train
+    assert PRESETS["paper"]["model"]["architecture"] == "unpaired"
     assert method_config("planar-scan-only", spec, 0.0) == {"train": {"hr": []}, "model": {"architecture": "planar"}}
     assert method_config("planar-templates-only", spec, 0.0)["train"] == {"external_fraction": 1.0}
 
