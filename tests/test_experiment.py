@@ -119,3 +119,15 @@ def test_method_overrides_go_through_the_strict_config(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "method_config", lambda *args: {"model": {"widht": 64}})
     with pytest.raises(MRISRError, match="widht"):
         run.method_run_config(case, "mrisr", 1, 0, grid, tmp_path)
+
+
+def test_the_report_covers_rows_of_a_panel_whose_volumes_are_not_in_the_folder(tmp_path):
+    """A clean clone has runs.csv but not the generated data/: the tables are written, Fig. 2 is skipped."""
+    from mrisr.apps.experiment.report import write_report
+    from mrisr.apps.experiment.run import FIELDS
+
+    row = ["thick", "planar", "1", "0", "35.0", "0.97", "32.6", "0.95", "54.0", "1174.4", "5000"]
+    (tmp_path / "runs.csv").write_text(",".join(FIELDS) + "\n" + ",".join(row) + "\n")
+    tables = write_report(tmp_path).read_text()
+    assert "| planar | 1 | 1 | 35.00 ± 0.00" in tables
+    assert not (tmp_path / "fig2_thick.png").exists()

@@ -62,7 +62,8 @@ def write_report(out_dir: str | Path) -> Path:
         found = out / "data" / f"baselines_{deg}.json"  # absent when this panel was not simulated in this folder
         baselines = json.loads(found.read_text()) if found.is_file() else {}
         plot_panel(deg, methods, baselines, out / f"fig3_{deg}.png")
-        plot_slices(deg, [m for m in FIG2_METHODS if m in methods], out)
+        if (out / "data" / f"colin27_hr_{deg}.nii.gz").is_file():  # Fig. 2 needs the panel's volumes
+            plot_slices(deg, [m for m in FIG2_METHODS if m in methods], out)
         lines += [
             f"### {deg}",
             "",
