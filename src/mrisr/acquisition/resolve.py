@@ -102,8 +102,8 @@ def resolve(
     hr_mm = np.asarray(lr_volumes[0].zooms) / np.asarray(m.scale)
     fwhm, warnings = list(estimate), []
     bounds = set(on_search_bound(estimate, m.scale))
-    low = below_nominal(estimate, m.scale) if m.nominal_floor else []
-    for axis in sorted(bounds | set(low)):
+    below = below_nominal(estimate, m.scale) if m.nominal_floor else []
+    for axis in sorted(bounds | set(below)):
         f, mm = m.scale[axis], hr_mm[axis]
         if axis in bounds:
             low, high = SEARCH[0] * f * mm, SEARCH[1] * f * mm
