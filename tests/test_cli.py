@@ -247,3 +247,40 @@ def test_help_is_plain_text(capsys):
         main(["--help"])
     text = capsys.readouterr().out
     assert "``" not in text and ":func:" not in text and "thin layer" not in text
+
+
+def test_a_scan_with_its_sidecar_trains_and_infers_from_the_header_alone(real_data, tmp_path, capsys):
+    """No --scale: slices every 4.5 mm, 3.5 mm thick (the sidecar), give a factor of 4.5 and a thickness prior."""
+    from mrisr.acquisition.simulate import SliceParams, simulate_slices
+    from mrisr.io import load_volume
+
+    params = SliceParams(axis=1, spacing=4.5, thickness=3.5, noise_sigma=0.01)
+    case = simulate_slices(load_volume(real_data["colin"]), params)
+    scan, run = tmp_path / "scan.nii.gz", tmp_path / "run"
+    save_volume(scan, case.lr.data, case.lr.affine, case.lr.header)
+    (tmp_path / "scan.json").write_text(json.dumps(params.sidecar))
+    config = tiny_config([], [], steps=3).to_dict()
+    del config["model"]["scale"]
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    assert main(["train", "--lr", str(scan), "--out", str(run), "--config", str(tmp_path / "tiny.yaml")]) == 0
+    assert "factors [1, 4.5, 1]" in capsys.readouterr().out
+    report = json.loads((run / "degradation.json").read_text())
+    assert report["scale"] == [1, 4.5, 1] and report["slice_thickness_mm"] == 3.5
+    assert report["slice_thickness_source"] == "sidecar SliceThickness"
+    sr = tmp_path / "sr.nii.gz"
+    assert main(["infer", "--model", str(run / "model.pt"), str(scan), "-o", str(sr), "--quiet", "--flips", "1"]) == 0
+    img = nib.load(sr)
+    assert img.shape == case.truth.data.shape
+    np.testing.assert_allclose(img.affine, case.truth.affine, atol=1e-4)
+    geometry = json.loads((tmp_path / "sr.json").read_text())["Geometry"]
+    assert geometry["SliceThicknessmm"] == 3.5 and geometry["Factors"] == [1.0, 4.5, 1.0]
+
+
+def test_an_isotropic_scan_at_a_non_integer_factor_is_refused_in_one_line(real_data, tmp_path, capsys):
+    lr = tmp_path / "iso.nii.gz"
+    assert main(["simulate", str(real_data["colin"]), "-o", str(lr)]) == 0  # 2 mm isotropic
+    code = main(
+        ["train", "--lr", str(lr), "--hr", str(real_data["template"]), "--spacing", "1.5", "--out", str(tmp_path / "r")]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "not all whole numbers" in err and "--spacing" in err and "\n" not in err

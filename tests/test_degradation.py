@@ -5,7 +5,10 @@ from conftest import blob, world_centroid
 
 from mrisr import MRISRError
 from mrisr.acquisition.degradation import (
+    FWHM_TO_SIGMA,
     DegradationParams,
+    acquire,
+    acquire_axis,
     bias_field,
     blur_decimate,
     crop_to_multiple,
@@ -14,6 +17,7 @@ from mrisr.acquisition.degradation import (
     kspace_downsample,
     profile_weights,
     sample_params,
+    slice_centres,
 )
 from mrisr.acquisition.noise import estimate_noise_sigma, rician
 from mrisr.io import coarsen_affine
@@ -115,3 +119,33 @@ def test_bias_field_is_smooth_and_positive():
 def test_unknown_kind_is_an_error():
     with pytest.raises(MRISRError, match="unknown degradation"):
         degrade(np.ones((4, 4, 4)), DegradationParams(kind="nearest"))
+
+
+@pytest.mark.parametrize(("spacing", "thickness"), [(5.0, 4.0), (4.5, 4.5), (6.0, 5.0), (3.0, 4.5)])
+def test_a_delta_along_the_slice_axis_gives_the_slice_profile_at_the_slice_spacing(spacing, thickness):
+    """Slices ``thickness`` voxels thick (FWHM) every ``spacing`` voxels: gaps and overlaps alike."""
+    n = 200
+    line = np.zeros((1, 1, n))
+    line[..., 101] = 1.0
+    lr = acquire_axis(line, 2, spacing, thickness)[0, 0]
+    centres = slice_centres(len(lr), spacing)
+    sigma = thickness * FWHM_TO_SIGMA
+    expected = np.exp(-0.5 * ((101 - centres) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(lr, expected, atol=2e-3)
+    assert len(lr) == int(n / spacing)
+    half = lr[np.abs(101 - centres) <= thickness / 2]  # within half the FWHM: at least half the peak
+    assert half.size == 0 or half.min() >= 0.5 * expected.max() - 2e-3
+
+
+def test_the_slice_forward_model_at_an_integer_factor_is_the_block_centred_one():
+    hr = np.random.default_rng(0).random((8, 12, 16))
+    np.testing.assert_allclose(acquire_axis(hr, 1, 4, 3.0), gaussian_downsample(hr, (1, 4, 1), (0, 3.0, 0)), atol=1e-4)
+    expected = gaussian_downsample(hr, (2, 1, 4))
+    np.testing.assert_allclose(acquire(hr, (2, 1, 4), (2.0, 0, 4.0), (4, 12, 4)), expected, atol=1e-6)
+
+
+def test_slice_centres_keep_the_field_of_view():
+    """Voxel edges aligned: the first slice starts where the first fine voxel does, the last ends with the last."""
+    centres = slice_centres(4, 4.5)
+    np.testing.assert_allclose(centres[0] - 4.5 / 2, -0.5)
+    np.testing.assert_allclose(centres[-1] + 4.5 / 2, 4 * 4.5 - 0.5)

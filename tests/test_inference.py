@@ -4,9 +4,10 @@ import pytest
 import torch
 from conftest import OBLIQUE, blob, world_centroid
 
-from mrisr.inference import flip_ensemble, output_name, super_resolve_array, super_resolve_file
+from mrisr import MRISRError
+from mrisr.inference import fit_to_scan, flip_ensemble, output_name, super_resolve_array, super_resolve_file
 from mrisr.io import refine_affine, save_volume
-from mrisr.models import UnpairedSR
+from mrisr.models import PlanarSR, UnpairedSR
 
 
 @pytest.mark.parametrize("scale", [(2, 2, 2), (1, 1, 4)])
@@ -169,3 +170,52 @@ def test_a_file_super_resolved_with_flips_equals_the_array_ensemble(tmp_path):
     ensemble = super_resolve_array(model, lr, flips=4)
     np.testing.assert_allclose(nib.load(out).get_fdata(), ensemble, rtol=1e-5, atol=1e-5)
     assert np.abs(ensemble - plain).max() > 1e-4  # the flips changed the SR
+
+
+def scan_affine(zooms) -> np.ndarray:
+    """The oblique, non-RAS rotation of ``OBLIQUE`` with voxels of ``zooms`` mm."""
+    affine = OBLIQUE.copy()
+    affine[:3, :3] = OBLIQUE[:3, :3] / nib.affines.voxel_sizes(OBLIQUE) * np.asarray(zooms)
+    return affine
+
+
+@pytest.mark.parametrize(
+    ("zooms", "factor"),
+    [((1.0, 1.0, 4.5), 4.5), ((1.0, 5.0, 1.0), 5), ((3.0, 2.0, 2.0), 1.5), ((0.9, 1.2, 5.0), 5 / 0.9)],
+)
+def test_any_factor_in_any_orientation_keeps_the_field_of_view_and_the_world_positions(tmp_path, zooms, factor):
+    """A planar model trained on axial slices serves a coronal or sagittal scan; the SR covers the input's field
+    of view exactly, its voxels are the factor finer along the slice axis, and a blob stays where it was."""
+    axis = int(np.argmax(zooms))
+    shape = (16, 18, 14)
+    data = 100 * blob(shape, [n / 2 - 0.7 for n in shape], sigma=2.5) + 5
+    affine = scan_affine(zooms)
+    save_volume(tmp_path / "in.nii.gz", data, affine)
+    model = PlanarSR((1, 1, factor), width=4, blocks=1).eval()  # trained along axis 2
+    out = super_resolve_file(model, tmp_path / "in.nii.gz", tmp_path / "out.nii.gz", flips=1)
+    img = nib.load(out)
+    expected = list(shape)
+    expected[axis] = round(shape[axis] * factor)
+    assert img.shape == tuple(expected)
+    np.testing.assert_allclose(img.get_qform(), img.get_sform(), atol=1e-4)
+    sr_zooms = np.asarray(zooms, float)
+    sr_zooms[axis] = zooms[axis] * shape[axis] / expected[axis]
+    np.testing.assert_allclose(img.header.get_zooms(), sr_zooms, rtol=1e-5)
+    for corner in np.ndindex(2, 2, 2):  # the outer edges of the corner voxels: the same field of view
+        sign = np.where(np.asarray(corner) == 1, 0.5, -0.5)
+        lr_edge = nib.affines.apply_affine(affine, np.asarray(corner) * (np.asarray(shape) - 1) + sign)
+        sr_edge = nib.affines.apply_affine(img.affine, np.asarray(corner) * (np.asarray(expected) - 1) + sign)
+        np.testing.assert_allclose(sr_edge, lr_edge, atol=1e-3)
+    np.testing.assert_allclose(
+        world_centroid(img.get_fdata() - 5, img.affine), world_centroid(data - 5, affine), atol=0.15
+    )
+
+
+def test_a_scan_of_another_slice_spacing_than_the_model_learned_is_refused(tmp_path):
+    save_volume(
+        tmp_path / "in.nii.gz", np.random.default_rng(0).random((8, 8, 6)).astype(np.float32), scan_affine((1, 1, 3))
+    )
+    meta = {"acquisition": {"sr_voxel_mm": [1.0, 1.0, 1.0]}}
+    with pytest.raises(MRISRError, match="slices every 3 mm, but the model super-resolves slices every 4.5 mm"):
+        fit_to_scan(PlanarSR((1, 1, 4.5), width=4, blocks=1), (1, 1, 3), "in.nii.gz", meta)
+    assert fit_to_scan(PlanarSR((1, 1, 4.5), width=4, blocks=1), (4.5, 1, 1), "x", meta).scale == (4.5, 1, 1)

@@ -8,7 +8,15 @@ import torch
 
 from mrisr.acquisition.degradation import gaussian_downsample
 from mrisr.data import TrainingVolume
-from mrisr.models.planar import PlanarSR, PlaneSR, shuffle_last, slice_axis, upsample_last
+from mrisr.models.planar import (
+    PlanarSR,
+    PlaneSR,
+    output_positions,
+    sample_last,
+    shuffle_last,
+    slice_axis,
+    upsample_last,
+)
 from mrisr.planes import acquire_along_last, noise_kept, pair_sampler, sharp_plane_stacks
 
 
@@ -75,7 +83,7 @@ def test_internal_pairs_carry_the_scans_noise_level():
     sigma, rng = 0.03, np.random.default_rng(2)
     scan = 0.6 + sigma * rng.standard_normal((40, 40, 10))
     sampler = pair_sampler([training_volume(scan, sigma)], [], (1, 1, 4), 4.0, (16, 8))
-    lr, hr = sampler.sample(np.random.default_rng(3), 32)
+    lr, hr, _ = sampler.sample(np.random.default_rng(3), 32)
     assert lr.shape == (32, 1, 16, 8) and hr.shape == (32, 1, 16, 32)
     gains = hr.mean(dim=(2, 3), keepdim=True) / 0.6  # undo the per-patch gain jitter
     assert float((lr / gains).std()) == pytest.approx(sigma, rel=0.1)
@@ -88,7 +96,7 @@ def test_hr_volumes_give_pairs_in_every_orientation_and_only_they_are_sampled_wi
     assert {s.hr.shape[1:] for s in stacks} == {(16, 20), (20, 16), (12, 20), (20, 12), (12, 16), (16, 12)}
     sampler = pair_sampler([], [training_volume(hr, 0.0)], (1, 1, 4), 4.0, (8, 2))
     assert sampler.external_fraction == 1.0
-    lr, hr_patch = sampler.sample(np.random.default_rng(5), 4)
+    lr, hr_patch, _ = sampler.sample(np.random.default_rng(5), 4)
     assert lr.shape == (4, 1, 8, 2) and hr_patch.shape == (4, 1, 8, 8)
 
 
@@ -102,3 +110,50 @@ def test_in_plane_voxels_unlike_the_target_spacing_are_warned_about():
     scan.zooms = (0.7, 0.7, 4.0)
     with pytest.warns(UserWarning, match="in-plane voxels"):
         check_in_plane_spacing(scan, (1, 1, 4), 2)
+
+
+@pytest.mark.parametrize("factor", [4.5, 1.5, 13.333333])
+def test_a_non_integer_factor_gives_round_n_r_voxels_as_close_to_a_ramp_as_cubic_before_training(factor):
+    """Untrained, the model is cubic interpolation read at the SR voxels' positions: on a ramp of one unit per
+    slice it is off by what PyTorch's cubic kernel is off at integer factors (0.041 at 4x), no more."""
+    n = 20
+    model = PlanarSR((1, 1, factor), width=8, blocks=1)
+    ramp = torch.arange(n, dtype=torch.float32).repeat(1, 1, 2, 3, 1)
+    with torch.no_grad():
+        sr = model.super_resolve(ramp)
+    assert sr.shape == (1, 1, 2, 3, round(n * factor))
+    positions, _ = output_positions(n, factor)
+    inside = (positions > 2) & (positions < n - 3)
+    np.testing.assert_allclose(sr[0, 0, 1, 2][inside], positions[inside].float(), atol=0.06)
+
+
+def test_reading_the_fine_grid_at_its_own_nodes_gives_it_back():
+    fine = torch.rand(2, 1, 4, 15)  # 5 slices, F = 3
+    nodes = (torch.arange(15, dtype=torch.float64) + 0.5) / 3 - 0.5
+    np.testing.assert_allclose(sample_last(fine, 3, nodes[None].expand(2, -1)), fine, atol=1e-5)
+
+
+def test_non_integer_pairs_put_each_sharp_pixel_at_its_position_between_the_slices():
+    """On a ramp along the acquired axis, a slice holds the ramp at its centre: the sharp pixels must lie on the
+    line through the LR columns at the positions the sampler gives, after flips too."""
+    ramp = np.broadcast_to(np.arange(96, dtype=np.float32), (20, 24, 96)).copy()
+    scan = TrainingVolume(ramp, np.argwhere(np.ones(ramp.shape, bool)), 1.0, 0.0, (1.0, 4.5, 1.0), "ramp")
+    sampler = pair_sampler([scan], [], (1, 4.5, 1), 4.5, (6, 5), intensity_jitter=0.0)
+    sampler.internal = [s for s in sampler.internal if s.hr.shape[2] == 96]  # the stacks acquired along the ramp
+    lr, hr, positions = sampler.sample(np.random.default_rng(0), 24)
+    assert hr.shape[-1] == int(5 * 4.5) - 1 and positions.shape == (24, hr.shape[-1])
+    checked = 0
+    for k in range(24):
+        row, truth = lr[k, 0, 0].numpy(), hr[k, 0, 0].numpy()
+        if 9 < truth.min() and truth.max() < 95 - 9:  # away from the replicated edges
+            line = np.polyval(np.polyfit(np.arange(5), row, 1), positions[k].numpy())
+            np.testing.assert_allclose(line, truth, atol=1e-3)
+            checked += 1
+    assert checked >= 6
+
+
+def test_a_scan_with_non_square_pixels_learns_only_from_its_finer_in_plane_axis():
+    data = np.random.default_rng(0).random((12, 16, 5)).astype(np.float32)
+    scan = TrainingVolume(data, np.argwhere(np.ones(data.shape, bool)), 1.0, 0.0, (0.9, 1.2, 5.0), "rect")
+    sampler = pair_sampler([scan], [], (1, 1, 5 / 0.9), 5.0, (4, 2))
+    assert len(sampler.internal) == 1 and sampler.internal[0].hr.shape[2] >= 12  # acquired along axis 0 only

@@ -10,7 +10,7 @@ import torch
 from conftest import OBLIQUE, blob
 from test_inference import random_model
 
-from mrisr.acquisition.degradation import blur_decimate, gaussian_downsample
+from mrisr.acquisition.degradation import acquire_axis, blur_decimate, gaussian_downsample
 from mrisr.checkpoint import load_model, save_checkpoint
 from mrisr.config import Config
 from mrisr.inference import Companions, super_resolve_array, super_resolve_file, super_resolve_slabs
@@ -45,13 +45,29 @@ def test_the_streamed_consistency_equals_degrading_the_whole_sr(scale, fwhm, sla
     rng = np.random.default_rng(0)
     lr_shape = (8, 6, 17)
     sr = rng.random(tuple(n * f for n, f in zip(lr_shape, scale))).astype(np.float32)
-    stream = ConsistencyStream(lr_shape[2], scale, fwhm, shape)
+    stream = ConsistencyStream(lr_shape, sr.shape, fwhm, shape)
     for z in range(0, sr.shape[2], slab * scale[2]):
         stream.add(sr[:, :, z : z + slab * scale[2]])
     whole = blur_decimate(
         torch.from_numpy(sr.astype(np.float64))[None, None], scale, torch.tensor(fwhm, dtype=torch.float64), shape
     )
     np.testing.assert_allclose(stream.finish(), whole[0, 0].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(("scale", "axis"), [(4.5, 2), (1.5, 0)])
+def test_the_streamed_consistency_at_a_non_integer_factor_is_the_slice_forward_model(scale, axis):
+    rng = np.random.default_rng(0)
+    lr_shape = [8, 6, 10]
+    sr_shape = list(lr_shape)
+    sr_shape[axis] = round(lr_shape[axis] * scale)
+    sr = rng.random(sr_shape).astype(np.float32)
+    fwhm = [0.0, 0.0, 0.0]
+    fwhm[axis] = 3.0
+    stream = ConsistencyStream(lr_shape, sr_shape, fwhm)
+    slab = sr.shape[2] if axis == 2 else 4
+    for z in range(0, sr.shape[2], slab):
+        stream.add(sr[:, :, z : z + slab])
+    np.testing.assert_allclose(stream.finish(), acquire_axis(sr, axis, scale, 3.0, lr_shape[axis]), atol=1e-5)
 
 
 def test_uncertainty_is_higher_where_the_input_is_noisier():

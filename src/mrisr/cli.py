@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from mrisr import MRISRError, __version__
-from mrisr.acquisition.degradation import KINDS
+from mrisr.acquisition.degradation import KINDS, tidy_factors
 from mrisr.config import DEFAULT_FLIPS, DEGRADATION_MODELS, PRECISIONS, PRESETS
 from mrisr.device import DEVICES
 
@@ -67,8 +67,19 @@ def _train(args: argparse.Namespace) -> None:
     print(f"model written to {model}")
 
 
+def _sets_scale(config_path: str | None) -> bool:
+    """Whether a ``--config`` file names ``model.scale`` (then the header does not set it)."""
+    import yaml
+
+    if not config_path:
+        return False
+    data = yaml.safe_load(Path(config_path).read_text()) or {}
+    return isinstance(data, dict) and "scale" in (data.get("model") or {})
+
+
 def _train_overrides(args: argparse.Namespace) -> dict[str, dict]:
     """The config changes the ``train`` options ask for, as ``{section: {key: value}}``."""
+    from mrisr.acquisition.geometry import protocol_factors
     from mrisr.io import list_nifti
 
     model: dict = {}
@@ -86,7 +97,13 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, dict]:
     elif args.steps is not None:
         train.update(steps=args.steps, minutes=None)
     if args.scale:
-        model["scale"] = list(args.scale)
+        model["scale"] = list(tidy_factors(args.scale))
+    elif not (args.resume or _sets_scale(args.config)) and train.get("lr"):
+        factors, described = protocol_factors(train["lr"], args.spacing, args.slice_thickness)
+        print(described)
+        model["scale"] = list(factors)
+    if args.slice_thickness is not None:
+        model["slice_thickness"] = args.slice_thickness
     if args.degradation_model:
         model["degradation"] = args.degradation_model
     if args.no_contrastive:
@@ -256,7 +273,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--hr", nargs="+", metavar="DIR|FILE", help="HR volumes of other subjects (optional for thick slices)"
     )
     p.add_argument("--lr", nargs="+", metavar="DIR|FILE", help="low-resolution target volumes")
-    p.add_argument("--scale", **scale, help="per-axis factor (default 2 2 2)")
+    p.add_argument(
+        "--scale", nargs=3, type=float, metavar=("FX", "FY", "FZ"), help="per-axis factor (default: from the header)"
+    )
+    p.add_argument(
+        "--spacing",
+        nargs="+",
+        type=float,
+        metavar="MM",
+        help="SR voxel size, one value or three (default: the finest in-plane spacing, along the slice axis)",
+    )
+    p.add_argument(
+        "--slice-thickness", type=float, metavar="MM", help="slice thickness (default: the JSON sidecar's, if any)"
+    )
     p.add_argument("--out", required=True, metavar="RUN_DIR")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float)

@@ -62,7 +62,12 @@ class ModelConfig:
     # the generator class (mrisr.checkpoint.GENERATORS): "unpaired" (the paper's 3D model), "planar" (2D, learns
     # from the scan's own sharp planes; thick slices only) or "auto" (planar where one axis alone is coarse)
     architecture: str = "auto"
-    scale: tuple[int, int, int] = (2, 2, 2)
+    # per-axis factor from the scan's voxels to the SR's; need not be an integer for the planar model (4.5)
+    scale: tuple[float, float, float] = (2, 2, 2)
+    # slice thickness in mm along the slice axis when the protocol says it (the scan's JSON sidecar or
+    # --slice-thickness): the nominal slice profile, apart from the spacing (gaps, overlaps); None: as thick
+    # as the spacing, or the first scan's sidecar when it has one
+    slice_thickness: float | None = None
     width: int = 32  # feature channels of every generator
     encoder_blocks: int = 2  # residual blocks per encoder
     decoder_blocks: int = 2  # residual blocks per decoder
@@ -214,10 +219,16 @@ def settle_architecture(config: Config) -> Config:
     m = config.model
     if m.architecture not in ARCHITECTURES:
         raise MRISRError(f"config: model.architecture must be one of {ARCHITECTURES}, got {m.architecture!r}")
-    if m.architecture != "auto":
-        return config
-    coarse = sum(1 for f in m.scale if int(f) > 1)
-    return config.override({"model": {"architecture": "planar" if coarse == 1 else "unpaired"}})
+    if m.architecture == "auto":
+        coarse = sum(1 for f in m.scale if f > 1)
+        config = config.override({"model": {"architecture": "planar" if coarse == 1 else "unpaired"}})
+    if config.model.architecture == "unpaired" and any(abs(f - round(f)) > 1e-6 for f in m.scale):
+        raise MRISRError(
+            f"factors {[round(float(f), 3) for f in m.scale]} are not all whole numbers, and the 3D model (needed "
+            "where more than one axis is coarse) takes whole factors only: give --spacing so that each factor is "
+            "one (e.g. half the voxel size) or --scale 2 2 2"
+        )
+    return config
 
 
 def _renamed(section: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from mrisr import MRISRError
-from mrisr.acquisition.degradation import gaussian_downsample, kspace_downsample
+from mrisr.acquisition.degradation import acquire, default_fwhm, kspace_downsample, tidy_factors
 from mrisr.data import foreground_mask, intensity_scale
 from mrisr.io import Volume, atomic_write, refine_affine
 from mrisr.metrics import psnr, score
@@ -18,7 +18,7 @@ from mrisr.metrics import psnr, score
 BASELINE_ORDERS = {"trilinear": 1, "cubic": 3}
 
 
-def interpolate(lr: np.ndarray, scale: Sequence[int], order: int) -> np.ndarray:
+def interpolate(lr: np.ndarray, scale: Sequence[float], order: int) -> np.ndarray:
     """Spline interpolation onto the refined grid with voxel edges aligned (``grid_mode=True``).
 
     This is the geometry of :func:`mrisr.io.refine_affine`, so baselines and networks share one grid.
@@ -26,21 +26,26 @@ def interpolate(lr: np.ndarray, scale: Sequence[int], order: int) -> np.ndarray:
     return ndimage.zoom(np.asarray(lr, np.float32), tuple(scale), order=order, grid_mode=True, mode="nearest")
 
 
-def grid_scale(lr: Volume, truth: Volume) -> tuple[int, int, int]:
-    """The integer per-axis scale that maps ``lr``'s grid onto ``truth``'s, or a clear error."""
-    ratio = np.asarray(truth.data.shape) / np.asarray(lr.data.shape)
-    scale = tuple(int(round(r)) for r in ratio)
-    if np.any(np.abs(ratio - scale) > 1e-6) or min(scale) < 1:
-        raise MRISRError(f"{lr.path}: shape {lr.data.shape} is not an integer fraction of {truth.data.shape}")
+def grid_scale(lr: Volume, truth: Volume) -> tuple[float, ...]:
+    """The per-axis scale (an integer where it is one) that maps ``lr``'s grid onto ``truth``'s over the same
+    field of view, or a clear error."""
+    scale = tidy_factors(np.asarray(truth.data.shape) / np.asarray(lr.data.shape))
+    if min(scale) < 1:
+        raise MRISRError(f"{lr.path}: shape {lr.data.shape} is finer than the truth's {truth.data.shape}")
     if not np.allclose(refine_affine(lr.affine, scale), truth.affine, atol=1e-3):
         raise MRISRError(f"{lr.path}: its grid refined by {scale} does not match the truth's affine ({truth.path})")
     return scale
 
 
-def consistency(sr: np.ndarray, lr: np.ndarray, scale: Sequence[int], kind: str) -> float:
-    """Data consistency: PSNR of degrade(SR) against the LR (noise-free forward model), in dB."""
-    forward = kspace_downsample if kind == "kspace" else gaussian_downsample
-    return psnr(forward(sr, scale), lr)
+def consistency(
+    sr: np.ndarray, lr: np.ndarray, scale: Sequence[float], kind: str, fwhm: Sequence[float] | None = None
+) -> float:
+    """Data consistency: PSNR of degrade(SR) against the LR (noise-free forward model), in dB. ``fwhm`` (HR
+    voxels) is the Gaussian slice profile, by default as thick as the spacing."""
+    if kind == "kspace":
+        return psnr(kspace_downsample(sr, scale), lr)
+    fwhm = default_fwhm(scale) if fwhm is None else fwhm
+    return psnr(acquire(sr, scale, fwhm, lr.shape), lr)
 
 
 def evaluate(
@@ -52,10 +57,12 @@ def evaluate(
     degradation: str = "gaussian",
     percentile: float = 99.9,
     baselines: bool = True,
+    fwhm: Sequence[float] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Metrics of every prediction, and of the baselines when ``lr`` is given, in truth-normalised units.
 
-    With ``lr``, every method also gets its data consistency; ``baselines=False`` skips interpolation.
+    With ``lr``, every method also gets its data consistency (through the Gaussian slice profile ``fwhm``, HR
+    voxels, by default as thick as the spacing); ``baselines=False`` skips interpolation.
     """
     peak = intensity_scale(truth.data, percentile)
     gt = truth.data / peak
@@ -72,7 +79,7 @@ def evaluate(
             raise MRISRError(f"{name}: shape {pred.shape} differs from the truth's {gt.shape}")
         results[name] = score(pred / peak, gt, mask)
         if scale is not None:
-            results[name]["consistency_psnr"] = consistency(pred / peak, lr.data / peak, scale, degradation)
+            results[name]["consistency_psnr"] = consistency(pred / peak, lr.data / peak, scale, degradation, fwhm)
     return results
 
 

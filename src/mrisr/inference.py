@@ -16,6 +16,8 @@ import torch
 from tqdm import tqdm
 
 from mrisr import MRISRError
+from mrisr.acquisition.degradation import is_integer_factor
+from mrisr.acquisition.geometry import find_slice_axis, scan_geometry
 from mrisr.data import foreground_mask, intensity_scale
 from mrisr.io import NiftiStream, atomic_files, check_output_path, load_volume, refine_affine
 from mrisr.models import UnpairedSR
@@ -41,14 +43,19 @@ RUNTIME_BYTES = 0.75 * 2**30
 """Resident memory of the interpreter, PyTorch, MONAI and the model before any volume is read."""
 
 
-def memory_needed(shape: Sequence[int], scale: Sequence[int], slab_depth: int, maps: int = 0) -> float:
+def output_shape(shape: Sequence[int], scale: Sequence[float]) -> tuple[int, int, int]:
+    """The SR's shape: ``round(n * f)`` voxels per axis over the input's field of view."""
+    return tuple(int(round(n * float(f))) for n, f in zip(shape, scale))
+
+
+def memory_needed(shape: Sequence[int], scale: Sequence[float], slab_depth: int, maps: int = 0) -> float:
     """Bytes of host memory to super-resolve ``shape`` in slabs of ``slab_depth`` LR slices.
 
     Counted: the runtime (``RUNTIME_BYTES``), the input twice (read, converted) and, per slab with its
     halo, four float32 buffers of the output's size (MONAI's accumulator and weight map, the clamped
     result, the bytes written) and ``maps`` more (the trust maps' accumulators, :func:`map_buffers`).
     """
-    per_slice = (4 + maps) * 4 * int(np.prod(shape[:2])) * int(np.prod(scale))
+    per_slice = (4 + maps) * 4 * int(np.prod(shape[:2])) * float(np.prod(np.ceil(np.asarray(scale, float))))
     return RUNTIME_BYTES + 2 * 4 * int(np.prod(shape)) + per_slice * (slab_depth + 2 * HALO)
 
 
@@ -61,18 +68,22 @@ def map_buffers(uncertainty: bool, consistency: bool, flips: int = 1) -> int:
     return 8 * uncertainty + 6 * consistency + 2 * (flips > 1)
 
 
-def plan_slab_depth(shape: Sequence[int], scale: Sequence[int], limit_bytes: float, maps: int = 0) -> int:
-    """The most LR slices per slab (along the last axis) that fit in ``limit_bytes``, or 0 if none does."""
+def plan_slab_depth(shape: Sequence[int], scale: Sequence[float], limit_bytes: float, maps: int = 0) -> int:
+    """The most LR slices per slab (along the last axis) that fit in ``limit_bytes``, or 0 if none does. A
+    non-integer factor along that axis takes the whole volume in one slab (its SR voxels do not split into
+    whole slabs)."""
     per_slice = memory_needed(shape, scale, 1, maps) - memory_needed(shape, scale, 0, maps)
     depth = int((limit_bytes - memory_needed(shape, scale, 0, maps)) // per_slice)
-    return min(depth, int(shape[2])) if depth >= min(MIN_SLAB, int(shape[2])) else 0
+    least = int(shape[2]) if not is_integer_factor(scale[2]) else min(MIN_SLAB, int(shape[2]))
+    return min(depth, int(shape[2])) if depth >= least else 0
 
 
-def check_memory(shape: Sequence[int], scale: Sequence[int], limit_gb: float, path: str, maps: int = 0) -> int:
+def check_memory(shape: Sequence[int], scale: Sequence[float], limit_gb: float, path: str, maps: int = 0) -> int:
     """The slab depth to use; refuses, before any work, a volume whose SR cannot fit in ``limit_gb``."""
     depth = plan_slab_depth(shape, scale, limit_gb * 2**30, maps)
     if depth == 0:
-        need = memory_needed(shape, scale, min(MIN_SLAB, int(shape[2])), maps) / 2**30
+        least = int(shape[2]) if not is_integer_factor(scale[2]) else min(MIN_SLAB, int(shape[2]))
+        need = memory_needed(shape, scale, least, maps) / 2**30
         raise MRISRError(
             f"{path}: super-resolving shape {tuple(shape)} by {tuple(scale)} needs at least {need:.1f} GiB, "
             f"above the limit of {limit_gb:g} GiB (raise max_memory_gb, or crop the volume)"
@@ -128,8 +139,8 @@ def super_resolve_slabs(
 
     peak = intensity_scale(lr, percentile)
     depth = lr.shape[2]
-    slab_depth = slab_depth or depth
     fz = model.scale[2]
+    slab_depth = slab_depth if slab_depth and is_integer_factor(fz) else depth
     device = torch.device(device)
 
     def predictor(window: torch.Tensor) -> torch.Tensor:
@@ -137,10 +148,11 @@ def super_resolve_slabs(
             return model.super_resolve(window).float()
 
     def slab_sr(x: torch.Tensor) -> torch.Tensor:
-        window = x.shape[2:] if getattr(model, "whole_slabs", False) else roi_size
+        if getattr(model, "whole_slabs", False):  # one window: the slab itself
+            return predictor(x.to(device)).cpu()
         return sliding_window_inference(
             x,
-            roi_size=tuple(int(r) for r in window),
+            roi_size=tuple(int(r) for r in roi_size),
             sw_batch_size=sw_batch_size,
             predictor=predictor,
             overlap=overlap,
@@ -155,7 +167,7 @@ def super_resolve_slabs(
         z1 = min(z0 + slab_depth, depth)
         a, b = max(0, z0 - HALO), min(depth, z1 + HALO)
         x = torch.from_numpy(np.ascontiguousarray(lr[:, :, a:b], dtype=np.float32) / peak)[None, None]
-        keep = slice((z0 - a) * fz, (z1 - a) * fz)
+        keep = slice((z0 - a) * round(fz), (z1 - a) * round(fz)) if is_integer_factor(fz) else slice(None)
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Using a non-tuple sequence", category=UserWarning)  # MONAI
             plain, spread = uncertainty_passes(slab_sr, x, passes) if passes > 1 else (None, None)
@@ -228,10 +240,12 @@ def super_resolve_file(
     if len(set(named.values())) < len(named):
         raise MRISRError(f"{out}: the output, its maps and its sidecar need different names")
     volume = load_volume(input_path, volume_index=volume_index, allow_nonfinite=allow_nonfinite)
+    model = fit_to_scan(model, volume.zooms, str(input_path), c.provenance.meta if c.provenance else None)
     lr, scale = volume.data, model.scale
     maps = map_buffers(c.uncertainty is not None, c.consistency is not None, flips)
     slab_depth = check_memory(lr.shape, scale, max_memory_gb, str(input_path), maps)
-    sr_shape, sr_affine = tuple(n * f for n, f in zip(lr.shape, scale)), refine_affine(volume.affine, scale)
+    sr_shape = output_shape(lr.shape, scale)
+    sr_affine = refine_affine(volume.affine, [m / n for m, n in zip(sr_shape, lr.shape)])
     passes = c.passes if c.uncertainty else 1
     slabs = super_resolve_slabs(
         model,
@@ -247,11 +261,12 @@ def super_resolve_file(
     if c.uncertainty or c.consistency:  # the maps' summaries are taken in the input's head
         peak = intensity_scale(lr, percentile)
         head = foreground_mask(lr / peak)
-    spread = HeadMean(head, scale) if c.uncertainty else None
+    spread = HeadMean(head, sr_shape) if c.uncertainty else None
     degraded = None
     if c.consistency:
         meta = c.provenance.meta
-        degraded = ConsistencyStream(lr.shape[2], scale, model_fwhm(meta)[0], model_profile_shape(meta))
+        fwhm = oriented(model_fwhm(meta)[0], meta["scale"], scale)
+        degraded = ConsistencyStream(lr.shape, sr_shape, fwhm, model_profile_shape(meta))
     with atomic_files(list(named.values())) as tmp_list:
         tmp = dict(zip(named, tmp_list))
         with contextlib.ExitStack() as stack:
@@ -279,9 +294,63 @@ def super_resolve_file(
                 map_file.write(estimate - lr)
             summaries["consistency"] = {"Path": str(c.consistency), **consistency_summary(estimate, lr, peak, head)}
         if c.provenance:
-            record = sidecar(input_path, c.provenance, flips=flips, **summaries)
+            geometry = output_geometry(input_path, volume.zooms, sr_shape, lr.shape)
+            record = sidecar(input_path, c.provenance, flips=flips, geometry=geometry, **summaries)
             Path(tmp["sidecar"]).write_text(json.dumps(record, indent=2) + "\n")
     return out
+
+
+FACTOR_TOLERANCE = 0.05
+"""How far a scan's slice spacing over the model's SR spacing may lie from the factor the model learned."""
+
+
+def fit_to_scan(model: torch.nn.Module, zooms: Sequence[float], path: str, meta: dict | None = None) -> torch.nn.Module:
+    """The model turned to the scan's slice axis (a planar model trained on axial slices serves a coronal scan),
+    or a clear error when the scan's slices are not the ones it learned (``meta``: the checkpoint's, for its
+    SR spacing)."""
+    axis = find_slice_axis(zooms)
+    if not hasattr(model, "oriented") or axis is None:
+        return model
+    factor = model.scale[model.slice_axis]
+    sr_mm = ((meta or {}).get("acquisition") or {}).get("sr_voxel_mm")
+    if sr_mm is not None:
+        wanted = zooms[axis] / sr_mm[model.slice_axis]
+        if abs(wanted - factor) > FACTOR_TOLERANCE * factor:
+            raise MRISRError(
+                f"{path}: slices every {zooms[axis]:.3g} mm, but the model super-resolves slices every "
+                f"{factor * sr_mm[model.slice_axis]:.3g} mm to {sr_mm[model.slice_axis]:.3g} mm; train a model "
+                "on scans of this protocol"
+            )
+    return model.oriented(axis)
+
+
+def oriented(fwhm: Sequence[float], trained_scale: Sequence[float], scale: Sequence[float]) -> tuple[float, ...]:
+    """A planar model's slice profile per axis moved to the axis it now serves (``scale``'s coarse axis)."""
+    if list(trained_scale) == list(scale) or sum(f > 1 for f in scale) != 1:
+        return tuple(fwhm)
+    source = next(a for a, f in enumerate(trained_scale) if f > 1)
+    target = next(a for a, f in enumerate(scale) if f > 1)
+    moved = [0.0, 0.0, 0.0]
+    moved[target] = float(fwhm[source])
+    return tuple(moved)
+
+
+def output_geometry(
+    input_path: str | Path, zooms: Sequence[float], sr_shape: Sequence[int], lr_shape: Sequence[int]
+) -> dict:
+    """The sidecar's record of the geometry: the input's voxels, slice axis and thickness (with where it came
+    from), the factor per axis and the SR's voxels."""
+    scan = scan_geometry(input_path)
+    factors = [m / n for m, n in zip(sr_shape, lr_shape)]
+    return {
+        "InputVoxelmm": [round(float(z), 4) for z in zooms],
+        "SliceAxis": scan.slice_axis,
+        "SliceThicknessmm": scan.thickness,
+        "SliceThicknessSource": scan.thickness_source,
+        "Factors": [round(f, 6) for f in factors],
+        "OutputVoxelmm": [round(float(z) / f, 4) for z, f in zip(zooms, factors)],
+        "OutputShape": [int(n) for n in sr_shape],
+    }
 
 
 @dataclass

@@ -23,7 +23,14 @@ import torch
 import torch.nn.functional as F
 
 from mrisr import __version__
-from mrisr.acquisition.degradation import blur_decimate, default_fwhm, profile_weights
+from mrisr.acquisition.degradation import (
+    acquire,
+    acquire_axis,
+    blur_decimate,
+    default_fwhm,
+    is_integer_factor,
+    profile_weights,
+)
 from mrisr.metrics import psnr
 
 FLIPS: tuple[tuple[int, ...], ...] = ((), (0,), (1,), (0, 1), (2,), (0, 2), (1, 2), (0, 1, 2))
@@ -74,20 +81,26 @@ def uncertainty_passes(
 
 
 class ConsistencyStream:
-    """The SR degraded by the slice profile + block-centred decimation (the training forward model,
-    :func:`mrisr.acquisition.degradation.blur_decimate`), fed SR slabs along the last axis in order.
+    """The SR degraded by the slice profile + decimation (the training forward model,
+    :func:`mrisr.acquisition.degradation.blur_decimate`, or :func:`~mrisr.acquisition.degradation.acquire`
+    at non-integer factors), fed SR slabs along the last axis in order.
 
     In-slab axes are reduced as each slab arrives; the last axis waits in a small buffer until the kernel
-    support of the next LR slices is in, so memory stays at about one slab. The result equals
-    ``gaussian_downsample`` of the whole SR (edges replicated).
+    support of the next LR slices is in, so memory stays at about one slab (at a non-integer factor along
+    the last axis the SR comes as one slab anyway). The result equals the forward model of the whole SR
+    (edges replicated).
     """
 
-    def __init__(self, lr_depth: int, scale: Sequence[int], fwhm: Sequence[float], shape: str = "gaussian") -> None:
-        self.scale, self.fwhm = tuple(int(f) for f in scale), tuple(float(w) for w in fwhm)
-        self.lr_depth, self.shape = lr_depth, shape
+    def __init__(
+        self, lr_shape: Sequence[int], sr_shape: Sequence[int], fwhm: Sequence[float], shape: str = "gaussian"
+    ) -> None:
+        self.lr_shape, self.fwhm, self.shape = tuple(int(n) for n in lr_shape), tuple(float(w) for w in fwhm), shape
+        factors = [m / n for m, n in zip(sr_shape, self.lr_shape)]
+        self.scale = tuple(int(round(f)) if is_integer_factor(f) else f for f in factors)
+        self.lr_depth = self.lr_shape[2]
         f, w = self.scale[2], self.fwhm[2]
         self.weights, self.radius = np.ones(1), 0  # an axis left alone by blur_decimate
-        if f > 1 or w > 0:
+        if isinstance(f, int) and (f > 1 or w > 0):
             along = shape if f > 1 else "gaussian"
             weights, self.radius = profile_weights(f, torch.tensor(w, dtype=torch.float64), along)
             self.weights = weights.numpy()
@@ -97,10 +110,16 @@ class ConsistencyStream:
 
     def add(self, sr_slab: np.ndarray) -> None:
         """Take the next SR slab (HR slices along the last axis)."""
-        x = torch.from_numpy(np.asarray(sr_slab, dtype=np.float64))[None, None]
-        fwhm = torch.tensor((*self.fwhm[:2], 0.0), dtype=torch.float64)
-        in_slab = blur_decimate(x, (*self.scale[:2], 1), fwhm, self.shape)
-        partial = in_slab[0, 0].numpy()
+        if all(isinstance(f, int) for f in self.scale[:2]):
+            x = torch.from_numpy(np.asarray(sr_slab, dtype=np.float64))[None, None]
+            fwhm = torch.tensor((*self.fwhm[:2], 0.0), dtype=torch.float64)
+            partial = blur_decimate(x, (*self.scale[:2], 1), fwhm, self.shape)[0, 0].numpy()
+        else:
+            in_slab = (*self.lr_shape[:2], sr_slab.shape[2])
+            partial = acquire(sr_slab, (*self.scale[:2], 1), (*self.fwhm[:2], 0.0), in_slab).astype(np.float64)
+        if not isinstance(self.scale[2], int):  # one slab: the whole SR
+            self.done.append(acquire_axis(partial, 2, self.scale[2], self.fwhm[2], self.lr_depth))
+            return
         if self.buffer is None:
             self.buffer, self.start = np.repeat(partial[..., :1], self.radius, axis=2), -self.radius
         self.buffer = np.concatenate([self.buffer, partial], axis=2)
@@ -108,6 +127,8 @@ class ConsistencyStream:
 
     def finish(self) -> np.ndarray:
         """The degraded SR on the LR grid, once every slab is in."""
+        if not isinstance(self.scale[2], int):
+            return np.concatenate(self.done, axis=2).astype(np.float32)
         self.buffer = np.concatenate([self.buffer, np.repeat(self.buffer[..., -1:], self.radius, axis=2)], axis=2)
         self._emit()
         out = np.concatenate(self.done, axis=2).astype(np.float32)
@@ -157,21 +178,24 @@ def consistency_summary(degraded: np.ndarray, lr: np.ndarray, peak: float, head:
     }
 
 
+def nearest_index(n_out: int, n_in: int) -> np.ndarray:
+    """For each of ``n_out`` voxels over a field of view, the index of the one of ``n_in`` that holds its centre."""
+    return np.minimum(((np.arange(n_out) + 0.5) * n_in / n_out).astype(int), n_in - 1)
+
+
 class HeadMean:
     """Running mean of SR-grid slabs (in order along the last axis) inside the input's head mask."""
 
-    def __init__(self, lr_head: np.ndarray, scale: Sequence[int]) -> None:
-        self.head, self.scale = lr_head, tuple(int(f) for f in scale)
+    def __init__(self, lr_head: np.ndarray, sr_shape: Sequence[int]) -> None:
+        self.index = [nearest_index(m, n) for m, n in zip(sr_shape, lr_head.shape)]
+        self.head = lr_head[np.ix_(self.index[0], self.index[1], np.arange(lr_head.shape[2]))]
         self.z, self.total, self.count = 0, 0.0, 0
 
     def add(self, slab: np.ndarray) -> None:
-        fx, fy, fz = self.scale
-        depth = slab.shape[2] // fz
-        head = self.head[:, :, self.z : self.z + depth]
-        head = np.repeat(np.repeat(np.repeat(head, fx, 0), fy, 1), fz, 2)
+        head = self.head[:, :, self.index[2][self.z : self.z + slab.shape[2]]]
         self.total += float(slab[head].sum())
         self.count += int(head.sum())
-        self.z += depth
+        self.z += slab.shape[2]
 
     def mean(self) -> float:
         return self.total / max(self.count, 1)
@@ -203,6 +227,7 @@ def sidecar(
     flips: int = 1,
     uncertainty: dict[str, Any] | None = None,
     consistency: dict[str, Any] | None = None,
+    geometry: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON sidecar of one SR volume: sources, software, model, factors, the degradation, the flipped passes
     averaged into the SR (``flips``) and the maps."""
@@ -221,6 +246,7 @@ def sidecar(
             "TrainingSteps": meta.get("step"),
         },
         "Scale": list(meta["scale"]),
+        "Geometry": geometry,
         "Degradation": {
             "FWHMHRVoxels": [round(float(w), 3) for w in fwhm],
             "FWHMmm": acquisition.get("fwhm_mm"),

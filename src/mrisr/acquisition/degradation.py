@@ -40,6 +40,67 @@ class DegradationParams:
     noise_seed: int = 0
 
 
+def is_integer_factor(factor: float) -> bool:
+    """Whether a per-axis factor is a whole number (the block-centred integer grid applies)."""
+    return abs(float(factor) - round(float(factor))) < 1e-6
+
+
+def tidy_factors(scale: Sequence[float]) -> tuple[float | int, ...]:
+    """Factors with whole numbers as ``int`` (``4.0 → 4``), the rest as floats rounded to 1e-6."""
+    return tuple(int(round(f)) if is_integer_factor(f) else round(float(f), 6) for f in scale)
+
+
+def slice_centres(n_lr: int, factor: float) -> np.ndarray:
+    """HR-voxel coordinates of the centres of ``n_lr`` LR samples spaced ``factor`` HR voxels apart, their
+    voxels' edges aligned with the HR grid's first edge: ``(j + ½)·f − ½`` (block centres for integer ``f``)."""
+    return (np.arange(n_lr) + 0.5) * float(factor) - 0.5
+
+
+def slice_matrix(n_hr: int, centres: np.ndarray, fwhm: float) -> np.ndarray:
+    """``(n_lr, n_hr)`` weights of a Gaussian slice profile of ``fwhm`` HR voxels centred on each of
+    ``centres`` (HR-voxel coordinates, any real values), rows normalised, edges replicated.
+
+    The forward model of slices at any spacing: the FWHM is the slice *thickness*, the centres' step its
+    *spacing*, so a gap (thickness below spacing) or an overlap needs nothing more. Exact, no interpolation.
+    """
+    sigma = max(float(fwhm) * FWHM_TO_SIGMA, 0.25)
+    reach = int(np.ceil(6 * sigma)) + 1
+    start = np.floor(centres).astype(int)[:, None] + np.arange(-reach, reach + 2)[None, :]
+    weights = np.exp(-0.5 * ((start - centres[:, None]) / sigma) ** 2)
+    weights /= weights.sum(axis=1, keepdims=True)
+    matrix = np.zeros((len(centres), n_hr))
+    rows = np.broadcast_to(np.arange(len(centres))[:, None], start.shape)
+    np.add.at(matrix, (rows, np.clip(start, 0, n_hr - 1)), weights)
+    return matrix
+
+
+def acquire_axis(hr: np.ndarray, axis: int, factor: float, fwhm: float, n_lr: int | None = None) -> np.ndarray:
+    """Slices of ``fwhm`` HR voxels thickness every ``factor`` HR voxels along ``axis`` of a NumPy array, at
+    :func:`slice_centres` (``n_lr`` of them; default as many as fit in the field of view)."""
+    n_hr = hr.shape[axis]
+    n_lr = int(np.floor(n_hr / float(factor) + 1e-6)) if n_lr is None else n_lr
+    matrix = slice_matrix(n_hr, slice_centres(n_lr, factor), fwhm).astype(np.float64)
+    moved = np.moveaxis(np.asarray(hr, dtype=np.float64), axis, -1)
+    return np.moveaxis(moved @ matrix.T, -1, axis).astype(np.float32)
+
+
+def acquire(hr: np.ndarray, scale: Sequence[float], fwhm: Sequence[float], lr_shape: Sequence[int]) -> np.ndarray:
+    """The Gaussian slice-profile forward model onto ``lr_shape`` for any per-axis factors: integer axes as
+    :func:`blur_decimate` (block-centred), the others by :func:`acquire_axis`."""
+    out = np.asarray(hr, dtype=np.float32)
+    for axis, (f, w, n) in enumerate(zip(scale, fwhm, lr_shape)):
+        if is_integer_factor(f) and out.shape[axis] == n * round(f):
+            one = [1, 1, 1]
+            one[axis] = int(round(f))
+            profile = torch.zeros(3, dtype=torch.float64)
+            profile[axis] = float(w)
+            x = torch.from_numpy(out.astype(np.float64))[None, None]
+            out = blur_decimate(x, one, profile)[0, 0].numpy().astype(np.float32)
+        else:
+            out = acquire_axis(out, axis, f, w, n)
+    return out
+
+
 def crop_to_multiple(data: np.ndarray, scale: Sequence[int]) -> np.ndarray:
     """Crop the far end of each axis so its length is a multiple of the factor (origin unchanged)."""
     return data[tuple(slice(0, (n // f) * f) for n, f in zip(data.shape, scale))]

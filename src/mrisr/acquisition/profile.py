@@ -24,27 +24,32 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mrisr.acquisition.degradation import blur_decimate
+from mrisr.acquisition.degradation import acquire_axis, blur_decimate, is_integer_factor
 
 SEGMENT = 32
 """LR samples per line segment: the spectra have ``SEGMENT // 2`` frequencies above DC."""
 
 SEARCH = (0.5, 2.0)
-"""The FWHMs searched, relative to each axis's factor: an estimate at either end is only a bound."""
+"""The FWHMs searched, relative to each axis's nominal FWHM (the slice thickness, or the factor when the
+thickness is not known): an estimate at either end is only a bound."""
 
 
-def search_grid(factor: int) -> np.ndarray:
-    """The candidate FWHMs (HR voxels) of an axis of ``factor``."""
-    return np.linspace(SEARCH[0] * factor, SEARCH[1] * factor, 61)
+def search_grid(nominal: float) -> np.ndarray:
+    """The candidate FWHMs (HR voxels) of an axis whose nominal FWHM is ``nominal``."""
+    return np.linspace(SEARCH[0] * nominal, SEARCH[1] * nominal, 61)
 
 
-def on_search_bound(fwhm: Sequence[float], scale: Sequence[int]) -> list[int]:
-    """The coarse axes whose FWHM estimate sits at (within a grid step of) either end of :data:`SEARCH`."""
+def on_search_bound(
+    fwhm: Sequence[float], scale: Sequence[float], nominal: Sequence[float] | None = None
+) -> list[int]:
+    """The coarse axes whose FWHM estimate sits at (within a grid step of) either end of :data:`SEARCH`
+    around its ``nominal`` FWHM (default: the factor)."""
     step = (SEARCH[1] - SEARCH[0]) / 60
+    nominal = scale if nominal is None else nominal
     return [
         axis
-        for axis, (w, f) in enumerate(zip(fwhm, scale))
-        if f > 1 and min(abs(w / f - SEARCH[0]), abs(w / f - SEARCH[1])) < step
+        for axis, (w, f, n) in enumerate(zip(fwhm, scale, nominal))
+        if f > 1 and min(abs(w / n - SEARCH[0]), abs(w / n - SEARCH[1])) < step
     ]
 
 
@@ -63,8 +68,17 @@ def power_spectrum(segments: np.ndarray) -> np.ndarray:
     return (np.abs(np.fft.rfft(centred * window, axis=1)) ** 2).mean(axis=0) / (window**2).sum()
 
 
-def blur_lines(segments: np.ndarray, factor: int, fwhm: float, shape: str = "gaussian") -> np.ndarray:
-    """The slice profile of :func:`mrisr.acquisition.degradation.blur_decimate` applied along each segment."""
+def reference_length(factor: float) -> int:
+    """HR samples of a reference segment that :func:`blur_lines` turns into :data:`SEGMENT` LR samples."""
+    return int(np.ceil(SEGMENT * factor - 1e-6))
+
+
+def blur_lines(segments: np.ndarray, factor: float, fwhm: float, shape: str = "gaussian") -> np.ndarray:
+    """The slice profile of :func:`mrisr.acquisition.degradation.blur_decimate` applied along each segment
+    (:func:`mrisr.acquisition.degradation.acquire_axis` at a non-integer factor)."""
+    if not is_integer_factor(factor):
+        return acquire_axis(segments, 1, factor, fwhm).astype(np.float64)
+    factor = int(round(factor))
     x = torch.from_numpy(segments)[None, None, :, None, :]
     profile = torch.tensor([0.0, 0.0, fwhm], dtype=torch.float64)
     return blur_decimate(x, (1, 1, factor), profile, shape)[0, 0, :, 0, :].numpy()
@@ -78,7 +92,7 @@ def spectral_misfit(target: np.ndarray, model: np.ndarray, floor: float) -> floa
     return float(np.mean(np.log(np.maximum(gain * m + floor, 1e-20) / t) ** 2))
 
 
-def fit_fwhm(target: np.ndarray, reference: np.ndarray, factor: int, grid: np.ndarray, noise_sigma: float) -> float:
+def fit_fwhm(target: np.ndarray, reference: np.ndarray, factor: float, grid: np.ndarray, noise_sigma: float) -> float:
     """The FWHM in ``grid`` whose blurred, decimated ``reference`` best matches the ``target`` spectrum.
 
     White noise of std ``noise_sigma`` adds a flat ``noise_sigma²`` to the target's periodogram.
@@ -97,18 +111,23 @@ def estimate_fwhm(
     noise_sigma: float = 0.0,
     max_segments: int = 4000,
     seed: int = 0,
+    nominal: Sequence[float] | None = None,
 ) -> tuple[float, float, float]:
-    """Slice-profile FWHM per axis, in HR voxels (0 where the factor is 1), of ``lr`` against HR ``references``.
+    """Slice-profile FWHM per axis, in HR voxels (0 where the factor is 1), of ``lr`` against HR ``references``,
+    searched around the ``nominal`` FWHM of each axis (default: the factor).
 
     All volumes are normalised to about [0, 1]; ``noise_sigma`` is the LR's (e.g. from
     :func:`mrisr.acquisition.noise.estimate_noise_sigma`): its flat floor must not be mistaken for sharpness.
     Two sweeps: the second blurs each reference across by the other axes' first estimates, since an LR
     line is blurred across as well as along. An axis too short for the spectra keeps FWHM = factor.
     """
+    nominal = [float(f) for f in scale] if nominal is None else [float(n) for n in nominal]
     full = [a for a, f in enumerate(scale) if f == 1]
     if full and max(scale) > 1:
-        return self_referenced_fwhm(lr, scale, full, noise_sigma=noise_sigma, max_segments=max_segments, seed=seed)
-    fwhm = [float(f) if f > 1 else 0.0 for f in scale]
+        return self_referenced_fwhm(
+            lr, scale, full, noise_sigma=noise_sigma, max_segments=max_segments, seed=seed, nominal=nominal
+        )
+    fwhm = [n if f > 1 else 0.0 for f, n in zip(scale, nominal)]
     for _ in range(2):
         rng = np.random.default_rng(seed)
         for axis, f in enumerate(scale):
@@ -116,7 +135,7 @@ def estimate_fwhm(
                 continue
             target, reference = _axis_segments(lr, axis, scale, references, fwhm, max_segments, rng)
             if len(target) >= 50 and len(reference) >= 50:
-                fwhm[axis] = fit_fwhm(target, reference, f, search_grid(f), noise_sigma)
+                fwhm[axis] = fit_fwhm(target, reference, f, search_grid(nominal[axis]), noise_sigma)
     return fwhm[0], fwhm[1], fwhm[2]
 
 
@@ -176,9 +195,12 @@ def self_referenced_fwhm(
     max_segments: int = 4000,
     seed: int = 0,
     sweeps: int = 3,
+    nominal: Sequence[float] | None = None,
 ) -> tuple[float, float, float]:
-    """The profile of each decimated axis against the scan's own full-resolution axes (see the module doc)."""
-    fwhm = [float(f) if f > 1 else 0.0 for f in scale]
+    """The profile of each decimated axis against the scan's own full-resolution axes (see the module doc),
+    searched around its ``nominal`` FWHM (default: the factor)."""
+    nominal = [float(f) for f in scale] if nominal is None else [float(n) for n in nominal]
+    fwhm = [n if f > 1 else 0.0 for f, n in zip(scale, nominal)]
     for _ in range(sweeps):
         for axis, f in enumerate(scale):
             if f == 1:
@@ -186,12 +208,12 @@ def self_referenced_fwhm(
             estimates = []
             # the LR lines are blurred across below, which scales their white-noise level by the kernel's norm
             blurred_sigma = noise_sigma * float(np.sqrt((_blur_along(_delta(), 0, fwhm[axis]) ** 2).sum()))
-            grid = search_grid(f)
+            grid = search_grid(nominal[axis])
             for reference_axis in full_axes:
                 rng = np.random.default_rng(seed)
                 blurred = _blur_along(lr, reference_axis, fwhm[axis])
                 target = _subsample(line_segments(blurred, axis, SEGMENT), max_segments, rng)
-                reference = _subsample(line_segments(lr, reference_axis, SEGMENT * f), max_segments, rng)
+                reference = _subsample(line_segments(lr, reference_axis, reference_length(f)), max_segments, rng)
                 if len(target) >= 50 and len(reference) >= 50:
                     estimates.append(fit_fwhm(target, reference, f, grid, blurred_sigma))
             if estimates:
@@ -232,11 +254,13 @@ def estimate_profile(
     scale: Sequence[int],
     noise_sigmas: Sequence[float],
     most: int = 3,
+    nominal: Sequence[float] | None = None,
 ) -> tuple[float, float, float]:
     """Slice-profile FWHM per axis (HR voxels): the median of the estimates of up to ``most`` LR volumes
-    against up to ``most`` HR references, or against their own full-resolution axes where they have some."""
+    against up to ``most`` HR references, or against their own full-resolution axes where they have some,
+    searched around the ``nominal`` FWHM (default: the factor)."""
     estimates = [
-        estimate_fwhm(lr, scale, list(references[:most]), noise_sigma=sigma)
+        estimate_fwhm(lr, scale, list(references[:most]), noise_sigma=sigma, nominal=nominal)
         for lr, sigma in zip(lr_volumes[:most], noise_sigmas[:most])
     ]
     median = np.median(np.asarray(estimates), axis=0)

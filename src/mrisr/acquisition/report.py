@@ -20,7 +20,7 @@ def acquisition_report(acquisition: Acquisition, fwhm: Sequence[float], lr_zooms
     :func:`mrisr.acquisition.resolve.settle`."""
     m = acquisition.config.model
     fwhm = np.asarray(fwhm, dtype=float)
-    hr_zooms = np.asarray(lr_zooms, dtype=float) / np.asarray(m.scale)
+    hr_zooms = np.asarray(lr_zooms, dtype=float) / np.asarray(m.scale, dtype=float)
     model = "planar (internal pairs)" if m.architecture == "planar" else m.degradation
     return {
         "model": model,
@@ -29,6 +29,10 @@ def acquisition_report(acquisition: Acquisition, fwhm: Sequence[float], lr_zooms
         "fwhm_hr_voxels": [round(float(v), 3) for v in fwhm],
         "fwhm_mm": [round(float(v), 3) for v in fwhm * hr_zooms],
         "lr_voxel_mm": [round(float(v), 3) for v in lr_zooms],
+        "sr_voxel_mm": [round(float(v), 4) for v in hr_zooms],
+        "scale": [round(float(f), 6) for f in m.scale],
+        "slice_thickness_mm": m.slice_thickness,
+        "slice_thickness_source": acquisition.thickness_source,
         "noise_sigma": [round(float(v), 5) for v in acquisition.noise_sigmas],
         "noise_sigma_note": "Rician sigma relative to the LR's 99.9th percentile, "
         + ("as configured" if m.noise_sigma is not None else "estimated in its air"),

@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from mrisr import MRISRError
 from mrisr.acquisition.degradation import default_fwhm
+from mrisr.acquisition.geometry import scan_geometry
 from mrisr.acquisition.noise import air_voxels
 from mrisr.acquisition.profile import (
     SEARCH,
@@ -29,6 +31,10 @@ from mrisr.data import TrainingVolume
 NOMINAL_TOLERANCE = 0.1
 """How far below the nominal FWHM an estimate against other subjects may lie and still be used."""
 
+THICKNESS_TOLERANCE = 0.25
+"""How far an estimated FWHM may lie from the header's slice thickness before the report warns: a slice
+profile's FWHM is close to its nominal thickness, but not equal (the excitation pulse is not a box)."""
+
 MIN_AIR_VOXELS = 1000
 """Fewer air voxels than this and the Rician sigma is estimated from the signal or from a few voxels."""
 
@@ -41,17 +47,43 @@ class Acquisition:
     noise_sigmas: list[float]  # Rician sigma per LR volume (one when configured)
     profile_source: str  # where the slice profile came from, in words
     warnings: list[str]  # what the estimates could not pin down, for the report and the end of training
+    thickness_source: str = "not given: taken as the spacing"  # where model.slice_thickness came from
 
 
 def settle(config: Config, hr_volumes: Sequence[TrainingVolume], lr_volumes: Sequence[TrainingVolume]) -> Acquisition:
-    """The :class:`Acquisition` of a run on these volumes (see :func:`resolve`)."""
+    """The :class:`Acquisition` of a run on these volumes (see :func:`resolve`), its slice thickness taken
+    from the first scan's JSON sidecar when the config does not give one."""
+    thickness, source = slice_thickness(config, lr_volumes)
+    config = _with_model(config, slice_thickness=thickness)
     resolved, warnings = resolve(config, hr_volumes, lr_volumes)
     return Acquisition(
         resolved,
         noise_sigmas(resolved, lr_volumes),
         profile_source(config, resolved),
         warnings + noise_warnings(config, lr_volumes),
+        source,
     )
+
+
+def slice_thickness(config: Config, lr_volumes: Sequence[TrainingVolume]) -> tuple[float | None, str]:
+    """The slice thickness (mm) of a run and where it came from: the config (``--slice-thickness``), else the
+    first scan's sidecar (:func:`mrisr.acquisition.geometry.scan_geometry`), else unknown."""
+    if config.model.slice_thickness is not None:
+        return float(config.model.slice_thickness), "config (--slice-thickness)"
+    if not lr_volumes or not Path(lr_volumes[0].path).is_file():
+        return None, "not given: taken as the spacing"
+    geometry = scan_geometry(lr_volumes[0].path)
+    return geometry.thickness, geometry.thickness_source
+
+
+def nominal_fwhm(scale: Sequence[float], hr_mm: Sequence[float], thickness: float | None) -> list[float]:
+    """The nominal slice profile per axis in HR voxels: the thickness along the slice axis when it is known
+    (thick slices: one coarse axis), else the factor (a slice as thick as its spacing)."""
+    nominal = [float(f) for f in scale]
+    coarse = [a for a, f in enumerate(scale) if f > 1]
+    if thickness is not None and len(coarse) == 1:
+        nominal[coarse[0]] = float(thickness) / float(hr_mm[coarse[0]])
+    return nominal
 
 
 def resolve(
@@ -85,7 +117,9 @@ def resolve(
         return _with_model(config, fixed_fwhm=default_fwhm(m.scale)), []
     lr_data, hr_data = [v.data for v in lr_volumes], [v.data for v in hr_volumes]
     sigmas = [v.noise_sigma for v in lr_volumes]
-    estimate = estimate_profile(lr_data, hr_data, m.scale, sigmas)
+    hr_mm = np.asarray(lr_volumes[0].zooms) / np.asarray(m.scale, dtype=float)
+    nominal = nominal_fwhm(m.scale, hr_mm, m.slice_thickness)
+    estimate = estimate_profile(lr_data, hr_data, m.scale, sigmas, nominal=nominal)
     shape = m.profile_shape
     if shape == "auto":
         shape = estimate_shape(lr_data, hr_data, m.scale, sigmas, estimate)  # Gaussian for thick slices
@@ -99,12 +133,11 @@ def resolve(
                 "the protocol says so)"
             )
         return _with_model(config, profile_shape=shape, fixed_fwhm=default_fwhm(m.scale)), warnings
-    hr_mm = np.asarray(lr_volumes[0].zooms) / np.asarray(m.scale)
     fwhm, warnings = list(estimate), []
-    bounds = set(on_search_bound(estimate, m.scale))
+    bounds = set(on_search_bound(estimate, m.scale, nominal))
     below = below_nominal(estimate, m.scale) if m.nominal_floor else []
     for axis in sorted(bounds | set(below)):
-        f, mm = m.scale[axis], hr_mm[axis]
+        f, mm = nominal[axis], hr_mm[axis]
         if axis in bounds:
             low, high = SEARCH[0] * f * mm, SEARCH[1] * f * mm
             found = f"sits on an end of the search ({low:.2f}-{high:.2f} mm), so it is a bound, not a measurement"
@@ -117,6 +150,14 @@ def resolve(
             f"slice profile along axis {axis}: the estimate {estimate[axis] * mm:.2f} mm {found}; {cause}; "
             f"training uses the nominal {f * mm:.2f} mm (set model.fixed_fwhm if the protocol says otherwise)"
         )
+    if m.slice_thickness is not None:
+        for axis in (a for a, f in enumerate(m.scale) if f > 1 and a not in bounds | set(below)):
+            if abs(estimate[axis] - nominal[axis]) > THICKNESS_TOLERANCE * nominal[axis]:
+                warnings.append(
+                    f"slice profile along axis {axis}: the estimate {estimate[axis] * hr_mm[axis]:.2f} mm differs "
+                    f"from the slice thickness {m.slice_thickness:g} mm by more than {THICKNESS_TOLERANCE:.0%}; "
+                    "training uses the estimate (set model.fixed_fwhm to use the thickness)"
+                )
     return _with_model(config, profile_shape=shape, fixed_fwhm=tuple(fwhm)), warnings
 
 

@@ -25,7 +25,7 @@ from mrisr.config import Config
 from mrisr.data import TrainingVolume
 from mrisr.distributed import Replica, optimizer_step
 from mrisr.losses import charbonnier
-from mrisr.models.planar import PlanarSR
+from mrisr.models.planar import PlanarSR, sample_last
 from mrisr.planes import PlanePairSampler, pair_sampler
 
 
@@ -52,15 +52,18 @@ class PlanarSystem:
     def networks(self) -> dict[str, nn.Module]:
         return {"generator": self.generator}
 
-    def sample_batch(self, rng: np.random.Generator, replica: Replica) -> tuple[torch.Tensor, torch.Tensor]:
-        """This replica's share of ``plane_batch_size`` pairs per replica, drawn from the shared ``rng``."""
-        lr, hr = self.sampler.sample(rng, self.config.train.plane_batch_size * replica.world)
-        return replica.shard(lr).to(self.device), replica.shard(hr).to(self.device)
+    def sample_batch(self, rng: np.random.Generator, replica: Replica) -> tuple[torch.Tensor, ...]:
+        """This replica's share of ``plane_batch_size`` pairs per replica, drawn from the shared ``rng``, with
+        the truths' positions at a non-integer factor."""
+        batch = self.sampler.sample(rng, self.config.train.plane_batch_size * replica.world)
+        return tuple(None if x is None else replica.shard(x).to(self.device) for x in batch)
 
-    def train_step(self, batch: tuple[torch.Tensor, torch.Tensor], replica: Replica) -> dict[str, float]:
-        """One update of the plane network on its pixel loss."""
-        lr, hr = batch
+    def train_step(self, batch: tuple[torch.Tensor, ...], replica: Replica) -> dict[str, float]:
+        """One update of the plane network on its pixel loss (at the truths' positions on its fine grid)."""
+        lr, hr, positions = batch
         sr = self.generator.net(lr)
+        if positions is not None:
+            sr = sample_last(sr, self.generator.net.fine, positions)
         loss = charbonnier(sr, hr)
         optimizer_step(self.optimizers["g"], loss, replica)
         self._last = (lr, sr, hr)
@@ -83,12 +86,12 @@ class PlanarSystem:
         write_acquisition_report(run_dir, self.acquisition_report(), self.first_lr)
 
 
-def check_in_plane_spacing(scan: TrainingVolume, scale: Sequence[int], axis: int) -> None:
-    """Warn when the in-plane voxels are not the size of the SR's voxels along the slice axis: the pairs
+def check_in_plane_spacing(scan: TrainingVolume, scale: Sequence[float], axis: int) -> None:
+    """Warn when the finest in-plane voxels are not the size of the SR's voxels along the slice axis: the pairs
     then teach a resolution other than the one asked for (resample the scan in-plane first)."""
     target = scan.zooms[axis] / scale[axis]
-    in_plane = [scan.zooms[a] for a in range(3) if a != axis]
-    if any(abs(z - target) > 0.1 * target for z in in_plane):
+    in_plane = [round(scan.zooms[a], 4) for a in range(3) if a != axis]
+    if abs(min(in_plane) - target) > 0.1 * target:
         warnings.warn(
             f"{scan.path}: in-plane voxels {in_plane} mm differ from the SR's {target:g} mm along the slice axis; "
             "the planar model learns the in-plane resolution",
