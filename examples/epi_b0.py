@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 from pathlib import Path
-
-import numpy as np
-from nibabel.nicom import dicomwrappers
 
 from mrisr import datasets
 from mrisr.apps.demo import demo_config
@@ -27,20 +23,11 @@ from mrisr.data import intensity_scale
 from mrisr.evaluation import consistency, interpolate
 from mrisr.figures import comparison_figure, trust_figure
 from mrisr.inference import Companions, super_resolve_file
-from mrisr.io import load_volume, save_volume
+from mrisr.io import load_volume
 from mrisr.training import train
 from mrisr.trust import Provenance
 
 SCALE = (2, 2, 2)
-
-
-def mosaic_to_nifti(dicom: Path, out: Path) -> Path:
-    """Read a Siemens mosaic with nibabel's DICOM wrapper (it warns 'experimental'; it works)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wrapper = dicomwrappers.wrapper_from_file(str(dicom))
-        save_volume(out, wrapper.get_data().astype(np.float32), wrapper.affine)
-    return out
 
 
 def main() -> None:
@@ -50,8 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    folder = datasets.package_file("heudiconv", "tests/data/b0dwiForFmap/b0dwi_for_fmap+00001.dcm").parent
-    lr_paths = [mosaic_to_nifti(folder / f"b0dwi_for_fmap+0000{i}.dcm", out / f"b0_{i}.nii.gz") for i in (1, 2)]
+    lr_paths = [datasets.epi_b0_nifti(out / f"b0_{i}.nii.gz", i) for i in (1, 2)]
 
     config = demo_config(lr_paths, seed=0, minutes=args.minutes)
     model_path = train(config, out / "run")

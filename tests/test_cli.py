@@ -306,3 +306,31 @@ def test_an_isotropic_scan_at_a_non_integer_factor_is_refused_in_one_line(real_d
     )
     err = capsys.readouterr().err.strip()
     assert code == 1 and "not all whole numbers" in err and "--spacing" in err and "\n" not in err
+
+
+def test_run_trains_on_a_folder_of_scans_and_super_resolves_each_and_a_rerun_redoes_nothing(
+    real_data, tmp_path, capsys
+):
+    from mrisr.acquisition.simulate import SliceParams, simulate_slices
+    from mrisr.io import load_volume
+
+    scans = tmp_path / "dcm2niix"
+    scans.mkdir()
+    for seed in (0, 1):
+        params = SliceParams(axis=2, spacing=4.0, thickness=3.0, noise_sigma=0.01, noise_seed=seed)
+        case = simulate_slices(load_volume(real_data["colin"]), params)
+        save_volume(scans / f"sub-0{seed}_T2w.nii.gz", case.lr.data, case.lr.affine, case.lr.header)
+        (scans / f"sub-0{seed}_T2w.json").write_text(json.dumps(params.sidecar))
+    out = tmp_path / "sr"
+    assert main(["run", str(scans), "-o", str(out), "--steps", "2", "--quiet", "--device", "cpu"]) == 0
+    assert "2 of 2 volumes done" in capsys.readouterr().out
+    for subject in ("sub-00", "sub-01"):
+        assert nib.load(out / f"{subject}_T2w_sr.nii.gz").shape == case.truth.data.shape
+        assert (out / f"{subject}_T2w_uncertainty.nii.gz").is_file() and (
+            out / f"{subject}_T2w_consistency.nii.gz"
+        ).is_file()
+        assert json.loads((out / f"{subject}_T2w_sr.json").read_text())["Geometry"]["SliceThicknessmm"] == 3.0
+    model = (out / "run" / "model.pt").stat().st_mtime_ns
+    assert main(["run", str(scans), "-o", str(out), "--steps", "2", "--quiet", "--device", "cpu"]) == 0
+    assert "0 of 2 volumes done, 2 skipped" in capsys.readouterr().out
+    assert (out / "run" / "model.pt").stat().st_mtime_ns == model

@@ -39,8 +39,16 @@ def _train(args: argparse.Namespace) -> None:
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         _torchrun(args.argv, args.nproc)
         return
-    from mrisr.config import Config, preset, settle_architecture
     from mrisr.training import train
+
+    config, run_dir = _train_config(args)
+    model = train(config, run_dir, resume=args.resume)
+    print(f"model written to {model}")
+
+
+def _train_config(args: argparse.Namespace):
+    """The settled config and the run folder of the ``train`` options, checked before any work."""
+    from mrisr.config import Config, preset, settle_architecture
 
     run_dir = Path(args.out)
     if args.config:
@@ -63,8 +71,49 @@ def _train(args: argparse.Namespace) -> None:
         raise MRISRError(f"--val-lr has {len(config.train.val_lr)} volumes but --val-hr has {len(config.train.val_hr)}")
     if (run_dir / "checkpoints" / "last.pt").exists() and not args.resume:
         raise MRISRError(f"{run_dir}: holds a run already (use --resume to continue it, or another --out)")
-    model = train(config, run_dir, resume=args.resume)
-    print(f"model written to {model}")
+    return config, run_dir
+
+
+def _run(args: argparse.Namespace) -> None:
+    """Train on the scans (their geometry from the headers), then super-resolve each of them with its maps."""
+    from mrisr.checkpoint import load_model
+    from mrisr.device import resolve_device, resolve_precision
+    from mrisr.inference import Companions, super_resolve_files
+    from mrisr.io import list_nifti
+    from mrisr.training import train
+    from mrisr.trust import Provenance
+
+    output = Path(args.output)
+    inputs = list_nifti(args.inputs)
+    run_dir = output / "run"
+    model_path = run_dir / "model.pt"
+    if not model_path.is_file():  # a rerun reuses the model, and resumes an interrupted training
+        args.lr, args.out = [str(p) for p in inputs], str(run_dir)
+        args.resume = (run_dir / "checkpoints" / "last.pt").is_file()
+        config, _ = _train_config(args)
+        model_path = train(config, run_dir, resume=args.resume)
+    device = resolve_device(args.device or "auto")
+    model, meta = load_model(model_path, device)
+    dtype = resolve_precision("auto", device)
+    provenance = Provenance(
+        model_path, meta, shlex.join(["mrisr", *args.argv]), str(dtype).removeprefix("torch."), str(device)
+    )
+    companions = Companions(uncertainty=output, consistency=output, provenance=provenance)
+    report = super_resolve_files(
+        model,
+        inputs,
+        output,
+        companions=companions,
+        skip_existing=True,
+        percentile=meta["normalisation"]["percentile"],
+        device=device,
+        dtype=dtype,
+        progress=not args.quiet,
+        flips=DEFAULT_FLIPS,
+    )
+    print(report.summary())
+    if report.failed:
+        raise MRISRError(report.summary())
 
 
 def _sets_scale(config_path: str | None) -> bool:
@@ -263,6 +312,24 @@ def _bench(args: argparse.Namespace) -> None:
         print(f"benchmark written to {out}")
 
 
+RUN_UNSET = ("scale", "config", "degradation_model", "val_lr", "val_hr", "threads", "batch_size")
+"""``train`` options that ``run`` does not offer: their defaults."""
+
+
+def _geometry_options(p: argparse.ArgumentParser) -> None:
+    """``--spacing`` and ``--slice-thickness``: what the header does not say, or what to make of it."""
+    p.add_argument(
+        "--spacing",
+        nargs="+",
+        type=float,
+        metavar="MM",
+        help="SR voxel size, one value or three (default: the finest in-plane spacing, along the slice axis)",
+    )
+    p.add_argument(
+        "--slice-thickness", type=float, metavar="MM", help="slice thickness (default: the JSON sidecar's, if any)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrisr", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mrisr {__version__}")
@@ -277,16 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scale", nargs=3, type=float, metavar=("FX", "FY", "FZ"), help="per-axis factor (default: from the header)"
     )
-    p.add_argument(
-        "--spacing",
-        nargs="+",
-        type=float,
-        metavar="MM",
-        help="SR voxel size, one value or three (default: the finest in-plane spacing, along the slice axis)",
-    )
-    p.add_argument(
-        "--slice-thickness", type=float, metavar="MM", help="slice thickness (default: the JSON sidecar's, if any)"
-    )
+    _geometry_options(p)
     p.add_argument("--out", required=True, metavar="RUN_DIR")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float)
@@ -356,6 +414,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_infer)
+
+    p = sub.add_parser("run", help="train on your scans (geometry from their headers), then super-resolve each of them")
+    p.add_argument("inputs", nargs="+", metavar="SCAN|DIR", help="scans of one protocol (NIfTI, with JSON sidecars)")
+    p.add_argument("-o", "--output", required=True, help="folder: OUTPUT/<scan>_sr.nii.gz, maps, sidecars, run/")
+    p.add_argument("--hr", nargs="+", metavar="DIR|FILE", help="HR volumes of other subjects (optional)")
+    _geometry_options(p)
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float)
+    budget.add_argument("--steps", type=int)
+    p.add_argument("--preset", choices=sorted(PRESETS), help="starting config (default cpu)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=DEVICES)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run, **dict.fromkeys(RUN_UNSET), nproc=1, resume=False, no_contrastive=False)
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM against a ground truth, with interpolation baselines")
     p.add_argument("--truth", required=True)

@@ -44,3 +44,21 @@ def colin27(brain_only: bool = False) -> Path:
     if not path.is_file():
         raise MRISRError(f"{path}: not found ({INSTALL_HINT})")
     return path
+
+
+def epi_b0_nifti(out: Path, repeat: int = 1) -> Path:
+    """Write one of the two repeats of the real 3 T b≈0 EPI (a Siemens mosaic in heudiconv's test data) as
+    NIfTI, read with nibabel's DICOM wrapper (it warns 'experimental'; it works)."""
+    import warnings
+
+    import numpy as np
+    from nibabel.nicom import dicomwrappers
+
+    from mrisr.io import save_volume
+
+    dicom = package_file("heudiconv", f"tests/data/b0dwiForFmap/b0dwi_for_fmap+0000{repeat}.dcm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wrapper = dicomwrappers.wrapper_from_file(str(dicom))
+        save_volume(out, wrapper.get_data().astype(np.float32), wrapper.affine)
+    return out
