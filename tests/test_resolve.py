@@ -138,3 +138,20 @@ def test_the_scanner_report_carries_the_warnings_and_prints_them(tmp_path, capsy
     assert json.loads((tmp_path / "degradation.json").read_text())["warnings"] == ["the estimate is a bound"]
     assert "warning: the estimate is a bound" in capsys.readouterr().err
     assert (tmp_path / "degradation.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(("thickness", "warned"), [(4.0, False), (6.0, True)])
+def test_the_slice_thickness_centres_the_estimate_and_a_disagreement_is_warned(colin, thickness, warned):
+    """Slices 4 mm thick every 5 mm (a gap): the estimate finds the thickness, not the spacing; a header
+    thickness 50% too large is reported beside it, and training uses the estimate."""
+    from mrisr.acquisition.degradation import acquire_axis
+
+    scan = acquire_axis(colin[30:150, 30:190, :], 2, 5.0, 4.0)
+    volume = prepare_volume(Volume(scan, np.diag([1.0, 1.0, 5.0, 1.0])), 99.9, (1, 1, 1))
+    config = Config().override({"model": {"scale": [1, 1, 5], "slice_thickness": thickness}})
+    acquisition = settle(config, [], [volume])
+    assert acquisition.config.model.fixed_fwhm[2] == pytest.approx(4.0, rel=0.15)
+    assert acquisition.thickness_source == "config (--slice-thickness)"
+    assert any("differs from the slice thickness 6 mm" in w for w in acquisition.warnings) == warned
+    report = acquisition_report(acquisition, acquisition.config.model.fixed_fwhm, volume.zooms)
+    assert report["slice_thickness_mm"] == thickness and report["sr_voxel_mm"] == [1.0, 1.0, 1.0]

@@ -77,9 +77,9 @@ class SagittalView:
         return self.row_mm / self.col_mm
 
 
-def upsampling_factors(hr_shape: Sequence[int], lr_shape: Sequence[int]) -> tuple[int, ...]:
-    """The per-axis factors that take ``lr_shape`` to ``hr_shape`` (``hr // lr``)."""
-    return tuple(int(h) // int(lr) for h, lr in zip(hr_shape, lr_shape))
+def upsampling_factors(hr_shape: Sequence[int], lr_shape: Sequence[int]) -> tuple[float, ...]:
+    """The per-axis factors that take ``lr_shape`` to ``hr_shape`` over the same field of view (``hr / lr``)."""
+    return tuple(int(h) / int(lr) for h, lr in zip(hr_shape, lr_shape))
 
 
 def comparison_panels(

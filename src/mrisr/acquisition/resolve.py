@@ -16,7 +16,7 @@ import numpy as np
 
 from mrisr import MRISRError
 from mrisr.acquisition.degradation import default_fwhm
-from mrisr.acquisition.geometry import scan_geometry
+from mrisr.acquisition.geometry import find_slice_axis, scan_geometry
 from mrisr.acquisition.noise import air_voxels
 from mrisr.acquisition.profile import (
     SEARCH,
@@ -77,12 +77,13 @@ def slice_thickness(config: Config, lr_volumes: Sequence[TrainingVolume]) -> tup
 
 
 def nominal_fwhm(scale: Sequence[float], hr_mm: Sequence[float], thickness: float | None) -> list[float]:
-    """The nominal slice profile per axis in HR voxels: the thickness along the slice axis when it is known
-    (thick slices: one coarse axis), else the factor (a slice as thick as its spacing)."""
+    """The nominal slice profile per axis in HR voxels: the thickness along the slice axis (the one coarse
+    axis, or the one with the coarsest LR spacing) when it is known, else the factor (a slice as thick as
+    its spacing)."""
     nominal = [float(f) for f in scale]
-    coarse = [a for a, f in enumerate(scale) if f > 1]
-    if thickness is not None and len(coarse) == 1:
-        nominal[coarse[0]] = float(thickness) / float(hr_mm[coarse[0]])
+    axis = find_slice_axis([f * mm for f, mm in zip(scale, hr_mm)])
+    if thickness is not None and axis is not None and scale[axis] > 1:
+        nominal[axis] = float(thickness) / float(hr_mm[axis])
     return nominal
 
 
@@ -135,7 +136,7 @@ def resolve(
         return _with_model(config, profile_shape=shape, fixed_fwhm=default_fwhm(m.scale)), warnings
     fwhm, warnings = list(estimate), []
     bounds = set(on_search_bound(estimate, m.scale, nominal))
-    below = below_nominal(estimate, m.scale) if m.nominal_floor else []
+    below = below_nominal(estimate, m.scale, nominal) if m.nominal_floor else []
     for axis in sorted(bounds | set(below)):
         f, mm = nominal[axis], hr_mm[axis]
         if axis in bounds:
@@ -161,9 +162,9 @@ def resolve(
     return _with_model(config, profile_shape=shape, fixed_fwhm=tuple(fwhm)), warnings
 
 
-def below_nominal(fwhm: Sequence[float], scale: Sequence[int]) -> list[int]:
+def below_nominal(fwhm: Sequence[float], scale: Sequence[float], nominal: Sequence[float] | None = None) -> list[int]:
     """The axes of a scan decimated along every axis whose estimate is more than :data:`NOMINAL_TOLERANCE`
-    below the nominal FWHM (the factor).
+    below the ``nominal`` FWHM (default: the factor).
 
     Such a scan has no sharp axis of its own, so its profile is estimated against other subjects, and
     smoother references make a scan look sharper than it is (Colin27, 2 mm Gaussian slices, against three
@@ -171,7 +172,8 @@ def below_nominal(fwhm: Sequence[float], scale: Sequence[int]) -> list[int]:
     """
     if 1 in scale:
         return []
-    return [axis for axis, (w, f) in enumerate(zip(fwhm, scale)) if w < (1 - NOMINAL_TOLERANCE) * f]
+    nominal = scale if nominal is None else nominal
+    return [axis for axis, (w, n) in enumerate(zip(fwhm, nominal)) if w < (1 - NOMINAL_TOLERANCE) * n]
 
 
 def _with_model(config: Config, **changes: object) -> Config:
