@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU quality check of issue 13: mrisr's `gpu` preset on the Colin27 panels, and ECLARE 1.0.1 (the
+# The GPU quality check: mrisr's `gpu` preset on the Colin27 panels, and ECLARE 1.0.1 (the
 # peer) on the noisy thick panel, every output scored by `mrisr evaluate` inside the head.
 #
 #   bash benchmarks/gpu_quality.sh DATA OUT [MINUTES] [PHASES]
@@ -15,10 +15,9 @@
 #           and the 3D unpaired model on Gaussian 2x2x2 + Rician 0.02 with the template (1.2 x MINUTES).
 #   extra   at once: thick + Rician 0.01 and thick with the `cpu` preset, seed 0.
 #   gaussian  the 3D model (the default: sinc/Gaussian settled from the spectra, cubic base, internal pairs)
-#           on Gaussian 2x2x2 + Rician 0.02 with the template, seeds 0, 1 and 2, each alone (issue 13's GPU
-#           target there: +1.5 dB over cubic inside the head).
+#           on Gaussian 2x2x2 + Rician 0.02 with the template, seeds 0, 1 and 2, each alone.
 # `run-eclare` must be on PATH (pip install eclare==1.0.1) for the ECLARE row. Each output is scored as soon
-# as it is written. On one H100 (results/REPORT.md §15) one thick run took 178 s at MINUTES 2.25 and
+# as it is written. On one H100 (results/REPORT.md, "Thick slices on one H100") one thick run took 178 s at MINUTES 2.25 and
 # ECLARE, sharing the GPU, needed more than 330 s.
 set -uo pipefail
 DATA=$(realpath "$1")

@@ -64,9 +64,9 @@ def test_presets_size_the_networks_and_paper_forces_the_3d_model():
     cpu, gpu, paper = preset("cpu"), preset("gpu"), preset("paper")
     assert (paper.loss.feature_adversarial, paper.loss.nce) == (0.1, 1.0)  # the paper's losses
     assert (paper.model.upsampler, paper.model.profile_shape) == ("trilinear", "gaussian")
-    assert (cpu.loss.feature_adversarial, cpu.loss.nce) == (0.0, 1.0)  # the measured default (REPORT §14)
-    assert (cpu.loss.internal, paper.loss.internal) == (1.0, 0.0)  # internal pairs (REPORT §18)
-    assert (cpu.model.nominal_floor, paper.model.nominal_floor) == (True, False)  # REPORT §19
+    assert (cpu.loss.feature_adversarial, cpu.loss.nce) == (0.0, 1.0)  # the measured default
+    assert (cpu.loss.internal, paper.loss.internal) == (1.0, 0.0)  # internal pairs
+    assert (cpu.model.nominal_floor, paper.model.nominal_floor) == (True, False)
     assert cpu == Config()
     assert gpu.model.plane_width > cpu.model.plane_width and gpu.train.plane_batch_size > cpu.train.plane_batch_size
     assert gpu.model.width > cpu.model.width

@@ -37,15 +37,16 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 """Named starting configs (``mrisr train --preset``): ``cpu`` (the defaults, sized for a 2-core CPU), ``gpu``
 (wider and deeper networks, bigger batches and a lower learning rate for one GPU: at 5e-4 its planar network
-diverged on one H100, results/REPORT.md §15) and ``paper`` (the 3D unpaired model of Li et al.
+diverged on one H100) and ``paper`` (the 3D unpaired model of Li et al.
 2023 whatever the factors, with its feature alignment and InfoNCE terms and a Gaussian slice profile: the
 configuration that ``results/REPORT.md`` reproduces)."""
 PAPER_LOSS = PRESETS["paper"]["loss"]
 """The paper's adversarial feature alignment and InfoNCE weights, and no internal pairs; the default drops the
-alignment (REPORT §14) and adds the internal pairs (REPORT §18)."""
+alignment (it scored lower inside the head over 3 seeds) and adds the internal pairs (the scan's own coarser
+scale: higher inside the head on every 2×2×2 panel measured)."""
 PAPER_MODEL = {key: PRESETS["paper"]["model"][key] for key in ("profile_shape", "upsampler", "nominal_floor")}
-"""The paper's Gaussian slice profile and trilinear SR base, and slice-profile estimates used as found, for the
-experiment's rows (REPORT §18, §19)."""
+"""The paper's Gaussian slice profile and trilinear SR base, and slice-profile estimates below the nominal used
+as found, for the experiment's rows: the paper's configuration as it was measured."""
 SAVED_BEFORE = {
     "model": {"profile_shape": "gaussian", "upsampler": "trilinear", "nominal_floor": False},
     "loss": {"internal": 0.0},
@@ -93,8 +94,8 @@ class ModelConfig:
 @dataclass
 class LossConfig:
     """Loss weights (docs/METHOD.md §4); ``nce = 0`` is the paper's "w/o contrastive loss" ablation. The
-    default has no feature alignment since the ablation of ``results/REPORT.md`` §14, and learns from the
-    scan's own coarser scale since §18."""
+    default has no feature alignment (it scored lower inside the head in the loss ablation of
+    ``results/REPORT.md``) and learns from the scan's own coarser scale."""
 
     rec: float = 1.0  # reconstruction: Ŷ_s of Y_s (and X̂_t of X_t in the free and hybrid models)
     cyc: float = 1.0  # cycle: Y_{s~t~s} of c(Y_s)
@@ -103,7 +104,7 @@ class LossConfig:
     internal: float = 1.0
     lr_adversarial: float = 0.1  # X_{s~t} made to look like X_t (LR discriminator; only with a learned degradation)
     # f_t made to look like f_s (feature discriminator): the paper's 0.1 (--preset paper); off by default, where
-    # it measured lower inside the head over 3 seeds (results/REPORT.md §14)
+    # it measured lower inside the head over 3 seeds (results/REPORT.md, the loss ablation)
     feature_adversarial: float = 0.0
     nce: float = 1.0
     nce_temperature: float = 0.07

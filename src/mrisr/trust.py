@@ -38,7 +38,7 @@ FLIPS: tuple[tuple[int, ...], ...] = ((), (0,), (1,), (0, 1), (2,), (0, 2), (1, 
 
 POOL = 3
 """The spread of a few passes is a noisy estimate: its variance is pooled over POOL³ SR voxels (the ranking of
-the errors it gives: ``benchmarks/trust.py``, results/REPORT.md §12)."""
+the errors it gives: ``benchmarks/trust.py``, results/REPORT.md "Trust maps")."""
 
 
 def local_noise_sigma(x: torch.Tensor) -> torch.Tensor:
@@ -46,7 +46,7 @@ def local_noise_sigma(x: torch.Tensor) -> torch.Tensor:
     for the residual's variance gain on white noise. Edges count as noise too: detail there is uncertain.
 
     An edge-blind estimate (the smallest per-axis RMS of second differences) was tried and ranked the
-    errors worse on both panels of results/REPORT.md §12: they are largest at edges."""
+    errors worse on both panels of results/REPORT.md "Trust maps": they are largest at edges."""
     mean = F.avg_pool3d(F.pad(x, (1,) * 6, mode="replicate"), 3, stride=1)
     power = F.avg_pool3d(F.pad((x - mean) ** 2, (3,) * 6, mode="replicate"), 7, stride=1)
     return (power / (1 - 1 / 27)).sqrt()

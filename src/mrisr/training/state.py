@@ -51,7 +51,7 @@ def divergence_warning(first_loss: float | None, recent_losses: list[float]) -> 
     """A warning when the median loss of the last steps is above :data:`DIVERGED` × the first step's, else ``None``.
 
     A run that ends clearly worse than it started has diverged (a learning rate too high for the network, as the
-    ``gpu`` preset's first version did on one H100: results/REPORT.md §15); for the planar model the first
+    ``gpu`` preset's first version did on one H100); for the planar model the first
     step's loss is that of cubic interpolation, so its output is then likely worse than cubic."""
     if first_loss is None or not math.isfinite(first_loss) or not recent_losses:
         return None
