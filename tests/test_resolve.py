@@ -9,7 +9,7 @@ from scipy import ndimage
 from mrisr import MRISRError, datasets
 from mrisr.acquisition.degradation import DegradationParams, crop_to_multiple, degrade
 from mrisr.acquisition.profile import on_search_bound
-from mrisr.acquisition.report import acquisition_report, write_acquisition_report
+from mrisr.acquisition.report import acquisition_report, format_report, write_acquisition_report
 from mrisr.acquisition.resolve import Acquisition, settle
 from mrisr.config import Config
 from mrisr.data import intensity_scale, prepare_volume
@@ -155,3 +155,5 @@ def test_the_slice_thickness_centres_the_estimate_and_a_disagreement_is_warned(c
     assert any("differs from the slice thickness 6 mm" in w for w in acquisition.warnings) == warned
     report = acquisition_report(acquisition, acquisition.config.model.fixed_fwhm, volume.zooms)
     assert report["slice_thickness_mm"] == thickness and report["sr_voxel_mm"] == [1.0, 1.0, 1.0]
+    console = format_report(report).splitlines()
+    assert len(console) == 5 and f"thickness      {thickness:g} mm (config (--slice-thickness))" in console

@@ -47,6 +47,22 @@ def write_acquisition_report(run_dir: Path, report: dict[str, Any], lr: np.ndarr
     text = json.dumps(report, indent=2) + "\n"
     atomic_write(run_dir / "degradation.json", lambda tmp: Path(tmp).write_text(text))
     degradation_figure(run_dir / "degradation.png", report, lr)
-    print(f"acquisition: {report}")
+    print(format_report(report, run_dir / "degradation.json"))
     for warning in report["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
+
+
+def format_report(report: dict[str, Any], path: Path | None = None) -> str:
+    """The scanner report as a few aligned lines for the console (the whole of it is in ``degradation.json``)."""
+    coarse = [axis for axis, f in enumerate(report.get("scale") or []) if f > 1]
+    profile = ", ".join(f"axis {a}: {report['fwhm_mm'][a]:.2f} mm" for a in coarse) or "none"
+    thickness = report.get("slice_thickness_mm")
+    lines = [
+        f"scanner report{f' ({path})' if path else ''}:",
+        f"  voxels         {report['lr_voxel_mm']} mm -> {report.get('sr_voxel_mm')} mm",
+        f"  slice profile  {report['profile_shape']} FWHM {profile}; {report['fwhm_source']}",
+        f"  thickness      {'unknown' if thickness is None else f'{thickness:g} mm'} "
+        f"({report.get('slice_thickness_source', 'not given')})",
+        f"  noise sigma    {', '.join(f'{v:.4f}' for v in report['noise_sigma'])} ({report['noise_sigma_note']})",
+    ]
+    return "\n".join(lines)
