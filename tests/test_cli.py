@@ -334,3 +334,16 @@ def test_run_trains_on_a_folder_of_scans_and_super_resolves_each_and_a_rerun_red
     assert main(["run", str(scans), "-o", str(out), "--steps", "2", "--quiet", "--device", "cpu"]) == 0
     assert "0 of 2 volumes done, 2 skipped" in capsys.readouterr().out
     assert (out / "run" / "model.pt").stat().st_mtime_ns == model
+
+
+def test_the_reference_is_made_from_the_parser_and_the_config():
+    """docs/REFERENCE.md must be what `python -m mrisr.apps.reference` writes today: it cannot drift."""
+    from pathlib import Path
+
+    from mrisr.apps.reference import reference
+
+    written = (Path(__file__).parent.parent / "docs" / "REFERENCE.md").read_text()
+    assert written == reference(), "docs/REFERENCE.md is stale: python -m mrisr.apps.reference > docs/REFERENCE.md"
+    for name in ("train", "infer", "run", "evaluate", "simulate", "demo", "report", "bench", "experiment"):
+        assert f"### `mrisr {name}`" in written
+    assert "| `slice_thickness` |" in written and "| `--spacing` |" in written

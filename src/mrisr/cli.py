@@ -345,10 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale", nargs=3, type=float, metavar=("FX", "FY", "FZ"), help="per-axis factor (default: from the header)"
     )
     _geometry_options(p)
-    p.add_argument("--out", required=True, metavar="RUN_DIR")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="the run folder: model.pt, config.yaml, logs")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=float)
-    budget.add_argument("--steps", type=int)
+    budget.add_argument("--minutes", type=float, help="training budget in minutes")
+    budget.add_argument("--steps", type=int, help="training budget in steps (default 2000)")
     p.add_argument("--config", help="YAML config (see config.yaml in any run folder)")
     p.add_argument(
         "--preset",
@@ -360,10 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--degradation-model", choices=DEGRADATION_MODELS, help="learned degradation (default physics)")
     p.add_argument("--val-lr", nargs="+", metavar="DIR|FILE", help="paired validation LR (best-SSIM model)")
     p.add_argument("--val-hr", nargs="+", metavar="DIR|FILE", help="paired validation HR, same order")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--threads", type=int)
-    p.add_argument("--device", choices=DEVICES)
+    p.add_argument("--seed", type=int, help="random seed (default 0): a run is reproducible")
+    p.add_argument("--batch-size", type=int, help="3D patches per step and process (default 4)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's)")
+    p.add_argument("--device", choices=DEVICES, help="auto (default): CUDA when present")
     p.add_argument(
         "--nproc",
         type=int,
@@ -373,19 +373,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = sub.add_parser("infer", help="super-resolve NIfTI volumes")
-    p.add_argument("--model", required=True, metavar="CKPT")
-    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--model", required=True, metavar="CKPT", help="a run's model.pt")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="NIfTI files or folders")
     p.add_argument("-o", "--output", required=True, help="output file, or folder for several inputs")
     p.add_argument("--scale", **scale, help="refuse a model of another scale")
     p.add_argument("--volume-index", type=int, help="the 3D volume to take from a 4D file")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that exist")
     p.add_argument("--skip-existing", action="store_true", help="in folder runs, keep outputs already written")
     p.add_argument("--shard", metavar="I/N", help="process only files I, I+N, I+2N, ... (e.g. one Slurm array task)")
     p.add_argument("--allow-nonfinite", action="store_true", help="set NaN/Inf voxels to 0 with a warning")
     p.add_argument(
         "--max-memory-gb", type=float, default=4.0, help="host memory bound: slab size, and refusal of what cannot fit"
     )
-    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when present")
     p.add_argument(
         "--precision", default="auto", choices=PRECISIONS, help="auto: bf16 where the hardware has it natively"
     )
@@ -421,16 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hr", nargs="+", metavar="DIR|FILE", help="HR volumes of other subjects (optional)")
     _geometry_options(p)
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--minutes", type=float)
-    budget.add_argument("--steps", type=int)
+    budget.add_argument("--minutes", type=float, help="training budget in minutes")
+    budget.add_argument("--steps", type=int, help="training budget in steps (default 2000)")
     p.add_argument("--preset", choices=sorted(PRESETS), help="starting config (default cpu)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", choices=DEVICES)
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--device", choices=DEVICES, help="auto (default): CUDA when present")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run, **dict.fromkeys(RUN_UNSET), nproc=1, resume=False, no_contrastive=False)
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM against a ground truth, with interpolation baselines")
-    p.add_argument("--truth", required=True)
+    p.add_argument("--truth", required=True, help="the high-resolution truth, on the SR grid")
     p.add_argument("--pred", nargs="+", default=[], metavar="[NAME=]FILE", help="volumes on the truth's grid")
     p.add_argument("--lr", help="the LR input: adds trilinear/cubic baselines and data consistency")
     p.add_argument("--mask", help="foreground mask (default: thresholded truth)")
@@ -441,20 +441,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="forward model of the data-consistency check",
     )
     p.add_argument("--out", help="write metrics.json here")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing metrics file")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("simulate", help="make a low-resolution NIfTI from a high-resolution one")
-    p.add_argument("input")
-    p.add_argument("-o", "--output", required=True)
-    p.add_argument("--scale", **scale, default=[2, 2, 2])
-    p.add_argument("--kind", default="gaussian", choices=KINDS)
+    p.add_argument("input", help="a high-resolution NIfTI")
+    p.add_argument("-o", "--output", required=True, help="the simulated low-resolution NIfTI")
+    p.add_argument("--scale", **scale, default=[2, 2, 2], help="per-axis factor of the acquisition")
+    p.add_argument("--kind", default="gaussian", choices=KINDS, help="slice profile + decimation, or k-space crop")
     p.add_argument("--fwhm", nargs=3, type=float, help="slice profile per axis in HR voxels (default: the factor)")
     p.add_argument("--noise", type=float, default=0.0, help="Rician sigma relative to the 99.9th percentile")
     p.add_argument("--random", action="store_true", help="draw FWHM, noise and bias field at random")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--volume-index", type=int)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise and of --random")
+    p.add_argument("--volume-index", type=int, help="the 3D volume to take from a 4D file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("experiment", help="the paper's experiment: quality vs number of HR volumes")
@@ -471,20 +471,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="speed and memory on this machine: roofline, training, inference, options")
     p.add_argument("--sizes", nargs="+", type=int, default=[128, 192, 256], help="output edge lengths to time")
-    p.add_argument("--scale", **scale, default=[2, 2, 2])
+    p.add_argument("--scale", **scale, default=[2, 2, 2], help="per-axis factor of the timed models")
     p.add_argument("--max-memory-gb", type=float, default=4.0, help="the inference memory bound")
     p.add_argument("--out", help="also write the measurements as JSON here")
-    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when present")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("report", help="summarise a training run: budget, config, learned degradation")
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a training run's folder")
     p.set_defaults(func=_report)
 
     p = sub.add_parser(
         "demo", help="the whole pipeline on packaged real MRI: Colin27 as oblique thick slices, super-resolved"
     )
-    p.add_argument("--out", default="mrisr-demo")
+    p.add_argument("--out", default="mrisr-demo", help="the demo's folder")
     p.add_argument(
         "--paper", action="store_true", help="the paper's case instead: isotropic 2x2x2, three unpaired HR templates"
     )
@@ -499,9 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument(
         "--minutes", type=float, help="training budget in minutes instead (scores then depend on the machine)"
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the demo is reproducible")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when present")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in the folder")
     p.set_defaults(func=_demo)
     return parser
 

@@ -72,7 +72,7 @@ class ModelConfig:
     width: int = 32  # feature channels of every generator
     encoder_blocks: int = 2  # residual blocks per encoder
     decoder_blocks: int = 2  # residual blocks per decoder
-    disc_width: int = 32
+    disc_width: int = 32  # feature channels of the discriminators
     degradation: str = "physics"  # learned degradation: "free" (the paper's D_LR), "physics" or "hybrid"
     profile: str = "estimate"  # slice profile: "estimate" (power spectra, then fixed) or "learn" (LR discriminator)
     init_fwhm: float = 0.75  # starting slice-profile FWHM when learned, relative to the factor of each axis
@@ -106,40 +106,38 @@ class LossConfig:
     # f_t made to look like f_s (feature discriminator): the paper's 0.1 (--preset paper); off by default, where
     # it measured lower inside the head over 3 seeds (results/REPORT.md, the loss ablation)
     feature_adversarial: float = 0.0
-    nce: float = 1.0
-    nce_temperature: float = 0.07
-    nce_patches: int = 256
-    nce_negatives_across_batch: bool = False
+    nce: float = 1.0  # InfoNCE between source features and those of its degraded-and-re-encoded version
+    nce_temperature: float = 0.07  # InfoNCE temperature
+    nce_patches: int = 256  # feature locations sampled per InfoNCE term
+    nce_negatives_across_batch: bool = False  # negatives from the whole batch, not only the same volume
 
 
 @dataclass
 class TrainConfig:
     """Optimisation, sampling and budget."""
 
-    hr: list[str] = field(default_factory=list)
-    lr: list[str] = field(default_factory=list)
-    val_lr: list[str] = field(default_factory=list)
-    val_hr: list[str] = field(default_factory=list)
-    seed: int = 0
-    steps: int | None = 2000
-    minutes: float | None = None
-    batch_size: int = 4
-    lr_patch: tuple[int, int, int] = (16, 16, 16)
-    learning_rate: float = 5e-4
-    min_learning_rate: float = 1e-6
-    betas: tuple[float, float] = (0.9, 0.99)
+    hr: list[str] = field(default_factory=list)  # HR volumes of other subjects (the unpaired source)
+    lr: list[str] = field(default_factory=list)  # the scans to learn from (the target domain)
+    val_lr: list[str] = field(default_factory=list)  # paired validation LR: the best-SSIM model is kept
+    val_hr: list[str] = field(default_factory=list)  # their HR truths, in the same order
+    seed: int = 0  # one seed for weights, patches and noise: a run is reproducible
+    steps: int | None = 2000  # the budget in steps (machine-independent), unless minutes is set
+    minutes: float | None = None  # the budget in minutes of training
+    batch_size: int = 4  # 3D model: patch pairs per step and replica
+    lr_patch: tuple[int, int, int] = (16, 16, 16)  # 3D model: LR patch size (the HR patch is scale times larger)
+    learning_rate: float = 5e-4  # Adam's, at the start of the cosine schedule
+    min_learning_rate: float = 1e-6  # at the end of the cosine schedule
+    betas: tuple[float, float] = (0.9, 0.99)  # Adam's
     profile_lr_scale: float = 10.0  # learning-rate multiplier of the slice-profile FWHM
-    percentile: float = 99.9
-    intensity_jitter: float = 0.1
-    hr_gamma: tuple[float, float] = (
-        0.6,
-        1.5,
-    )  # contrast augmentation of the HR source: its contrast is not the target's
-    log_every: int = 25
-    checkpoint_every: int = 200
-    val_every: int = 500
-    device: str = "auto"
-    threads: int | None = None
+    percentile: float = 99.9  # each volume is divided by this percentile of its intensities
+    intensity_jitter: float = 0.1  # random gain of each patch, ± this fraction
+    # contrast augmentation of the HR source (a random gamma in this range): its contrast is not the target's
+    hr_gamma: tuple[float, float] = (0.6, 1.5)
+    log_every: int = 25  # steps between TensorBoard scalars
+    checkpoint_every: int = 200  # steps between checkpoints (last.pt, for --resume)
+    val_every: int = 500  # steps between validations, when val_lr is given
+    device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+    threads: int | None = None  # CPU threads; None: PyTorch's default
     plane_batch_size: int = 16  # planar model: plane pairs per step and replica
     plane_patch: tuple[int, int] = (48, 12)  # planar model: LR patch, rows x columns along the slice axis
     external_fraction: float = 0.5  # planar model: share of pairs from the HR volumes when there are some
