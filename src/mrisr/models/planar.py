@@ -122,11 +122,11 @@ class PlanarSR(nn.Module):
     planes_per_pass = 32
     """Planes run through the 2D network at once: bounds the activations when a window is a whole slab."""
 
-    def __init__(self, scale: Sequence[float], width: int = 64, blocks: int = 4) -> None:
+    def __init__(self, scale: Sequence[float], width: int = 64, blocks: int = 4, net: PlaneSR | None = None) -> None:
         super().__init__()
         self.scale = tuple(int(round(s)) if is_integer_factor(s) else float(s) for s in scale)
         self.slice_axis = slice_axis(self.scale)
-        self.net = PlaneSR(self.scale[self.slice_axis], width, blocks)
+        self.net = PlaneSR(self.scale[self.slice_axis], width, blocks) if net is None else net
 
     @classmethod
     def from_config(cls, config: Config) -> PlanarSR:
@@ -160,7 +160,4 @@ class PlanarSR(nn.Module):
             return self
         scale = [1, 1, 1]
         scale[axis] = self.scale[self.slice_axis]
-        other = PlanarSR.__new__(PlanarSR)
-        nn.Module.__init__(other)
-        other.scale, other.slice_axis, other.net = tuple(scale), axis, self.net
-        return other
+        return PlanarSR(scale, net=self.net).train(self.training)
