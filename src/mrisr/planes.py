@@ -199,7 +199,8 @@ def pair_sampler(
 
     axis = slice_axis(scale)
     factor = scale[axis]
-    min_size = (int(patch[0]), int(np.ceil(int(patch[1]) * factor)) + 1)
+    span = int(patch[1]) * int(round(factor)) if is_integer_factor(factor) else int(np.ceil(int(patch[1]) * factor)) + 1
+    min_size = (int(patch[0]), span)  # the sharp pixels of one patch
     sigmas = [v.noise_sigma for v in scans] if noise_sigmas is None else list(noise_sigmas)
     sigmas = sigmas * len(scans) if len(sigmas) == 1 else sigmas
     top_up = np.sqrt(max(0.0, 1 - noise_kept(factor, fwhm) ** 2))  # what the in-plane blur took away
