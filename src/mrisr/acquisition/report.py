@@ -56,13 +56,12 @@ def format_report(report: dict[str, Any], path: Path | None = None) -> str:
     """The scanner report as a few aligned lines for the console (the whole of it is in ``degradation.json``)."""
     coarse = [axis for axis, f in enumerate(report.get("scale") or []) if f > 1]
     profile = ", ".join(f"axis {a}: {report['fwhm_mm'][a]:.2f} mm" for a in coarse) or "none"
-    thickness = report.get("slice_thickness_mm")
+    thickness, source = report.get("slice_thickness_mm"), report.get("slice_thickness_source", "not given")
     lines = [
         f"scanner report{f' ({path})' if path else ''}:",
         f"  voxels         {report['lr_voxel_mm']} mm -> {report.get('sr_voxel_mm')} mm",
         f"  slice profile  {report['profile_shape']} FWHM {profile}; {report['fwhm_source']}",
-        f"  thickness      {'unknown' if thickness is None else f'{thickness:g} mm'} "
-        f"({report.get('slice_thickness_source', 'not given')})",
+        f"  thickness      {source if thickness is None else f'{thickness:g} mm ({source})'}",
         f"  noise sigma    {', '.join(f'{v:.4f}' for v in report['noise_sigma'])} ({report['noise_sigma_note']})",
     ]
     return "\n".join(lines)

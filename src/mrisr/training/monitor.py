@@ -74,9 +74,8 @@ def describe_run(run: Path) -> str:
         for axis, (fwhm, voxel) in enumerate(zip(report["fwhm_mm"], report["lr_voxel_mm"])):
             lines.append(f"    axis {axis}: LR voxel {voxel:g} mm, slice-profile FWHM {fwhm:.2f} mm")
         if "slice_thickness_source" in report:
-            thickness = report["slice_thickness_mm"]
-            known = "unknown" if thickness is None else f"{thickness:g} mm"
-            lines.append(f"    slice thickness {known} ({report['slice_thickness_source']})")
+            thickness, source = report["slice_thickness_mm"], report["slice_thickness_source"]
+            lines.append(f"    slice thickness {source if thickness is None else f'{thickness:g} mm ({source})'}")
         sigmas = ", ".join(f"{s:.4f}" for s in report["noise_sigma"])
         lines.append(f"    Rician noise sigma {sigmas} of the 99.9th percentile")
         if "contrast_curve" in report:
