@@ -140,7 +140,9 @@ class TrainConfig:
     threads: int | None = None  # CPU threads; None: PyTorch's default
     plane_batch_size: int = 16  # planar model: plane pairs per step and replica
     plane_patch: tuple[int, int] = (48, 12)  # planar model: LR patch, rows x columns along the slice axis
-    external_fraction: float = 0.5  # planar model: share of pairs from the HR volumes when there are some
+    # planar model: share of pairs from the HR volumes when there are some: a fifth keeps the head as sharp as
+    # the scan alone gives it (within 0.07 dB; half cost 0.3 dB) and most of the clean background they bring
+    external_fraction: float = 0.2
 
 
 @dataclass

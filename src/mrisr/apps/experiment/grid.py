@@ -78,7 +78,7 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     options (the sinc profile of k-space truncation when the spectra say so). ``planar`` is the
     thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
     ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
-    alone, ``planar-external-0.2`` with a fifth of the pairs from the HR volumes, ``planar-oracle`` from the
+    alone, ``planar-external-0.5`` with half the pairs from the HR volumes (the default takes a fifth), ``planar-oracle`` from the
     scan alone with the true slice profile and noise. The loss ablations:
     ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment), ``mrisr-norec`` (no HR-encoder
     reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
@@ -122,7 +122,7 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
         "planar": {},
         "planar-scan-only": {"train": {"hr": []}},
         "planar-templates-only": {"train": {"external_fraction": 1.0}},
-        "planar-external-0.2": {"train": {"external_fraction": 0.2}},  # the default shares half
+        "planar-external-0.5": {"train": {"external_fraction": 0.5}},  # the default takes a fifth
         "planar-oracle": {  # the scan's own pairs made with the true profile and noise
             "model": {"fixed_fwhm": list(default_fwhm(spec.scale)), "noise_sigma": true_sigma},
             "train": {"hr": []},
