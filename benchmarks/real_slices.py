@@ -65,9 +65,10 @@ def as_acquired(image: np.ndarray, axis: int) -> np.ndarray:
     return acquire(image, (1, 1, 1), fwhm, image.shape)
 
 
-def run_scan(name: str, out: Path, *, minutes: float, seed: int) -> dict:
-    """Bin, train on the binned scan alone, super-resolve and score one real scan; returns its summary."""
-    folder = out / name
+def run_scan(name: str, out: Path, *, minutes: float, seed: int, fixed_fwhm_mm: float | None = None) -> dict:
+    """Bin, train on the binned scan alone, super-resolve and score one real scan; returns its summary. With
+    ``fixed_fwhm_mm`` the slice profile is given, not estimated (a check of what the estimate costs)."""
+    folder = out / (name if fixed_fwhm_mm is None else f"{name}_fwhm{fixed_fwhm_mm:g}")
     folder.mkdir(parents=True, exist_ok=True)
     axis = SLICE_AXES[name]
     volume = real_scan(name, folder)
@@ -79,7 +80,12 @@ def run_scan(name: str, out: Path, *, minutes: float, seed: int) -> dict:
     factors, described = protocol_factors([str(scan_path)])
     print(described)
     train_config = {"lr": [str(scan_path)], "minutes": minutes, "steps": None, "seed": seed}
-    config = preset("cpu").override({"model": {"scale": list(factors)}, "train": train_config})
+    model_config: dict = {"scale": list(factors)}
+    if fixed_fwhm_mm is not None:
+        fixed = [0.0, 0.0, 0.0]
+        fixed[axis] = fixed_fwhm_mm / (spacing / 2)  # in SR voxels
+        model_config["fixed_fwhm"] = fixed
+    config = preset("cpu").override({"model": model_config, "train": train_config})
     started = time.perf_counter()
     model_path = train(config, folder / "run")
     train_seconds = time.perf_counter() - started
@@ -102,6 +108,7 @@ def run_scan(name: str, out: Path, *, minutes: float, seed: int) -> dict:
         "real_voxel_mm": [round(float(z), 3) for z in volume.zooms],
         "binned_slice_mm": spacing,
         "minutes": minutes,
+        "fixed_fwhm_mm": fixed_fwhm_mm,
         "steps": meta["step"],
         "seed": seed,
         "train_seconds": round(train_seconds, 1),
@@ -120,10 +127,12 @@ def main() -> None:
     parser.add_argument("--scan", nargs="+", choices=sorted(SLICE_AXES), default=sorted(SLICE_AXES))
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fixed-fwhm-mm", type=float, help="give the slice profile's FWHM instead of estimating it")
     parser.add_argument("--out", default="results/real_slices")
     args = parser.parse_args()
     for name in args.scan:
-        print(json.dumps(run_scan(name, Path(args.out), minutes=args.minutes, seed=args.seed), indent=2))
+        summary = run_scan(name, Path(args.out), minutes=args.minutes, seed=args.seed, fixed_fwhm_mm=args.fixed_fwhm_mm)
+        print(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
