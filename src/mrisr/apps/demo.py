@@ -34,7 +34,7 @@ SECONDS_PER_STEP = 0.47
 SCAN = SliceParams(axis=1, spacing=5.0, thickness=4.0, noise_sigma=0.01, tilt=15.0)
 """The default case: coronal slices (Colin27's voxel axis 1 runs anterior-posterior), tilted 15° about the
 left-right axis, 4 mm thick every 5 mm, Rician noise 1% of the 99.9th percentile."""
-SCAN_STEPS = 1500
+SCAN_STEPS = 1200
 SCAN_SECONDS_PER_STEP = 0.12
 """The default case: about 8 steps a second on a 2-core x86-64 CPU (PyTorch 2.13)."""
 
