@@ -10,6 +10,6 @@ for grid in n1_gaussian n23_gaussian strict_gaussian n1_thick n1_kspace n1_degra
   n_sweep_gaussian; do
   "$mrisr" experiment "experiments/$grid.yaml" --out results
 done
-# the planar (thick-slice) model, issue 13
+# the planar (thick-slice) model
 "$mrisr" experiment experiments/thick_planar.yaml --out results/planar
 "$mrisr" experiment experiments/thick_planar_long.yaml --out results/planar-long
