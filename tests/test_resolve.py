@@ -156,4 +156,4 @@ def test_the_slice_thickness_centres_the_estimate_and_a_disagreement_is_warned(c
     report = acquisition_report(acquisition, acquisition.config.model.fixed_fwhm, volume.zooms)
     assert report["slice_thickness_mm"] == thickness and report["sr_voxel_mm"] == [1.0, 1.0, 1.0]
     console = format_report(report).splitlines()
-    assert len(console) == 5 and f"thickness      {thickness:g} mm (config (--slice-thickness))" in console
+    assert len(console) == 5 and f"  thickness      {thickness:g} mm (config (--slice-thickness))" in console
