@@ -39,9 +39,7 @@ def search_grid(nominal: float) -> np.ndarray:
     return np.linspace(SEARCH[0] * nominal, SEARCH[1] * nominal, 61)
 
 
-def on_search_bound(
-    fwhm: Sequence[float], scale: Sequence[float], nominal: Sequence[float] | None = None
-) -> list[int]:
+def on_search_bound(fwhm: Sequence[float], scale: Sequence[float], nominal: Sequence[float] | None = None) -> list[int]:
     """The coarse axes whose FWHM estimate sits at (within a grid step of) either end of :data:`SEARCH`
     around its ``nominal`` FWHM (default: the factor)."""
     step = (SEARCH[1] - SEARCH[0]) / 60

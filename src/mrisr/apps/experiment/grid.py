@@ -78,8 +78,8 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     options (the sinc profile of k-space truncation when the spectra say so). ``planar`` is the
     thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
     ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
-    alone, ``planar-external-0.5`` with half the pairs from the HR volumes (the default takes a fifth), ``planar-oracle`` from the
-    scan alone with the true slice profile and noise. The loss ablations:
+    alone, ``planar-external-0.5`` with half the pairs from the HR volumes (the default takes a fifth),
+    ``planar-oracle`` from the scan alone with the true slice profile and noise. The loss ablations:
     ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment), ``mrisr-norec`` (no HR-encoder
     reconstruction), ``mrisr-ssim`` (an SSIM term on the cycle).
 
