@@ -151,9 +151,9 @@ def test_the_slice_thickness_centres_the_estimate_and_a_disagreement_is_warned(c
     config = Config().override({"model": {"scale": [1, 1, 5], "slice_thickness": thickness}})
     acquisition = settle(config, [], [volume])
     assert acquisition.config.model.fixed_fwhm[2] == pytest.approx(4.0, rel=0.15)
-    assert acquisition.thickness_source == "config (--slice-thickness)"
+    assert acquisition.thickness_source == "model.slice_thickness (the config or --slice-thickness)"
     assert any("differs from the slice thickness 6 mm" in w for w in acquisition.warnings) == warned
     report = acquisition_report(acquisition, acquisition.config.model.fixed_fwhm, volume.zooms)
     assert report["slice_thickness_mm"] == thickness and report["sr_voxel_mm"] == [1.0, 1.0, 1.0]
     console = format_report(report).splitlines()
-    assert len(console) == 5 and f"  thickness      {thickness:g} mm (config (--slice-thickness))" in console
+    assert len(console) == 5 and f"  thickness      {thickness:g} mm ({acquisition.thickness_source})" in console

@@ -69,7 +69,7 @@ def slice_thickness(config: Config, lr_volumes: Sequence[TrainingVolume]) -> tup
     """The slice thickness (mm) of a run and where it came from: the config (``--slice-thickness``), else the
     first scan's sidecar (:func:`mrisr.acquisition.geometry.scan_geometry`), else unknown."""
     if config.model.slice_thickness is not None:
-        return float(config.model.slice_thickness), "config (--slice-thickness)"
+        return float(config.model.slice_thickness), "model.slice_thickness (the config or --slice-thickness)"
     if not lr_volumes or not Path(lr_volumes[0].path).is_file():
         return None, "not given: taken as the spacing"
     geometry = scan_geometry(lr_volumes[0].path)
