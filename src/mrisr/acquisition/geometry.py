@@ -56,15 +56,6 @@ class ScanGeometry:
         """Per-axis factors to the SR spacing ``target`` (mm: one value or three; see the module doc)."""
         return factors_to(self.spacing, self.slice_axis, target)
 
-    def describe(self) -> dict[str, object]:
-        """The geometry in the JSON form of reports and sidecars."""
-        return {
-            "voxel_mm": [round(v, 4) for v in self.spacing],
-            "slice_axis": self.slice_axis,
-            "slice_thickness_mm": None if self.thickness is None else round(self.thickness, 4),
-            "slice_thickness_source": self.thickness_source,
-        }
-
 
 def sidecar_path(path: str | Path) -> Path:
     """``scan.nii.gz`` → ``scan.json`` (the BIDS / dcm2niix sidecar beside it)."""
