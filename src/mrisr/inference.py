@@ -74,16 +74,19 @@ def plan_slab_depth(shape: Sequence[int], scale: Sequence[float], limit_bytes: f
     whole slabs)."""
     per_slice = memory_needed(shape, scale, 1, maps) - memory_needed(shape, scale, 0, maps)
     depth = int((limit_bytes - memory_needed(shape, scale, 0, maps)) // per_slice)
-    least = int(shape[2]) if not is_integer_factor(scale[2]) else min(MIN_SLAB, int(shape[2]))
-    return min(depth, int(shape[2])) if depth >= least else 0
+    return min(depth, int(shape[2])) if depth >= thinnest_slab(shape, scale) else 0
+
+
+def thinnest_slab(shape: Sequence[int], scale: Sequence[float]) -> int:
+    """The fewest LR slices a slab may hold: :data:`MIN_SLAB`, or all of them at a non-integer last factor."""
+    return min(MIN_SLAB, int(shape[2])) if is_integer_factor(scale[2]) else int(shape[2])
 
 
 def check_memory(shape: Sequence[int], scale: Sequence[float], limit_gb: float, path: str, maps: int = 0) -> int:
     """The slab depth to use; refuses, before any work, a volume whose SR cannot fit in ``limit_gb``."""
     depth = plan_slab_depth(shape, scale, limit_gb * 2**30, maps)
     if depth == 0:
-        least = int(shape[2]) if not is_integer_factor(scale[2]) else min(MIN_SLAB, int(shape[2]))
-        need = memory_needed(shape, scale, least, maps) / 2**30
+        need = memory_needed(shape, scale, thinnest_slab(shape, scale), maps) / 2**30
         raise MRISRError(
             f"{path}: super-resolving shape {tuple(shape)} by {tuple(scale)} needs at least {need:.1f} GiB, "
             f"above the limit of {limit_gb:g} GiB (raise max_memory_gb, or crop the volume)"
@@ -265,7 +268,7 @@ def super_resolve_file(
     degraded = None
     if c.consistency:
         meta = c.provenance.meta
-        fwhm = oriented(model_fwhm(meta)[0], meta["scale"], scale)
+        fwhm = profile_on_axis(model_fwhm(meta)[0], meta["scale"], scale)
         degraded = ConsistencyStream(lr.shape, sr_shape, fwhm, model_profile_shape(meta))
     with atomic_files(list(named.values())) as tmp_list:
         tmp = dict(zip(named, tmp_list))
@@ -324,7 +327,7 @@ def fit_to_scan(model: torch.nn.Module, zooms: Sequence[float], path: str, meta:
     return model.oriented(axis)
 
 
-def oriented(fwhm: Sequence[float], trained_scale: Sequence[float], scale: Sequence[float]) -> tuple[float, ...]:
+def profile_on_axis(fwhm: Sequence[float], trained_scale: Sequence[float], scale: Sequence[float]) -> tuple[float, ...]:
     """A planar model's slice profile per axis moved to the axis it now serves (``scale``'s coarse axis)."""
     if list(trained_scale) == list(scale) or sum(f > 1 for f in scale) != 1:
         return tuple(fwhm)
