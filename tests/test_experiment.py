@@ -8,19 +8,17 @@ from mrisr.apps.experiment.grid import DegradationSpec, ExperimentConfig, method
 from mrisr.apps.experiment.report import read_rows
 from mrisr.apps.experiment.run import run_experiment
 from mrisr.cli import main
-from mrisr.config import PRESETS, Config
+from mrisr.config import PRESETS
 
 
 def test_quick_grid_runs_scores_and_reports(tmp_path):
     assert main(["experiment", "--quick", "--out", str(tmp_path)]) == 0
     report = tmp_path / "REPORT_TABLES.md"
     rows = read_rows(tmp_path / "runs.csv")
-    assert {r["method"] for r in rows} == {"mrisr", "mrisr-strict", "oracle"}
+    assert {r["method"] for r in rows} == {"mrisr", "oracle"}
     assert all(15 < float(r["psnr"]) < 45 and r["steps"] == "3" for r in rows)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["gaussian-rician-2x2x2"]["oracle"]["1"]["runs"] == 1
-    strict = Config.load(tmp_path / "runs" / "gaussian-rician-2x2x2_mrisr-strict_n1_s0" / "config.yaml")
-    assert len(strict.train.lr) == 2 and not any("colin27" in p for p in strict.train.lr)
     assert (tmp_path / "fig3_gaussian-rician-2x2x2.png").stat().st_size > 10_000
     assert (tmp_path / "fig2_gaussian-rician-2x2x2.png").stat().st_size > 10_000
     assert "cubic" in report.read_text()
@@ -108,11 +106,16 @@ def test_method_overrides_go_through_the_strict_config(tmp_path, monkeypatch):
     from mrisr.apps.experiment import run
 
     spec = DegradationSpec("thick", "gaussian", (1, 1, 4), 0.0)
-    case = run.TestCase(spec, None, None, tmp_path / "lr.nii.gz", {}, true_sigma=0.01)
+    templates = {name: tmp_path / f"{name}_lr.nii.gz" for name in run.HR_POOL}
+    case = run.TestCase(spec, None, None, tmp_path / "lr.nii.gz", templates, true_sigma=0.01)
     grid = ExperimentConfig(minutes=None, steps=3)
     oracle = run.method_run_config(case, "oracle", 1, 0, grid, tmp_path)
     assert oracle.model.fixed_fwhm == (0.0, 0.0, 4.0) and oracle.model.scale == (1, 1, 4)
     assert oracle.loss.lr_adversarial == 0.0 and oracle.train.steps == 3
+    strict = run.method_run_config(case, "mrisr-strict", 1, 0, grid, tmp_path)
+    assert strict.train.lr == [str(case.template_lr_paths[name]) for name in run.HR_POOL[1:]]
+    with pytest.raises(MRISRError, match="no template is left"):
+        run.method_run_config(case, "mrisr-strict", len(run.HR_POOL), 0, grid, tmp_path)
     planar = run.method_run_config(case, "planar-oracle", 1, 0, grid, tmp_path)
     assert planar.model.architecture == "planar" and planar.model.fixed_fwhm == (0.0, 0.0, 4.0)
     assert planar.model.noise_sigma == 0.01 and not planar.train.hr

@@ -12,6 +12,7 @@ from mrisr.acquisition.profile import on_search_bound
 from mrisr.acquisition.report import acquisition_report, format_report, write_acquisition_report
 from mrisr.acquisition.resolve import Acquisition, settle
 from mrisr.config import Config
+from mrisr.console import console
 from mrisr.data import intensity_scale, prepare_volume
 from mrisr.io import Volume, load_volume
 
@@ -134,7 +135,8 @@ def test_the_scanner_report_carries_the_warnings_and_prints_them(tmp_path, capsy
     config = Config().override({"model": {"scale": [2, 2, 2], "fixed_fwhm": [2.0, 2.0, 2.0]}})
     acquisition = Acquisition(config, [0.01], "fixed (config)", ["the estimate is a bound"])
     report = acquisition_report(acquisition, (2.0, 2.0, 2.0), (2.0, 2.0, 2.0))
-    write_acquisition_report(tmp_path, report, np.random.default_rng(0).random((20, 20, 20)) * 0.01)
+    with console():
+        write_acquisition_report(tmp_path, report, np.random.default_rng(0).random((20, 20, 20)) * 0.01)
     assert json.loads((tmp_path / "degradation.json").read_text())["warnings"] == ["the estimate is a bound"]
     assert "warning: the estimate is a bound" in capsys.readouterr().err
     assert (tmp_path / "degradation.png").stat().st_size > 0

@@ -11,6 +11,7 @@ from conftest import straight_and_resumed, tiny_config
 
 from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
+from mrisr.console import console
 from mrisr.distributed import Replica
 from mrisr.models.system import rician_debiased
 from mrisr.training import Trainer, make_trainer, train
@@ -94,14 +95,29 @@ def test_a_damaged_last_checkpoint_falls_back_to_the_previous(tmp_path, real_dat
     assert resumed.step == 1
 
 
-def test_paired_validation_keeps_the_best_ssim_model(tmp_path, real_data):
-    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=2)
+def test_paired_validation_keeps_the_best_ssim_model(tmp_path, real_data, monkeypatch):
+    """model.pt is the generator of the best validation score (step 2 of 4 here), not the last one."""
+    from mrisr.training import loop
+
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=4)
     lr = tmp_path / "val_lr.nii.gz"
     assert main(["simulate", str(real_data["colin"]), "-o", str(lr)]) == 0
     config.train.val_lr, config.train.val_hr = [str(lr)], [str(real_data["colin"])]
     config.train.val_every = 1
+    scripted, seen, measured = iter([0.5, 0.9, 0.7, 0.6, 0.6]), [], []  # steps 1-4, then the end of the run
+
+    def validation_ssim(generator, train_config, device):
+        measured.append(real_validation(generator, train_config, device))
+        seen.append({k: v.clone() for k, v in generator.state_dict().items()})
+        return next(scripted)
+
+    real_validation = loop.validation_ssim
+    monkeypatch.setattr(loop, "validation_ssim", validation_ssim)
     model = load_checkpoint(train(config, tmp_path / "run"))
-    assert 0 < model["val_ssim"] <= 1
+    assert model["val_ssim"] == 0.9 and model["step"] == 2
+    assert all(torch.equal(model["generator"][k], v) for k, v in seen[1].items())
+    assert not all(torch.equal(model["generator"][k], v) for k, v in seen[-1].items())  # the last one differs
+    assert all(0.2 < score < 1 for score in measured)  # the real score of an SR against its truth
 
 
 def test_a_learned_contrast_curve_trains_and_is_reported(tmp_path, real_data, capsys):
@@ -168,7 +184,8 @@ def test_a_diverging_run_warns_at_the_end_and_in_its_report(tmp_path, real_data,
     assert main(["simulate", str(real_data["colin"]), "-o", str(thick), "--scale", "1", "1", "4"]) == 0
     config = tiny_config([], [str(thick)], scale=(1, 1, 4), steps=12)
     config.train.learning_rate = 1.0  # far too high: the zero-initialised head leaves cubic at once
-    train(config, tmp_path / "run")
+    with console():
+        train(config, tmp_path / "run")
     assert "training diverged" in capsys.readouterr().err
     main(["report", str(tmp_path / "run")])
     assert "warning: training diverged" in capsys.readouterr().out
@@ -198,9 +215,9 @@ def test_internal_pairs_super_resolve_the_scan_from_its_own_coarser_copy(tmp_pat
     assert batch.internal.shape[2:] == system.hr_patch
     forward = system.forward_train(batch)
     assert forward.sr_internal.shape == batch.internal.shape
-    if batch.sigma is not None:  # the target is the patch without its Rician floor
-        torch.testing.assert_close(forward.internal, rician_debiased(batch.internal, batch.sigma))
-        assert bool((forward.internal <= batch.internal).all())
+    assert batch.sigma is not None and float(batch.sigma.min()) > 0  # the scan's noise, measured in its air
+    torch.testing.assert_close(forward.internal, rician_debiased(batch.internal, batch.sigma))  # Rician floor off
+    assert bool((forward.internal <= batch.internal).all()) and not torch.equal(forward.internal, batch.internal)
     losses = trainer.train_step()
     assert losses["internal"] > 0 and losses["g"] >= losses["internal"]
 

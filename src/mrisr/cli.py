@@ -12,6 +12,7 @@ from pathlib import Path
 from mrisr import MRISRError, __version__
 from mrisr.acquisition.degradation import KINDS, tidy_factors
 from mrisr.config import DEFAULT_FLIPS, DEGRADATION_MODELS, PRECISIONS, PRESETS
+from mrisr.console import NORMAL, QUIET, VERBOSE, console, log, showing_progress
 from mrisr.device import DEVICES
 
 
@@ -42,8 +43,7 @@ def _train(args: argparse.Namespace) -> None:
     from mrisr.training import train
 
     config, run_dir = _train_config(args)
-    model = train(config, run_dir, resume=args.resume)
-    print(f"model written to {model}")
+    train(config, run_dir, resume=args.resume)
 
 
 def _train_config(args: argparse.Namespace):
@@ -108,10 +108,10 @@ def _run(args: argparse.Namespace) -> None:
         percentile=meta["normalisation"]["percentile"],
         device=device,
         dtype=dtype,
-        progress=not args.quiet,
+        progress=showing_progress(),
         flips=DEFAULT_FLIPS,
     )
-    print(report.summary())
+    log.info(f"{report.summary()}: {output}")
     if report.failed:
         raise MRISRError(report.summary())
 
@@ -149,7 +149,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, dict]:
         model["scale"] = list(tidy_factors(args.scale))
     elif not (args.resume or _sets_scale(args.config)) and train.get("lr"):
         factors, described = protocol_factors(train["lr"], args.spacing, args.slice_thickness)
-        print(described)
+        log.info(described)
         model["scale"] = list(factors)
     if args.slice_thickness is not None:
         model["slice_thickness"] = args.slice_thickness
@@ -193,16 +193,19 @@ def _infer(args: argparse.Namespace) -> None:
         "volume_index": args.volume_index,
         "device": device,
         "dtype": dtype,
-        "progress": not args.quiet,
+        "progress": showing_progress(),
         "max_memory_gb": args.max_memory_gb,
         "allow_nonfinite": args.allow_nonfinite,
         "flips": args.flips,
     }
     if not to_folder:
-        print(f"{inputs[0]} -> {super_resolve_file(model, inputs[0], output, **options)}")
+        log.info(f"{inputs[0]} -> {super_resolve_file(model, inputs[0], output, **options)}")
+        for kind, path in (("uncertainty", args.uncertainty), ("consistency", args.consistency)):
+            if path:
+                log.info(f"  {kind} map {path}")
         return
     report = super_resolve_files(model, inputs, output, skip_existing=args.skip_existing, **options)
-    print(report.summary())
+    log.info(f"{report.summary()}: {output}")
     if report.failed:
         raise MRISRError(report.summary())
 
@@ -225,7 +228,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(format_table(results))
     if out:
         write_metrics(out, results)
-        print(f"metrics written to {out}")
+        log.info(f"metrics written to {out}")
 
 
 def _simulate(args: argparse.Namespace) -> None:
@@ -253,7 +256,7 @@ def _simulate(args: argparse.Namespace) -> None:
     simulation = simulate(volume, params)
     lr = simulation.lr  # written in the input's units
     save_volume(out, lr.data * simulation.peak, lr.affine, lr.header)
-    print(f"{args.input} -> {out}  ({params})")
+    log.info(f"{args.input} -> {out}  ({params})")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -270,7 +273,6 @@ def _demo(args: argparse.Namespace) -> None:
         device=args.device,
         degradation_model=args.degradation_model,
     )
-    print(f"demo written to {args.out}")
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -295,7 +297,7 @@ def _experiment(args: argparse.Namespace) -> None:
         part["degradations"] = [d for d in config.degradations if d.name in args.degradations]
     config = dataclasses.replace(config, **part)
     written = run_experiment(config, args.out, report=not args.no_report)
-    print(f"{'report tables' if not args.no_report else 'rows'} written to {written}")
+    log.info(f"{'report tables' if not args.no_report else 'rows'} written to {written}")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -309,7 +311,7 @@ def _bench(args: argparse.Namespace) -> None:
     print(format_report(report))
     if out:
         atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
-        print(f"benchmark written to {out}")
+        log.info(f"benchmark written to {out}")
 
 
 RUN_UNSET = ("scale", "config", "degradation_model", "val_lr", "val_hr", "threads", "batch_size")
@@ -412,7 +414,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=(1, 2, 4, 8),
         help="average the SR over this many flipped passes (default 4: +0.1 dB for 4x the time; 1: plain)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_infer)
 
     p = sub.add_parser("run", help="train on your scans (geometry from their headers), then super-resolve each of them")
@@ -426,7 +427,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), help="starting config (default cpu)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", choices=DEVICES, help="auto (default): CUDA when present")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run, **dict.fromkeys(RUN_UNSET), nproc=1, resume=False, no_contrastive=False)
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM against a ground truth, with interpolation baselines")
@@ -503,6 +503,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when present")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in the folder")
     p.set_defaults(func=_demo)
+
+    for p in sub.choices.values():
+        voice = p.add_mutually_exclusive_group()
+        voice.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
+        voice.add_argument(
+            "-v", "--verbose", action="store_true", help="every warning in full, and the details of each step"
+        )
     return parser
 
 
@@ -510,8 +517,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    level = QUIET if args.quiet else VERBOSE if args.verbose else NORMAL
     try:
-        args.func(args)
+        with console(level):
+            args.func(args)
     except MRISRError as err:
         print(f"mrisr {args.command}: error: {err}", file=sys.stderr)
         return 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from tqdm import tqdm
 from mrisr import MRISRError
 from mrisr.acquisition.degradation import is_integer_factor
 from mrisr.acquisition.geometry import find_slice_axis, scan_geometry
+from mrisr.console import log
 from mrisr.data import foreground_mask, intensity_scale
 from mrisr.io import NiftiStream, atomic_files, check_output_path, load_volume, refine_affine
 from mrisr.models import UnpairedSR
@@ -392,7 +392,7 @@ def super_resolve_files(
             report.done.append(super_resolve_file(model, path, target, companions=mine, overwrite=overwrite, **kwargs))
         except MRISRError as err:
             report.failed.append(str(err))
-            print(f"error: {err}", file=sys.stderr)
+            log.error(str(err))
     return report
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mrisr.acquisition.resolve import Acquisition
+from mrisr.console import log, warn
 from mrisr.io import atomic_write
 
 
@@ -47,9 +47,9 @@ def write_acquisition_report(run_dir: Path, report: dict[str, Any], lr: np.ndarr
     text = json.dumps(report, indent=2) + "\n"
     atomic_write(run_dir / "degradation.json", lambda tmp: Path(tmp).write_text(text))
     degradation_figure(run_dir / "degradation.png", report, lr)
-    print(format_report(report, run_dir / "degradation.json"))
+    log.info(format_report(report, run_dir / "degradation.json"))
     for warning in report["warnings"]:
-        print(f"warning: {warning}", file=sys.stderr)
+        warn(warning, details=run_dir / "degradation.json")
 
 
 def format_report(report: dict[str, Any], path: Path | None = None) -> str:

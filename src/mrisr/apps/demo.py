@@ -19,6 +19,7 @@ from mrisr.acquisition.geometry import protocol_factors
 from mrisr.acquisition.simulate import Simulation, SliceParams, simulate, simulate_slices
 from mrisr.checkpoint import load_model
 from mrisr.config import DEFAULT_FLIPS, Config
+from mrisr.console import log
 from mrisr.device import resolve_device, resolve_precision
 from mrisr.evaluation import evaluate, format_table, write_metrics
 from mrisr.figures import comparison_figure, trust_figure
@@ -103,7 +104,7 @@ def run_demo(
     steps = steps or (DEMO_STEPS if paper else SCAN_STEPS)
     if minutes is None:
         seconds = steps * (SECONDS_PER_STEP if paper else SCAN_SECONDS_PER_STEP)
-        print(f"training {steps} steps: about {seconds / 60:.0f} minutes on a 2-core CPU")
+        log.info(f"training {steps} steps: about {seconds / 60:.0f} minutes on a 2-core CPU")
     budget = {"steps": None if minutes is not None else steps, "minutes": minutes, "device": device}
     if paper:
         truth_path, lr_path = simulate_test_case(out, degradation, seed=seed)
@@ -113,7 +114,7 @@ def run_demo(
     else:
         truth_path, lr_path = write_scan_case(out, seed)
         factors, described = protocol_factors([str(lr_path)])  # from the header and the sidecar, as a user's scan
-        print(described)
+        log.info(described)
         config = Config().override(
             {"model": {"scale": list(factors)}, "train": {"lr": [str(lr_path)], "seed": seed, **budget}}
         )
@@ -141,7 +142,6 @@ def run_demo(
     truth, lr, sr = load_volume(truth_path), load_volume(lr_path), load_volume(sr_path)
     results = evaluate(truth, {"mrisr": sr.data}, lr=lr, degradation=degradation if paper else "gaussian", fwhm=fwhm)
     write_metrics(out / "metrics.json", results)
-    print(format_table(results))
     comparison_figure(
         truth.data, {"mrisr": sr.data}, out / "comparison.png", affine=truth.affine, metrics=results, lr=lr.data
     )
@@ -164,4 +164,21 @@ def run_demo(
         "total_seconds": round(time.perf_counter() - started, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log.info(format_table(results))
+    log.info(finished_demo(out, lr_path, summary["total_seconds"]))
     return results
+
+
+def finished_demo(out: Path, scan: Path, seconds: float) -> str:
+    """What the demo wrote, as a few aligned lines for the console."""
+    return "\n".join(
+        [
+            f"demo done in {seconds / 60:.1f} minutes: {out}",
+            f"  scan          {scan}",
+            f"  SR            {out / 'colin27_sr.nii.gz'}",
+            f"  trust maps    {out / 'colin27_uncertainty.nii.gz'}, {out / 'colin27_consistency.nii.gz'}",
+            f"  scores        {out / 'metrics.json'}",
+            f"  figures       {out / 'comparison.png'}, {out / 'trust.png'}",
+            f"  model         {out / 'run' / 'model.pt'}",
+        ]
+    )

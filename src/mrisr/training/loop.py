@@ -4,7 +4,6 @@ and export. It knows nothing of a model's losses: it drives any :class:`System`.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mrisr.config import Config, TrainConfig
+from mrisr.console import log, showing_progress, warn
 from mrisr.distributed import Replica, broadcast_parameters, check_in_sync, finish, global_max
 from mrisr.training.monitor import Monitor, validation_ssim
 from mrisr.training.state import Progress, divergence_warning, export_model, restore, save_state
@@ -66,6 +66,28 @@ def cosine_learning_rate(train: TrainConfig, used: float) -> float:
     return train.min_learning_rate + (train.learning_rate - train.min_learning_rate) * cosine
 
 
+def describe_budget(train: TrainConfig) -> str:
+    """The budget in words: ``2000 steps`` or ``20 minutes``."""
+    return f"{train.steps} steps" if train.minutes is None else f"{train.minutes:g} minutes"
+
+
+def describe_device(system: System) -> str:
+    """Where the generator's weights live, and the CPU threads PyTorch uses."""
+    device = next(system.generator.parameters()).device
+    return f"{device} ({torch.get_num_threads()} CPU threads)"
+
+
+def finished_run(run_dir: Path, progress: Progress) -> str:
+    """What a finished run left, as a few aligned lines for the console."""
+    lines = [
+        f"trained {progress.step} steps in {progress.elapsed / 60:.1f} minutes",
+        f"  model   {run_dir / 'model.pt'}",
+        f"  report  {run_dir / 'degradation.json'} (mrisr report {run_dir})",
+        f"  logs    {run_dir / 'tensorboard'} (tensorboard --logdir {run_dir / 'tensorboard'})",
+    ]
+    return "\n".join(lines)
+
+
 class Trainer:
     """Runs one system through its budget; rank 0 alone logs, checkpoints and exports."""
 
@@ -104,7 +126,10 @@ class Trainer:
             self.system.config.save(self.run_dir / "config.yaml")
             monitor = Monitor(self.run_dir)
         total = t.steps if t.minutes is None else None
-        bar = tqdm(total=total, initial=self.step, desc="train", unit="step", dynamic_ncols=True, disable=not main)
+        if main:
+            log.debug(f"training {describe_budget(t)} on {describe_device(self.system)}, seed {t.seed}")
+        visible = main and showing_progress()
+        bar = tqdm(total=total, initial=self.step, desc="train", unit="step", dynamic_ncols=True, disable=not visible)
         for module in networks:
             module.train()
         while budget_used(t, self.progress) < 1.0:
@@ -130,7 +155,7 @@ class Trainer:
         if monitor is not None:
             warning = divergence_warning(self.progress.first_loss, list(self.progress.recent_losses))
             if warning:
-                print(f"warning: {warning}", file=sys.stderr)
+                warn(warning)
             self.save_state()
             self.system.write_report(self.run_dir)
             if t.val_lr:
@@ -138,6 +163,7 @@ class Trainer:
             else:
                 export_model(self.run_dir, self.system, self.progress)
             monitor.close()
+            log.info(finished_run(self.run_dir, self.progress))
         finish(self.replica)
         return self.run_dir / "model.pt"
 

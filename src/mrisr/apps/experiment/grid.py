@@ -47,7 +47,7 @@ class ExperimentConfig:
         """A tiny grid (3 training steps per run, about a minute) that checks the pipeline, not the numbers."""
         return cls(
             degradations=[DegradationSpec("gaussian-rician-2x2x2", "gaussian", (2, 2, 2), 0.02)],
-            methods=["mrisr", "mrisr-strict", "oracle"],
+            methods=["mrisr", "oracle"],
             n_hr=[1],
             seeds=[0],
             minutes=None,

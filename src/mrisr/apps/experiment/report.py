@@ -27,6 +27,8 @@ FIG2_METHODS = (
     "oracle",
 )
 """The methods of the sagittal figure, in this order (all of them are in the tables)."""
+FIG2_SR = "sr.nii.gz"
+"""The SR a run of Fig. 2 (n_HR = 1, seed 0) keeps in its folder, so the figure needs no second inference."""
 
 
 def read_rows(table: Path) -> list[dict[str, str]]:
@@ -95,9 +97,11 @@ def plot_slices(degradation: str, methods: list[str], out: Path) -> None:
     images = {}
     device = resolve_device("auto")
     for method in methods:
-        model_path = out / "runs" / f"{degradation}_{method}_n1_s0" / "model.pt"
-        if model_path.is_file():
-            images[method] = super_resolve_array(load_model(model_path, device)[0], lr.data, device=device)
+        run = out / "runs" / f"{degradation}_{method}_n1_s0"
+        if (run / FIG2_SR).is_file():
+            images[method] = load_volume(run / FIG2_SR).data
+        elif (run / "model.pt").is_file():  # rows scored before the SR was kept
+            images[method] = super_resolve_array(load_model(run / "model.pt", device)[0], lr.data, device=device)
     comparison_figure(truth.data, images, out / f"fig2_{degradation}.png", affine=truth.affine, lr=lr.data)
 
 

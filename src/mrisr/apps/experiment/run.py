@@ -21,7 +21,7 @@ from typing import Any
 from mrisr import MRISRError, datasets
 from mrisr.acquisition.simulate import simulate
 from mrisr.apps.experiment.grid import DegradationSpec, ExperimentConfig, method_config
-from mrisr.apps.experiment.report import read_rows, write_report
+from mrisr.apps.experiment.report import FIG2_SR, read_rows, write_report
 from mrisr.apps.experiment.subjects import HR_POOL, hr_sources
 from mrisr.checkpoint import load_model
 from mrisr.config import Config
@@ -128,6 +128,8 @@ def run_one(case: TestCase, method: str, n: int, seed: int, config: ExperimentCo
     model, meta = load_model(train(run_config, run_dir), device)
     seconds = time.perf_counter() - started
     sr = super_resolve_array(model, case.lr.data, device=device)
+    if n == 1 and seed == 0:  # the run Fig. 2 shows
+        save_volume(run_dir / FIG2_SR, sr, case.truth.affine, case.truth.header)
     scores = evaluate(case.truth, {method: sr}, lr=case.lr, degradation=case.spec.kind, baselines=False)[method]
     return {
         "degradation": case.spec.name,
