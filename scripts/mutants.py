@@ -75,36 +75,34 @@ MUTANTS = {
 }
 
 
-def run_mutant(name: str) -> bool:
-    """Whether the mutant's test fails (the bug is caught)."""
-    path, text, bug, test = MUTANTS[name]
+def passes_on_a_copy(tests: list[str], mutant: str | None = None) -> bool:
+    """Whether ``tests`` pass against a copy of the package, with ``mutant``'s bug put in when one is named."""
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "src"
         shutil.copytree(ROOT / "src", copy, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
-        target = copy / "mrisr" / path
-        source = target.read_text()
-        if source.count(text) != 1:
-            raise SystemExit(f"{name}: the text to mutate is not found once in src/mrisr/{path}")
-        target.write_text(source.replace(text, bug))
+        if mutant is not None:
+            path, text, bug, _ = MUTANTS[mutant]
+            target = copy / "mrisr" / path
+            source = target.read_text()
+            if source.count(text) != 1:
+                raise SystemExit(f"{mutant}: the text to mutate is not found once in src/mrisr/{path}")
+            target.write_text(source.replace(text, bug))
         env = {**os.environ, "PYTHONPATH": str(copy)}
-        command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", test]
-        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    return result.returncode != 0
+        command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, check=False).returncode == 0
 
 
 def main(names: list[str]) -> int:
     names = names or list(MUTANTS)
-    tests = sorted({MUTANTS[name][3] for name in names})
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
-    if subprocess.run(command, cwd=ROOT, capture_output=True, check=False).returncode != 0:
-        raise SystemExit("the tests fail without any mutant: fix them first")
-    missed = []
-    for name in names:
-        caught = run_mutant(name)
-        print(f"{'caught' if caught else 'MISSED'}  {name}  ({MUTANTS[name][3]})", flush=True)
-        if not caught:
-            missed.append(name)
+    if not passes_on_a_copy(sorted({MUTANTS[name][3] for name in names})):
+        raise SystemExit("the tests fail on an unchanged copy: fix them first")
+    missed = [name for name in names if not report(name, not passes_on_a_copy([MUTANTS[name][3]], name))]
     return 1 if missed else 0
+
+
+def report(name: str, caught: bool) -> bool:
+    print(f"{'caught' if caught else 'MISSED'}  {name}  ({MUTANTS[name][3]})", flush=True)
+    return caught
 
 
 if __name__ == "__main__":

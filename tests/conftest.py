@@ -62,6 +62,26 @@ def real_data(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+@pytest.fixture(scope="session")
+def small_templates(tmp_path_factory) -> dict[str, Path]:
+    """Central crops (48 x 56 x 48 voxels) of the packaged HR templates."""
+    root, size = tmp_path_factory.mktemp("templates"), (48, 56, 48)
+    crops = {}
+    for name in datasets.TEMPLATES:
+        shape = nib.load(datasets.template(name)).shape[:3]
+        corner = tuple((n - s) // 2 for n, s in zip(shape, size))
+        crops[name] = real_crop(datasets.template(name), root / f"{name}.nii.gz", corner=corner, size=size)
+    return crops
+
+
+@pytest.fixture
+def small_datasets(real_data, small_templates, monkeypatch):
+    """Colin27 and the templates replaced by small crops: the demo's and the experiment's code in seconds (the
+    README's commands run them on the whole volumes)."""
+    monkeypatch.setattr(datasets, "colin27", lambda: real_data["colin"])
+    monkeypatch.setattr(datasets, "template", lambda name: small_templates[name])
+
+
 def tiny_config(hr: list[str], lr: list[str], scale=(2, 2, 2), steps=4) -> Config:
     """A model and budget small enough for a unit test (seconds)."""
     config = Config()

@@ -225,15 +225,7 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(trained, tmp_path, capsys, arg
     assert lr.read_bytes() == before and not (tmp_path / "o.nii.gz").exists()
 
 
-@pytest.fixture
-def small_colin(real_data, monkeypatch):
-    """The demo on a crop of Colin27: the same code in seconds (the README's command runs the whole volume)."""
-    import mrisr.datasets
-
-    monkeypatch.setattr(mrisr.datasets, "colin27", lambda: real_data["colin"])
-
-
-def test_demo_runs_end_to_end(tmp_path, capsys, small_colin):
+def test_demo_runs_end_to_end(tmp_path, capsys, small_datasets):
     """The default case: an oblique coronal scan with its sidecar, super-resolved from the header alone."""
     demo = tmp_path / "demo"
     assert main(["demo", "--out", str(demo), "--steps", "3", "--device", "cpu"]) == 0
@@ -273,7 +265,7 @@ def test_quiet_keeps_stdout_empty_and_verbose_adds_details(real_data, tmp_path, 
     assert f"model   {run / 'model.pt'}" in out and f"tensorboard --logdir {run / 'tensorboard'}" in out
 
 
-def test_the_papers_demo_is_one_flag_away(tmp_path, small_colin):
+def test_the_papers_demo_is_one_flag_away(tmp_path, small_datasets):
     demo = tmp_path / "paper"
     assert main(["demo", "--paper", "--out", str(demo), "--steps", "2", "--device", "cpu"]) == 0
     lr, sr = nib.load(demo / "colin27_lr.nii.gz"), nib.load(demo / "colin27_sr.nii.gz")

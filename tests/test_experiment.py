@@ -11,7 +11,7 @@ from mrisr.cli import main
 from mrisr.config import PRESETS
 
 
-def test_quick_grid_runs_scores_and_reports(tmp_path):
+def test_quick_grid_runs_scores_and_reports(tmp_path, small_datasets):
     assert main(["experiment", "--quick", "--out", str(tmp_path)]) == 0
     report = tmp_path / "REPORT_TABLES.md"
     rows = read_rows(tmp_path / "runs.csv")
@@ -87,7 +87,7 @@ def test_beyond_three_hr_sources_come_synthetic_subjects_labelled_as_such(tmp_pa
     assert hr_sources(4, tmp_path)[3].stat().st_mtime == paths[3].stat().st_mtime  # made once, then reused
 
 
-def test_experiment_cli_runs_a_part_of_a_grid(tmp_path):
+def test_experiment_cli_runs_a_part_of_a_grid(tmp_path, small_datasets):
     grid = tmp_path / "grid.yaml"
     grid.write_text(
         "degradations:\n  - {name: thick, kind: gaussian, scale: [1, 1, 4], noise_sigma: 0.0}\n"

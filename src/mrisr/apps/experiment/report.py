@@ -57,7 +57,8 @@ def summarise(rows: list[dict[str, str]]) -> dict[str, dict[str, dict[str, dict[
 def write_report(out_dir: str | Path) -> Path:
     """``summary.json``, one Fig. 3-style plot per degradation, and the tables of ``REPORT_TABLES.md``."""
     out = Path(out_dir)
-    summary = summarise(read_rows(out / "runs.csv"))
+    rows = read_rows(out / "runs.csv")
+    summary = summarise(rows)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = []
     for deg, methods in summary.items():
@@ -65,7 +66,9 @@ def write_report(out_dir: str | Path) -> Path:
         baselines = json.loads(found.read_text()) if found.is_file() else {}
         plot_panel(deg, methods, baselines, out / f"fig3_{deg}.png")
         if (out / "data" / f"colin27_hr_{deg}.nii.gz").is_file():  # Fig. 2 needs the panel's volumes
-            plot_slices(deg, [m for m in FIG2_METHODS if m in methods], out)
+            shown = {r["method"]: r for r in rows if r["degradation"] == deg and r["n_hr"] == "1" and r["seed"] == "0"}
+            scores = {m: {k: float(r[k]) for k in ("psnr_fg", "ssim_fg")} for m, r in shown.items()}
+            plot_slices(deg, [m for m in FIG2_METHODS if m in methods], out, {**baselines, **scores})
         lines += [
             f"### {deg}",
             "",
@@ -90,8 +93,9 @@ def write_report(out_dir: str | Path) -> Path:
     return out / "REPORT_TABLES.md"
 
 
-def plot_slices(degradation: str, methods: list[str], out: Path) -> None:
-    """The paper's Fig. 2: sagittal slices of LR, cubic and every method (n_HR = 1, seed 0) with error maps."""
+def plot_slices(degradation: str, methods: list[str], out: Path, metrics: dict[str, dict[str, float]]) -> None:
+    """The paper's Fig. 2: sagittal slices of LR, cubic and every method (n_HR = 1, seed 0) with error maps,
+    titled with the head scores already in ``metrics`` (those missing are computed)."""
     truth = load_volume(out / "data" / f"colin27_hr_{degradation}.nii.gz")
     lr = load_volume(out / "data" / f"colin27_{degradation}.nii.gz")
     images = {}
@@ -102,7 +106,8 @@ def plot_slices(degradation: str, methods: list[str], out: Path) -> None:
             images[method] = load_volume(run / FIG2_SR).data
         elif (run / "model.pt").is_file():  # rows scored before the SR was kept
             images[method] = super_resolve_array(load_model(run / "model.pt", device)[0], lr.data, device=device)
-    comparison_figure(truth.data, images, out / f"fig2_{degradation}.png", affine=truth.affine, lr=lr.data)
+    figure = out / f"fig2_{degradation}.png"
+    comparison_figure(truth.data, images, figure, affine=truth.affine, lr=lr.data, metrics=metrics)
 
 
 def plot_panel(name: str, methods: dict, baselines: dict, path: Path) -> None:
