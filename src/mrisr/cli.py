@@ -116,6 +116,40 @@ def _run(args: argparse.Namespace) -> None:
         raise MRISRError(report.summary())
 
 
+def _bids(args: argparse.Namespace) -> None:
+    """A BIDS App: the participant level super-resolves, the group level summarises."""
+    from mrisr.apps.bids import BidsOptions, run_group, run_participant
+    from mrisr.io import list_nifti
+
+    if args.analysis_level == "group":
+        table, figure = run_group(args.output_dir)
+        log.info(f"group summary: {table}\noverview: {figure}")
+        return
+    options = BidsOptions(
+        participants=args.participant_label or (),
+        sessions=args.session_label or (),
+        suffixes=args.suffix,
+        spacing=args.spacing,
+        thickness=args.slice_thickness,
+        hr=[str(p) for p in list_nifti(args.hr)] if args.hr else (),
+        preset=args.preset,
+        steps=args.steps,
+        minutes=args.minutes,
+        train_scans=args.train_scans,
+        per_scan=args.per_scan,
+        stage=args.stage,
+        shard=args.shard,
+        seed=args.seed,
+        device=args.device,
+        uncertainty=args.uncertainty,
+        command=shlex.join(["mrisr", *args.argv]),
+    )
+    report = run_participant(args.bids_dir, args.output_dir, options)
+    log.info(f"{report.summary()}: {args.output_dir}")
+    if report.failed:
+        raise MRISRError(f"{report.summary()}; the errors are in {Path(args.output_dir) / 'logs'}")
+
+
 def _sets_scale(config_path: str | None) -> bool:
     """Whether a ``--config`` file names ``model.scale`` (then the header does not set it)."""
     import yaml
@@ -428,6 +462,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", choices=DEVICES, help="auto (default): CUDA when present")
     p.set_defaults(func=_run, **dict.fromkeys(RUN_UNSET), nproc=1, resume=False, no_contrastive=False)
+
+    p = sub.add_parser(
+        "bids", help="a BIDS App: super-resolve a BIDS dataset's anatomical scans into a derivatives dataset"
+    )
+    p.add_argument("bids_dir", metavar="BIDS_DIR", help="the BIDS dataset (read only)")
+    p.add_argument("output_dir", metavar="OUTPUT_DIR", help="the derivatives dataset (made if missing)")
+    p.add_argument(
+        "analysis_level",
+        choices=("participant", "group"),
+        help="participant: train one model per protocol and super-resolve; group: summary table and overview",
+    )
+    p.add_argument("--participant-label", nargs="+", metavar="LABEL", help="only these subjects (default: all)")
+    p.add_argument("--session-label", nargs="+", metavar="LABEL", help="only these sessions (default: all)")
+    p.add_argument("--suffix", nargs="+", default=["T1w", "T2w", "FLAIR"], help="the anatomical contrasts to do")
+    _geometry_options(p)
+    p.add_argument("--hr", nargs="+", metavar="DIR|FILE", help="HR volumes of other subjects (optional)")
+    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="starting config of every model")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, help="training budget of each model, in minutes")
+    budget.add_argument("--steps", type=int, help="training budget of each model, in steps (default 2000)")
+    p.add_argument(
+        "--train-scans",
+        type=int,
+        default=3,
+        metavar="K",
+        help="scans of each protocol its model learns from, spread over the protocol (default 3)",
+    )
+    p.add_argument("--per-scan", action="store_true", help="one model per scan instead of one per protocol")
+    p.add_argument(
+        "--stage",
+        default="all",
+        choices=("all", "train", "infer"),
+        help="all; or train the models, then infer, as two cluster array jobs",
+    )
+    p.add_argument(
+        "--shard", metavar="I/N", help="this task's share: protocols at the all and train stages, scans at infer"
+    )
+    p.add_argument("--uncertainty", action="store_true", help="also write each scan's uncertainty map (4x the time)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of every model")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when present")
+    p.set_defaults(func=_bids)
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM against a ground truth, with interpolation baselines")
     p.add_argument("--truth", required=True, help="the high-resolution truth, on the SR grid")

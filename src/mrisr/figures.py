@@ -376,3 +376,44 @@ def trust_figure(
             fig.colorbar(drawn, ax=ax, shrink=0.7)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
+
+
+def cohort_overview(rows: Sequence[dict], path: str | Path, flagged: int = 5) -> None:
+    """A cohort at a glance: each scan's consistency PSNR (how well its SR explains the scan) by protocol,
+    scans with warnings hollow, failed scans as red crosses below, and the ``flagged`` lowest named."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    protocols = sorted({r["protocol"] for r in rows if r["status"] == "done"}) or ["none"]
+    done = [r for r in rows if r["status"] == "done" and r["consistency_psnr"] not in (None, "")]
+    failed = [r for r in rows if r["status"] == "failed"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(protocols) + 3), 4.5))
+    rng = np.random.default_rng(0)  # horizontal jitter, the same at every run
+    floor = min((float(r["consistency_psnr"]) for r in done), default=30.0) - 3
+    for x, protocol in enumerate(protocols):
+        mine = [r for r in done if r["protocol"] == protocol]
+        values = [float(r["consistency_psnr"]) for r in mine]
+        jitter = x + rng.uniform(-0.15, 0.15, len(mine))
+        warned = np.array([int(r["warnings"] or 0) > 0 for r in mine], bool)
+        ax.scatter(jitter[~warned], np.asarray(values)[~warned], color="tab:blue", s=18, label=None)
+        ax.scatter(jitter[warned], np.asarray(values)[warned], facecolors="none", edgecolors="tab:orange", s=22)
+    for r in sorted(done, key=lambda r: float(r["consistency_psnr"]))[:flagged]:
+        x = protocols.index(r["protocol"])
+        ax.annotate(
+            Path(r["scan"]).name,
+            (x, float(r["consistency_psnr"])),
+            fontsize=6,
+            xytext=(6, 0),
+            textcoords="offset points",
+        )
+    if failed:
+        ax.scatter(rng.uniform(-0.2, 0.2, len(failed)), [floor] * len(failed), marker="x", color="red", s=30)
+        ax.text(0.01, 0.02, f"{len(failed)} failed: see group/summary.tsv", color="red", transform=ax.transAxes)
+    ax.set_xticks(range(len(protocols)), protocols, rotation=15, ha="right", fontsize=7)
+    ax.set_ylabel("consistency PSNR, dB (degraded SR vs the scan)")
+    ax.set_title(f"{len(done)} scans super-resolved, {len(failed)} failed; hollow: with warnings")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)

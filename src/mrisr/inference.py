@@ -227,13 +227,14 @@ def super_resolve_file(
     max_memory_gb: float = 4.0,
     allow_nonfinite: bool = False,
     flips: int = 1,
+    sidecar_extra: dict | None = None,
 ) -> Path:
     """Read a NIfTI, super-resolve it slab by slab straight into the output file, with ``A_out = A_in @ S``
     and the header kept; host memory stays under ``max_memory_gb`` whatever the volume's size. The SR is
     the mean over ``flips`` flipped passes (:func:`flip_ensemble`).
 
-    The ``companions`` (maps, sidecar) are streamed beside it; the output and its companions appear under
-    their names together, or not at all.
+    The ``companions`` (maps, sidecar with ``sidecar_extra`` added) are streamed beside it; the output and
+    its companions appear under their names together, or not at all.
     """
     c = companions
     out = check_output_path(output_path, overwrite=overwrite)
@@ -298,7 +299,7 @@ def super_resolve_file(
             summaries["consistency"] = {"Path": str(c.consistency), **consistency_summary(estimate, lr, peak, head)}
         if c.provenance:
             geometry = output_geometry(input_path, volume.zooms, sr_shape, lr.shape)
-            record = sidecar(input_path, c.provenance, flips=flips, geometry=geometry, **summaries)
+            record = sidecar(input_path, c.provenance, flips=flips, geometry=geometry, extra=sidecar_extra, **summaries)
             Path(tmp["sidecar"]).write_text(json.dumps(record, indent=2) + "\n")
     return out
 

@@ -228,9 +228,10 @@ def sidecar(
     uncertainty: dict[str, Any] | None = None,
     consistency: dict[str, Any] | None = None,
     geometry: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON sidecar of one SR volume: sources, software, model, factors, the degradation, the flipped passes
-    averaged into the SR (``flips``) and the maps."""
+    averaged into the SR (``flips``), the maps, and the caller's ``extra`` entries (which win)."""
     meta = provenance.meta
     acquisition = meta.get("acquisition") or {}
     fwhm, fwhm_source = model_fwhm(meta)
@@ -264,4 +265,4 @@ def sidecar(
         record["Uncertainty"] = uncertainty
     if consistency is not None:
         record["Consistency"] = consistency
-    return record
+    return {**record, **(extra or {})}

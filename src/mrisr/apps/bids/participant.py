@@ -1,0 +1,248 @@
+"""The participant level of ``mrisr bids``: one model per protocol, trained on a few of its scans, then every
+scan of the protocol super-resolved into the derivatives dataset.
+
+Reruns do only what is missing: a finished scan (its sidecar names the same source bytes and model weights)
+is skipped, a protocol's model is reused, and an interrupted training resumes. A scan that fails is recorded
+and the others go on. ``shard = "i/n"`` splits the work among cluster array tasks with no overlap and no
+gap: protocols at the ``train`` and ``all`` stages, scans at the ``infer`` stage.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mrisr import MRISRError
+from mrisr.acquisition.geometry import protocol_factors
+from mrisr.apps.bids.layout import DEFAULT_SUFFIXES, BidsScan, derivative_path, find_scans, write_dataset_description
+from mrisr.apps.bids.protocols import Protocol, group_by_protocol, training_sample
+from mrisr.config import DEFAULT_FLIPS, Config, preset, settle_architecture
+from mrisr.console import log, showing_progress
+from mrisr.inference import select_shard
+from mrisr.io import atomic_write
+from mrisr.trust import file_sha256
+
+STAGES = ("all", "train", "infer")
+
+
+@dataclass
+class BidsOptions:
+    """What to process and how (``mrisr bids --help`` says each in words)."""
+
+    participants: Sequence[str] = ()
+    sessions: Sequence[str] = ()
+    suffixes: Sequence[str] = DEFAULT_SUFFIXES
+    spacing: Sequence[float] | None = None
+    thickness: float | None = None
+    hr: Sequence[str] = ()
+    preset: str = "cpu"
+    steps: int | None = None
+    minutes: float | None = None
+    train_scans: int = 3
+    per_scan: bool = False
+    stage: str = "all"
+    shard: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    flips: int = DEFAULT_FLIPS
+    uncertainty: bool = False
+    command: str | None = None
+
+
+@dataclass
+class Unit:
+    """One model and the scans it serves: a protocol, or one scan of it when each scan gets its own model."""
+
+    name: str
+    protocol: Protocol
+    scans: list[BidsScan]
+    sample: list[BidsScan]
+
+
+@dataclass
+class ParticipantReport:
+    """What a participant-level run did, written to ``logs/`` as JSON."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        total = len(self.done) + len(self.skipped) + len(self.failed)
+        return f"{len(self.done)} of {total} scans done, {len(self.skipped)} skipped, {len(self.failed)} failed"
+
+
+def units_of(groups: dict[Protocol, list[BidsScan]], train_scans: int, per_scan: bool) -> list[Unit]:
+    """The models to train: one per protocol on a sample of its scans, or one per scan."""
+    if not per_scan:
+        return [Unit(p.name, p, scans, training_sample(scans, train_scans)) for p, scans in groups.items()]
+    return [
+        Unit(f"{p.name}/{Path(scan.relative).name.split('.')[0]}", p, [scan], [scan])
+        for p, scans in groups.items()
+        for scan in scans
+    ]
+
+
+def protocol_config(paths: Sequence[Path], options: BidsOptions) -> Config:
+    """The training config of one model: the preset, the factors from the scans' headers, the budget."""
+    factors, described = protocol_factors([str(p) for p in paths], options.spacing, options.thickness)
+    log.info(described)
+    train: dict[str, Any] = {
+        "lr": [str(p) for p in paths],
+        "hr": [str(p) for p in options.hr],
+        "seed": options.seed,
+        "device": options.device,
+    }
+    if options.minutes is not None:
+        train.update(minutes=options.minutes, steps=None)
+    elif options.steps is not None:
+        train.update(steps=options.steps, minutes=None)
+    model: dict[str, Any] = {"scale": list(factors)}
+    if options.thickness is not None:
+        model["slice_thickness"] = options.thickness
+    config = settle_architecture(preset(options.preset).override({"model": model, "train": train}))
+    if config.model.architecture != "planar" and not options.hr:
+        raise MRISRError("scans without one coarse axis need HR volumes of other subjects (--hr)")
+    return config
+
+
+def ensure_model(unit: Unit, models_dir: Path, options: BidsOptions) -> Path:
+    """The unit's ``model.pt``: reused when it is there, the training resumed when it was interrupted."""
+    from mrisr.training import train
+
+    run = models_dir / unit.name
+    if (run / "model.pt").is_file():
+        return run / "model.pt"
+    resume = (run / "checkpoints" / "last.pt").is_file()
+    if resume:
+        config = Config.load(run / "config.yaml", saved=True)
+    else:
+        config = protocol_config([scan.path for scan in unit.sample], options)
+    log.info(f"{unit.name}: training on {len(unit.sample)} of its {len(unit.scans)} scans")
+    return train(config, run, resume=resume)
+
+
+def is_finished(output: Path, source_sha: str, weights_sha: str) -> bool:
+    """Whether ``output`` is the SR of these source bytes by these weights (its sidecar says so)."""
+    sidecar = output.with_name(output.name.replace(".nii.gz", ".json"))
+    if not (output.is_file() and sidecar.is_file()):
+        return False
+    try:
+        record = json.loads(sidecar.read_text())
+    except json.JSONDecodeError:
+        return False
+    return record.get("SourceSHA256") == source_sha and record.get("Model", {}).get("WeightsSHA256") == weights_sha
+
+
+def companion_path(output: Path, kind: str) -> Path:
+    """A map beside the SR, told apart by its ``desc``: ``desc-sr_T2w`` → ``desc-sr<kind>_T2w``."""
+    return output.with_name(output.name.replace("_desc-sr_", f"_desc-sr{kind}_"))
+
+
+def super_resolve_scan(scan: BidsScan, unit: Unit, model_path: Path, out: Path, options: BidsOptions) -> bool:
+    """Write the SR of ``scan`` with its consistency map and sidecar; ``False`` when it was there already."""
+    from mrisr.checkpoint import load_model
+    from mrisr.device import resolve_device, resolve_precision
+    from mrisr.inference import Companions, super_resolve_file
+    from mrisr.trust import Provenance
+
+    device = resolve_device(options.device)
+    model, meta = load_model(model_path, device)
+    output = derivative_path(out, scan)
+    source_sha = file_sha256(scan.path)
+    if is_finished(output, source_sha, meta["weights_sha256"]):
+        return False
+    dtype = resolve_precision("auto", device)
+    provenance = Provenance(model_path, meta, options.command, str(dtype).removeprefix("torch."), str(device))
+    companions = Companions(
+        uncertainty=companion_path(output, "uncertainty") if options.uncertainty else None,
+        consistency=companion_path(output, "consistency"),
+        provenance=provenance,
+    )
+    extra = {
+        "Sources": [f"bids:raw:{scan.relative}"],
+        "SourceSHA256": source_sha,
+        "Protocol": unit.protocol.name,
+        "ModelTrainedOn": [f"bids:raw:{s.relative}" for s in unit.sample],
+    }
+    super_resolve_file(
+        model,
+        scan.path,
+        output,
+        companions=companions,
+        overwrite=True,
+        percentile=meta["normalisation"]["percentile"],
+        device=device,
+        dtype=dtype,
+        progress=showing_progress(),
+        flips=options.flips,
+        sidecar_extra=extra,
+    )
+    return True
+
+
+def run_participant(bids_dir: str | Path, output_dir: str | Path, options: BidsOptions) -> ParticipantReport:
+    """Train what is missing and super-resolve what is not finished (module doc); the report is written to
+    ``OUTPUT_DIR/logs/participant[_shard-i-of-n].json`` as well."""
+    if options.stage not in STAGES:
+        raise MRISRError(f"unknown stage {options.stage!r}; choose one of {STAGES}")
+    out = Path(output_dir)
+    scans = find_scans(bids_dir, options.participants, options.sessions, options.suffixes)
+    write_dataset_description(out, bids_dir)
+    groups, unreadable = group_by_protocol(scans, options.thickness)
+    mine = select_shard(scans, options.shard) if options.shard and options.stage == "infer" else scans
+    first = not options.shard or options.shard.startswith("0/")  # reports what no protocol owns
+    owned = (
+        {s.relative for s in mine} if options.stage == "infer" else ({s.relative for s in scans} if first else set())
+    )
+    report = ParticipantReport(failed={k: v for k, v in unreadable.items() if k in owned})
+    for relative, error in report.failed.items():
+        log.error(f"{relative}: {error}")
+    units = units_of(groups, options.train_scans, options.per_scan)
+    unit_of = {scan.relative: unit for unit in units for scan in unit.scans}
+    to_train = units if options.stage != "infer" else []
+    if options.shard and options.stage != "infer":
+        to_train = select_shard(units, options.shard)
+    if options.stage == "infer":
+        to_infer = [scan for scan in mine if scan.relative in unit_of]
+    else:
+        to_infer = [scan for unit in to_train for scan in unit.scans] if options.stage == "all" else []
+    models: dict[str, Path] = {}
+    for unit in to_train:
+        started = time.perf_counter()
+        try:
+            models[unit.name] = ensure_model(unit, out / "models", options)
+            status = "ready"
+        except MRISRError as err:
+            status = f"failed: {err}"
+            log.error(f"{unit.name}: {err}")
+        report.models[unit.name] = {
+            "status": status,
+            "trained_on": [s.relative for s in unit.sample],
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    for scan in to_infer:
+        unit = unit_of[scan.relative]
+        model_path = models.get(unit.name, out / "models" / unit.name / "model.pt")
+        started = time.perf_counter()
+        try:
+            if not model_path.is_file():
+                raise MRISRError(f"no model for protocol {unit.name} (train it first: --stage train)")
+            done = super_resolve_scan(scan, unit, model_path, out, options)
+        except MRISRError as err:
+            report.failed[scan.relative] = str(err)
+            log.error(f"{scan.relative}: {err}")
+            continue
+        (report.done if done else report.skipped).append(scan.relative)
+        report.seconds[scan.relative] = round(time.perf_counter() - started, 1)
+    name = "participant" + (f"_shard-{options.shard.replace('/', '-of-')}" if options.shard else "")
+    text = json.dumps({**report.__dict__, "stage": options.stage}, indent=2) + "\n"
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "logs" / f"{name}.json", lambda tmp: Path(tmp).write_text(text))
+    return report
