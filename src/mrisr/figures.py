@@ -391,27 +391,22 @@ def cohort_overview(rows: Sequence[dict], path: str | Path, flagged: int = 5) ->
     failed = [r for r in rows if r["status"] == "failed"]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(protocols) + 3), 4.5))
     rng = np.random.default_rng(0)  # horizontal jitter, the same at every run
-    floor = min((float(r["consistency_psnr"]) for r in done), default=30.0) - 3
+    floor = min((float(r["consistency_psnr"]) for r in done), default=30.0) - 1
+    where = {}
     for x, protocol in enumerate(protocols):
         mine = [r for r in done if r["protocol"] == protocol]
-        values = [float(r["consistency_psnr"]) for r in mine]
-        jitter = x + rng.uniform(-0.15, 0.15, len(mine))
-        warned = np.array([int(r["warnings"] or 0) > 0 for r in mine], bool)
-        ax.scatter(jitter[~warned], np.asarray(values)[~warned], color="tab:blue", s=18, label=None)
-        ax.scatter(jitter[warned], np.asarray(values)[warned], facecolors="none", edgecolors="tab:orange", s=22)
+        for r, jitter in zip(mine, x + rng.uniform(-0.2, 0.2, len(mine))):
+            where[r["scan"]] = (jitter, float(r["consistency_psnr"]))
+            warned = int(r["warnings"] or 0) > 0
+            style = {"facecolors": "none", "edgecolors": "tab:orange"} if warned else {"color": "tab:blue"}
+            ax.scatter([jitter], [where[r["scan"]][1]], s=20, **style)
     for r in sorted(done, key=lambda r: float(r["consistency_psnr"]))[:flagged]:
-        x = protocols.index(r["protocol"])
-        ax.annotate(
-            Path(r["scan"]).name,
-            (x, float(r["consistency_psnr"])),
-            fontsize=6,
-            xytext=(6, 0),
-            textcoords="offset points",
-        )
+        ax.annotate(Path(r["scan"]).name, where[r["scan"]], fontsize=6, xytext=(5, -2), textcoords="offset points")
     if failed:
         ax.scatter(rng.uniform(-0.2, 0.2, len(failed)), [floor] * len(failed), marker="x", color="red", s=30)
         ax.text(0.01, 0.02, f"{len(failed)} failed: see group/summary.tsv", color="red", transform=ax.transAxes)
     ax.set_xticks(range(len(protocols)), protocols, rotation=15, ha="right", fontsize=7)
+    ax.set_xlim(-0.6, len(protocols) - 0.4)
     ax.set_ylabel("consistency PSNR, dB (degraded SR vs the scan)")
     ax.set_title(f"{len(done)} scans super-resolved, {len(failed)} failed; hollow: with warnings")
     fig.tight_layout()
