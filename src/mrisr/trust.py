@@ -174,7 +174,7 @@ def consistency_summary(degraded: np.ndarray, lr: np.ndarray, peak: float, head:
     residual = np.abs(degraded - lr)[head] / peak
     return {
         "psnr": round(psnr(degraded / peak, lr / peak), 3),
-        "mean_abs_residual_head": round(float(residual.mean()), 5),
+        "mean_abs_residual_head": round(float(residual.mean()), 5) if residual.size else None,  # no head found
     }
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from mrisr import MRISRError
 from mrisr.acquisition.degradation import DegradationParams, acquire_axis, crop_to_multiple, degrade, tidy_factors
 from mrisr.acquisition.noise import rician
 from mrisr.data import intensity_scale
@@ -79,9 +80,15 @@ def simulate_slices(volume: Volume, params: SliceParams) -> Simulation:
     tilted = tilt_volume(volume, params.axis, params.tilt)
     mm = float(tilted.zooms[params.axis])
     factor, fwhm = params.spacing / mm, params.thickness / mm
-    n_lr = int(np.floor(tilted.data.shape[params.axis] / factor + 1e-6))
+    fits = int(np.floor(tilted.data.shape[params.axis] / factor + 1e-6))
+    n_lr = fits
     while n_lr > 1 and abs(n_lr * factor - round(n_lr * factor)) > 1e-6:  # SR voxels on truth voxels
         n_lr -= 1
+    if n_lr < fits / 2:
+        raise MRISRError(
+            f"slices every {params.spacing:g} mm do not fall on whole {mm:g} mm voxels (a field of view of "
+            f"{n_lr} slices would, of the {fits} that fit); resample the volume to a voxel size that divides it"
+        )
     keep = [slice(None)] * 3
     keep[params.axis] = slice(0, int(round(n_lr * factor)))
     hr = tilted.data[tuple(keep)]
