@@ -1,6 +1,6 @@
 """One model per protocol against one model per scan, on an unseen subject.
 
-    python benchmarks/protocol.py --steps 2000 --out results/protocol
+    python benchmarks/protocol.py --steps 2000 --flips 4 --out results/protocol
 
 Six heads are acquired with one protocol, thick axial slices 4 mm thick every 4 mm with Rician noise 0.01
 (:class:`mrisr.acquisition.simulate.SliceParams`), and written as a BIDS dataset with JSON sidecars:
@@ -75,12 +75,13 @@ def timed(function, *args) -> tuple[object, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=2000, help="training steps of every model")
+    parser.add_argument("--flips", type=int, default=4, help="flipped passes per SR (bids --flips)")
     parser.add_argument("--out", type=Path, default=Path("results/protocol"))
     args = parser.parse_args()
     raw = args.out / "raw"
     truth_path = write_dataset(raw, args.out)
     others = [s.subject for s in find_scans(raw) if s.subject != "colin27"]
-    budget = {"steps": args.steps, "suffixes": ["T2w"], "seed": 0}
+    budget = {"steps": args.steps, "suffixes": ["T2w"], "seed": 0, "flips": args.flips}
 
     protocol_out = args.out / "protocol"
     _, train_seconds = timed(
@@ -103,9 +104,10 @@ def main() -> None:
     summary = {
         "protocol": PROTOCOL.__dict__,
         "steps": args.steps,
+        "flips": args.flips,
         "scores_colin27": scores,
         "protocol_model": {
-            "trained_on": json.loads((protocol_out / "logs" / "participant.json").read_text())["models"],
+            "trained_on": json.loads((protocol_out / "logs" / "participant_stage-train.json").read_text())["models"],
             "train_seconds": round(train_seconds, 1),
             "infer_seconds_6_scans": round(infer_seconds, 1),
             "total_seconds_6_scans": round(protocol_total, 1),

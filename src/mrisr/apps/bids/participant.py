@@ -241,7 +241,8 @@ def run_participant(bids_dir: str | Path, output_dir: str | Path, options: BidsO
             continue
         (report.done if done else report.skipped).append(scan.relative)
         report.seconds[scan.relative] = round(time.perf_counter() - started, 1)
-    name = "participant" + (f"_shard-{options.shard.replace('/', '-of-')}" if options.shard else "")
+    name = "participant" + (f"_stage-{options.stage}" if options.stage != "all" else "")
+    name += f"_shard-{options.shard.replace('/', '-of-')}" if options.shard else ""
     text = json.dumps({**report.__dict__, "stage": options.stage}, indent=2) + "\n"
     (out / "logs").mkdir(parents=True, exist_ok=True)
     atomic_write(out / "logs" / f"{name}.json", lambda tmp: Path(tmp).write_text(text))
