@@ -16,6 +16,7 @@ from conftest import real_crop
 from mrisr import MRISRError, datasets
 from mrisr.apps.bids.layout import derivative_path, find_scans, parse_name
 from mrisr.apps.bids.protocols import Protocol, group_by_protocol, same_protocol, slice_direction, training_sample
+from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
 
 CORNERS = [(60, 70, 60), (70, 80, 50), (50, 60, 70), (65, 75, 55), (55, 85, 65), (75, 65, 60)]
@@ -136,3 +137,17 @@ def test_shards_split_protocols_to_train_then_scans_to_infer_with_no_overlap_and
     done = [set(json.loads(log.read_text())["done"]) for log in logs]
     assert sum(len(d) for d in done) == len(set().union(*done)) == 12  # each scan once, every scan
     assert len(sr_files(out)) == 12 and nib.load(sr_files(out)[0]).shape == (40, 48, 40)
+
+
+def test_a_protocol_model_adapted_to_each_scan_starts_from_its_weights(raw, tmp_path):
+    out = tmp_path / "out"
+    common = ["--suffix", "T2w", "--participant-label", "01", *FAST]
+    assert main(["bids", str(raw), str(out), "participant", "--stage", "train", *common]) == 0
+    protocol_model = next((out / "models").iterdir()) / "model.pt"
+    assert main(["bids", str(raw), str(out), "participant", "--stage", "infer", "--adapt-steps", "1", *common]) == 0
+    sidecar = json.loads((out / "sub-01/ses-1/anat/sub-01_ses-1_desc-sr_T2w.json").read_text())
+    assert sidecar["AdaptedFrom"] == {"Path": str(protocol_model.resolve()), "Steps": 1}
+    adapted = load_checkpoint(protocol_model.parent / "adapted" / "sub-01_ses-1_T2w" / "model.pt")
+    start = load_checkpoint(protocol_model)
+    assert adapted["step"] == 1 and sidecar["Model"]["WeightsSHA256"] == adapted["weights_sha256"]
+    assert adapted["weights_sha256"] != start["weights_sha256"]

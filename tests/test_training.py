@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import pytest
 import torch
 from conftest import straight_and_resumed, tiny_config
 
+from mrisr import MRISRError
 from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
 from mrisr.console import console
@@ -229,3 +231,18 @@ def test_the_rician_floor_is_removed_from_the_air_and_barely_touches_tissue():
     tissue = torch.full((1, 1, 8), 0.8)
     assert float(rician_debiased(air, sigma).median()) == 0.0 and float(air.median()) > 0.02
     torch.testing.assert_close(rician_debiased(tissue, sigma), tissue, atol=1e-3, rtol=0)
+
+
+def test_train_init_starts_from_another_models_weights_and_refuses_another_network(tmp_path, real_data):
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], steps=2)
+    first = train(config, tmp_path / "first")
+    config.train.init = str(first)
+    warm = make_trainer(config, tmp_path / "warm")
+    for name, value in load_checkpoint(first)["generator"].items():
+        torch.testing.assert_close(warm.system.generator.state_dict()[name], value, rtol=0, atol=0)
+    cold = make_trainer(dataclasses.replace(config, train=dataclasses.replace(config.train, init=None)), tmp_path / "c")
+    cold_weights, warm_weights = cold.system.generator.state_dict(), warm.system.generator.state_dict()
+    assert any(not torch.equal(cold_weights[k], v) for k, v in warm_weights.items())  # init did something
+    config.model.width = 16
+    with pytest.raises(MRISRError, match="its network is not this run's"):
+        make_trainer(config, tmp_path / "other")

@@ -137,6 +137,7 @@ def _bids(args: argparse.Namespace) -> None:
         minutes=args.minutes,
         train_scans=args.train_scans,
         per_scan=args.per_scan,
+        adapt_steps=args.adapt_steps,
         stage=args.stage,
         shard=args.shard,
         seed=args.seed,
@@ -491,6 +492,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="scans of each protocol its model learns from, spread over the protocol (default 3)",
     )
     p.add_argument("--per-scan", action="store_true", help="one model per scan instead of one per protocol")
+    p.add_argument(
+        "--adapt-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="adapt the protocol's model to each scan in N steps before super-resolving it (default 0: none)",
+    )
     p.add_argument(
         "--stage",
         default="all",

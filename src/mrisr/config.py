@@ -143,6 +143,9 @@ class TrainConfig:
     # planar model: share of pairs from the HR volumes when there are some: a fifth keeps the head as sharp as
     # the scan alone gives it (within 0.07 dB; half cost 0.3 dB) and most of the clean background they bring
     external_fraction: float = 0.2
+    # a model.pt whose generator weights start the training instead of random ones: a protocol's model
+    # adapted to one scan in a few steps
+    init: str | None = None
 
 
 @dataclass

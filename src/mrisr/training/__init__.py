@@ -26,13 +26,29 @@ SYSTEMS: dict[str, Callable[[Config, torch.device], System]] = {
 """How each ``model.architecture`` is trained: a builder of its :class:`~mrisr.training.loop.System`."""
 
 
+def warm_start(system: System, path: str | Path) -> None:
+    """Start ``system`` from the generator weights of another run's ``model.pt`` (``train.init``)."""
+    from mrisr import MRISRError
+    from mrisr.checkpoint import load_checkpoint
+    from mrisr.io import first_line
+
+    try:
+        system.generator.load_state_dict(load_checkpoint(path)["generator"])
+    except RuntimeError as err:
+        raise MRISRError(f"{path}: its network is not this run's ({first_line(err)})") from None
+
+
 def make_trainer(config: Config, run_dir: str | Path, *, resume: bool = False) -> Trainer:
-    """Seed, build the system that ``config`` describes and wrap it in a :class:`Trainer` (resumed if asked)."""
+    """Seed, build the system that ``config`` describes and wrap it in a :class:`Trainer` (resumed if asked,
+    else started from ``train.init`` when it names a model)."""
     config = settle_architecture(config)  # refuses an unknown architecture
     replica = init_replica(config.train.device)
     set_threads(config.train.threads)
     torch.manual_seed(config.train.seed)
-    return Trainer(SYSTEMS[config.model.architecture](config, replica.device), run_dir, replica, resume=resume)
+    system = SYSTEMS[config.model.architecture](config, replica.device)
+    if config.train.init and not resume:
+        warm_start(system, config.train.init)
+    return Trainer(system, run_dir, replica, resume=resume)
 
 
 def train(config: Config, run_dir: str | Path, *, resume: bool = False) -> Path:

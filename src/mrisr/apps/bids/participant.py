@@ -9,6 +9,7 @@ gap: protocols at the ``train`` and ``all`` stages, scans at the ``infer`` stage
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ class BidsOptions:
     minutes: float | None = None
     train_scans: int = 3
     per_scan: bool = False
+    adapt_steps: int = 0
     stage: str = "all"
     shard: str | None = None
     seed: int = 0
@@ -128,6 +130,19 @@ def ensure_model(unit: Unit, models_dir: Path, options: BidsOptions) -> Path:
     return train(config, run, resume=resume)
 
 
+def adapted_model(scan: BidsScan, unit: Unit, protocol_model: Path, options: BidsOptions) -> Path:
+    """The protocol's model after ``options.adapt_steps`` more steps on ``scan`` alone (its own profile, noise
+    and planes), in ``models/<protocol>/adapted/<scan>/``; reused when it is there."""
+    from mrisr.training import train
+
+    run = protocol_model.parent / "adapted" / Path(scan.relative).name.split(".")[0]
+    if (run / "model.pt").is_file():
+        return run / "model.pt"
+    budget = dataclasses.replace(options, steps=options.adapt_steps, minutes=None)
+    config = protocol_config([scan.path], budget).override({"train": {"init": str(protocol_model)}})
+    return train(config, run, resume=(run / "checkpoints" / "last.pt").is_file())
+
+
 def is_finished(output: Path, source_sha: str, weights_sha: str) -> bool:
     """Whether ``output`` is the SR of these source bytes by these weights (its sidecar says so)."""
     sidecar = output.with_name(output.name.replace(".nii.gz", ".json"))
@@ -146,12 +161,16 @@ def companion_path(output: Path, kind: str) -> Path:
 
 
 def super_resolve_scan(scan: BidsScan, unit: Unit, model_path: Path, out: Path, options: BidsOptions) -> bool:
-    """Write the SR of ``scan`` with its consistency map and sidecar; ``False`` when it was there already."""
+    """Write the SR of ``scan`` with its consistency map and sidecar (with the model adapted to the scan first
+    when ``options.adapt_steps``); ``False`` when it was there already."""
     from mrisr.checkpoint import load_model
     from mrisr.device import resolve_device, resolve_precision
     from mrisr.inference import Companions, super_resolve_file
     from mrisr.trust import Provenance
 
+    protocol_model = model_path
+    if options.adapt_steps > 0:
+        model_path = adapted_model(scan, unit, protocol_model, options)
     device = resolve_device(options.device)
     model, meta = load_model(model_path, device)
     output = derivative_path(out, scan)
@@ -171,6 +190,8 @@ def super_resolve_scan(scan: BidsScan, unit: Unit, model_path: Path, out: Path, 
         "Protocol": unit.protocol.name,
         "ModelTrainedOn": [f"bids:raw:{s.relative}" for s in unit.sample],
     }
+    if options.adapt_steps > 0:
+        extra["AdaptedFrom"] = {"Path": str(protocol_model.resolve()), "Steps": options.adapt_steps}
     super_resolve_file(
         model,
         scan.path,
