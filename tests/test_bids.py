@@ -14,7 +14,7 @@ import pytest
 from conftest import real_crop
 
 from mrisr import MRISRError, datasets
-from mrisr.apps.bids.layout import derivative_path, find_scans, parse_name
+from mrisr.apps.bids.layout import derivative_path, find_scans, inherited_metadata, parse_name
 from mrisr.apps.bids.protocols import Protocol, group_by_protocol, same_protocol, slice_direction, training_sample
 from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
@@ -69,6 +69,19 @@ def test_scans_are_found_by_their_names_and_grouped_by_protocol(raw):
     assert not same_protocol(Protocol("FLAIR", (1.0, 1.0, 4.0), 4.0, "axial"), t2)
     coronal = np.array([[1.0, 0, 0, 0], [0, 0, 4.0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1]])
     assert slice_direction(coronal, 2) == "coronal" and slice_direction(coronal, None) == "isotropic"
+
+
+def test_a_thickness_given_once_at_the_top_of_the_dataset_is_inherited(raw, tmp_path):
+    data = tmp_path / "raw"
+    shutil.copytree(raw, data)
+    for sidecar in data.glob("sub-*/ses-*/anat/*_T2w.json"):
+        sidecar.unlink()
+    (data / "T2w.json").write_text(json.dumps({"SliceThickness": 3.0, "RepetitionTime": 4.0}))
+    (data / "sub-01" / "sub-01_T2w.json").write_text(json.dumps({"RepetitionTime": 5.0}))
+    scan = find_scans(data, participants=["01"], suffixes=["T2w"])[0]
+    assert inherited_metadata(scan, data) == {"SliceThickness": 3.0, "RepetitionTime": 5.0}  # the nearer wins
+    groups, _ = group_by_protocol(find_scans(data, suffixes=["T2w"]))
+    assert [p.name for p in groups] == ["T2w_1.00x1.00x4.00mm_axial_3.00mm-thick"]
 
 
 def test_participant_then_group_writes_a_derivatives_dataset_pybids_indexes(raw, tmp_path):

@@ -102,8 +102,9 @@ def factors_to(
     return tidy_factors([r if r > COARSE else 1 for r in ratios])
 
 
-def scan_geometry(path: str | Path, thickness: float | None = None) -> ScanGeometry:
-    """The :class:`ScanGeometry` of a NIfTI file: its header, its sidecar, and ``thickness`` (mm) when given.
+def scan_geometry(path: str | Path, thickness: float | None = None, source: str = "--slice-thickness") -> ScanGeometry:
+    """The :class:`ScanGeometry` of a NIfTI file: its header, its sidecar, and ``thickness`` (mm) when given
+    (``source`` says where that came from).
 
     A sidecar whose ``SpacingBetweenSlices`` disagrees with the header's slice spacing by more than 10%
     does not describe this file, and a thickness above :data:`MAX_THICKNESS_RATIO` spacings is not an
@@ -125,7 +126,6 @@ def scan_geometry(path: str | Path, thickness: float | None = None) -> ScanGeome
             f"{sidecar_path(name)}: SpacingBetweenSlices {between} mm does not match the file's slice spacing "
             f"{spacing[normal]:.3f} mm: the sidecar is not this file's"
         )
-    source = "--slice-thickness"
     if thickness is None:
         given = side.get("SliceThickness")
         if isinstance(given, (int, float)) and not isinstance(given, bool):

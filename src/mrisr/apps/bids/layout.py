@@ -34,6 +34,11 @@ class BidsScan:
     suffix: str
 
     @property
+    def root(self) -> Path:
+        """The dataset's folder."""
+        return self.path.parents[len(Path(self.relative).parts) - 1]
+
+    @property
     def subject(self) -> str:
         return self.entities["sub"]
 
@@ -49,6 +54,31 @@ def parse_name(path: Path, root: Path) -> BidsScan | None:
         return None
     entities = dict(pair.split("-", 1) for pair in match.group(1).split("_"))
     return BidsScan(path, path.relative_to(root).as_posix(), entities, match.group(2))
+
+
+def inherited_metadata(scan: BidsScan, root: str | Path) -> dict:
+    """The scan's JSON metadata by the BIDS inheritance principle: the sidecars of its suffix from the
+    dataset's top down to its own folder whose entities all belong to the scan, the nearer and the more
+    specific winning (a top-level ``T2w.json`` holds what every T2w shares)."""
+    root = Path(root)
+    folder, levels = root, [root]
+    for part in Path(scan.relative).parent.parts:
+        folder = folder / part
+        levels.append(folder)
+    found = []
+    for depth, level in enumerate(levels):
+        for path in level.glob(f"*{scan.suffix}.json"):
+            keys = path.name[: -len(f"{scan.suffix}.json")].rstrip("_")
+            entities = dict(pair.split("-", 1) for pair in keys.split("_") if "-" in pair) if keys else {}
+            if path.name == f"{scan.suffix}.json" or (entities and entities.items() <= scan.entities.items()):
+                found.append((depth, len(entities), path))
+    merged: dict = {}
+    for _, _, path in sorted(found):
+        try:
+            merged.update(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            raise MRISRError(f"{path}: not a readable JSON sidecar ({err})") from None
+    return merged
 
 
 def find_scans(

@@ -124,8 +124,9 @@ def ensure_model(unit: Unit, models_dir: Path, options: BidsOptions) -> Path:
     resume = (run / "checkpoints" / "last.pt").is_file()
     if resume:
         config = Config.load(run / "config.yaml", saved=True)
-    else:
-        config = protocol_config([scan.path for scan in unit.sample], options)
+    else:  # the protocol's thickness, which BIDS metadata may give above the scans' folders
+        thickness = options.thickness if options.thickness is not None else unit.protocol.thickness
+        config = protocol_config([scan.path for scan in unit.sample], dataclasses.replace(options, thickness=thickness))
     log.info(f"{unit.name}: training on {len(unit.sample)} of its {len(unit.scans)} scans")
     return train(config, run, resume=resume)
 
@@ -138,7 +139,8 @@ def adapted_model(scan: BidsScan, unit: Unit, protocol_model: Path, options: Bid
     run = protocol_model.parent / "adapted" / Path(scan.relative).name.split(".")[0]
     if (run / "model.pt").is_file():
         return run / "model.pt"
-    budget = dataclasses.replace(options, steps=options.adapt_steps, minutes=None)
+    thickness = options.thickness if options.thickness is not None else unit.protocol.thickness
+    budget = dataclasses.replace(options, steps=options.adapt_steps, minutes=None, thickness=thickness)
     config = protocol_config([scan.path], budget).override({"train": {"init": str(protocol_model)}})
     return train(config, run, resume=(run / "checkpoints" / "last.pt").is_file())
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from mrisr import MRISRError
 from mrisr.acquisition.geometry import scan_geometry
-from mrisr.apps.bids.layout import BidsScan
+from mrisr.apps.bids.layout import BidsScan, inherited_metadata
 
 DIRECTIONS = ("sagittal", "coronal", "axial")
 """The slice direction by the world axis (x, y, z) the slice axis runs along most."""
@@ -46,8 +46,13 @@ def slice_direction(affine: np.ndarray, slice_axis: int | None) -> str:
 
 
 def protocol_of(scan: BidsScan, thickness: float | None = None) -> Protocol:
-    """The protocol of a scan, from its header and its JSON sidecar (``thickness`` overrides the sidecar)."""
-    geometry = scan_geometry(scan.path, thickness)
+    """The protocol of a scan, from its header and its BIDS metadata (``thickness`` overrides it)."""
+    given, source = thickness, "--slice-thickness"
+    if given is None:
+        inherited = inherited_metadata(scan, scan.root).get("SliceThickness")
+        if isinstance(inherited, (int, float)) and not isinstance(inherited, bool):
+            given, source = float(inherited), "BIDS SliceThickness"
+    geometry = scan_geometry(scan.path, given, source)
     direction = slice_direction(nib.load(scan.path).affine, geometry.slice_axis)
     voxels = tuple(round(float(v), 2) for v in geometry.spacing)
     thick = None if geometry.thickness is None else round(float(geometry.thickness), 2)
