@@ -210,49 +210,46 @@ def super_resolve_scan(scan: BidsScan, unit: Unit, model_path: Path, out: Path, 
     return True
 
 
+def shard_work(
+    scans: Sequence[BidsScan], units: Sequence[Unit], stage: str, shard: str | None
+) -> tuple[list[Unit], list[BidsScan], set[str]]:
+    """This task's models to train, scans to super-resolve and scans to answer for (those no model owns
+    included): protocols are split at the ``train`` and ``all`` stages, scans at ``infer``."""
+    if stage == "infer":
+        mine = select_shard(scans, shard) if shard else list(scans)
+        in_units = {scan.relative for unit in units for scan in unit.scans}
+        return [], [scan for scan in mine if scan.relative in in_units], {s.relative for s in mine}
+    to_train = select_shard(units, shard) if shard else list(units)
+    to_infer = [scan for unit in to_train for scan in unit.scans] if stage == "all" else []
+    first = not shard or shard.startswith("0/")  # the first task answers for what no protocol owns
+    return to_train, to_infer, {s.relative for s in scans} if first else set()
+
+
+def log_name(options: BidsOptions) -> str:
+    """``participant[_stage-S][_shard-i-of-n].json``: one record per kind of task, so none overwrites another."""
+    name = "participant" + (f"_stage-{options.stage}" if options.stage != "all" else "")
+    return name + (f"_shard-{options.shard.replace('/', '-of-')}" if options.shard else "") + ".json"
+
+
 def run_participant(bids_dir: str | Path, output_dir: str | Path, options: BidsOptions) -> ParticipantReport:
     """Train what is missing and super-resolve what is not finished (module doc); the report is written to
-    ``OUTPUT_DIR/logs/participant[_shard-i-of-n].json`` as well."""
+    ``OUTPUT_DIR/logs/`` (:func:`log_name`) as well."""
     if options.stage not in STAGES:
         raise MRISRError(f"unknown stage {options.stage!r}; choose one of {STAGES}")
     out = Path(output_dir)
     scans = find_scans(bids_dir, options.participants, options.sessions, options.suffixes)
     write_dataset_description(out, bids_dir)
     groups, unreadable = group_by_protocol(scans, options.thickness)
-    mine = select_shard(scans, options.shard) if options.shard and options.stage == "infer" else scans
-    first = not options.shard or options.shard.startswith("0/")  # reports what no protocol owns
-    owned = (
-        {s.relative for s in mine} if options.stage == "infer" else ({s.relative for s in scans} if first else set())
-    )
+    units = units_of(groups, options.train_scans, options.per_scan)
+    to_train, to_infer, owned = shard_work(scans, units, options.stage, options.shard)
     report = ParticipantReport(failed={k: v for k, v in unreadable.items() if k in owned})
     for relative, error in report.failed.items():
         log.error(f"{relative}: {error}")
-    units = units_of(groups, options.train_scans, options.per_scan)
+    models = {unit.name: train_unit(unit, out, options, report) for unit in to_train}
     unit_of = {scan.relative: unit for unit in units for scan in unit.scans}
-    to_train = units if options.stage != "infer" else []
-    if options.shard and options.stage != "infer":
-        to_train = select_shard(units, options.shard)
-    if options.stage == "infer":
-        to_infer = [scan for scan in mine if scan.relative in unit_of]
-    else:
-        to_infer = [scan for unit in to_train for scan in unit.scans] if options.stage == "all" else []
-    models: dict[str, Path] = {}
-    for unit in to_train:
-        started = time.perf_counter()
-        try:
-            models[unit.name] = ensure_model(unit, out / "models", options)
-            status = "ready"
-        except MRISRError as err:
-            status = f"failed: {err}"
-            log.error(f"{unit.name}: {err}")
-        report.models[unit.name] = {
-            "status": status,
-            "trained_on": [s.relative for s in unit.sample],
-            "seconds": round(time.perf_counter() - started, 1),
-        }
     for scan in to_infer:
         unit = unit_of[scan.relative]
-        model_path = models.get(unit.name, out / "models" / unit.name / "model.pt")
+        model_path = models.get(unit.name) or out / "models" / unit.name / "model.pt"
         started = time.perf_counter()
         try:
             if not model_path.is_file():
@@ -264,9 +261,23 @@ def run_participant(bids_dir: str | Path, output_dir: str | Path, options: BidsO
             continue
         (report.done if done else report.skipped).append(scan.relative)
         report.seconds[scan.relative] = round(time.perf_counter() - started, 1)
-    name = "participant" + (f"_stage-{options.stage}" if options.stage != "all" else "")
-    name += f"_shard-{options.shard.replace('/', '-of-')}" if options.shard else ""
     text = json.dumps({**report.__dict__, "stage": options.stage}, indent=2) + "\n"
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "logs" / f"{name}.json", lambda tmp: Path(tmp).write_text(text))
+    atomic_write(out / "logs" / log_name(options), lambda tmp: Path(tmp).write_text(text))
     return report
+
+
+def train_unit(unit: Unit, out: Path, options: BidsOptions, report: ParticipantReport) -> Path | None:
+    """The unit's model (:func:`ensure_model`), or ``None`` when it could not be trained; noted in ``report``."""
+    started, model = time.perf_counter(), None
+    try:
+        model, status = ensure_model(unit, out / "models", options), "ready"
+    except MRISRError as err:
+        status = f"failed: {err}"
+        log.error(f"{unit.name}: {err}")
+    report.models[unit.name] = {
+        "status": status,
+        "trained_on": [s.relative for s in unit.sample],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return model
