@@ -55,3 +55,29 @@ def score(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, fl
         "psnr_fg": psnr(pred, truth, mask),
         "ssim_fg": float(full[mask].mean()),
     }
+
+
+def local_rms_error(pred: np.ndarray, truth: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """The error around each voxel: the squared error smoothed by a Gaussian of ``sigma`` voxels, square root.
+
+    The error at one voxel is mostly noise; what a trust map can point at is where the SR is wrong locally."""
+    from scipy import ndimage
+
+    squared = (np.asarray(pred, np.float64) - np.asarray(truth, np.float64)) ** 2
+    return np.sqrt(ndimage.gaussian_filter(squared, sigma))
+
+
+def sparsification_curve(uncertainty: np.ndarray, error: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """The mean ``error`` of the voxels left after removing each fraction of the most uncertain ones."""
+    ranked = np.asarray(error, np.float64)[np.argsort(-np.asarray(uncertainty), kind="stable")]
+    left = np.cumsum(ranked[::-1])[::-1]  # the error summed over the voxels from each rank on
+    removed = (np.asarray(fractions) * len(ranked)).astype(int)
+    return left[removed] / (len(ranked) - removed)
+
+
+def ause(uncertainty: np.ndarray, error: np.ndarray, steps: int = 100) -> float:
+    """Area under the sparsification error: how far removing the most uncertain voxels first falls short of
+    removing the most wrong ones first (0 for a map that ranks like the error itself)."""
+    fractions = np.arange(steps) / steps
+    gap = sparsification_curve(uncertainty, error, fractions) - sparsification_curve(error, error, fractions)
+    return float(gap.mean())
