@@ -102,9 +102,9 @@ def factors_to(
     return tidy_factors([r if r > COARSE else 1 for r in ratios])
 
 
-def scan_geometry(path: str | Path, thickness: float | None = None, source: str = "--slice-thickness") -> ScanGeometry:
-    """The :class:`ScanGeometry` of a NIfTI file: its header, its sidecar, and ``thickness`` (mm) when given
-    (``source`` says where that came from).
+def scan_geometry(path: str | Path, thickness: float | None = None, sidecar: dict | None = None) -> ScanGeometry:
+    """The :class:`ScanGeometry` of a NIfTI file: its header, its sidecar (the JSON beside it, unless the
+    metadata is gathered elsewhere and given as ``sidecar``), and ``thickness`` (mm) when given.
 
     A sidecar whose ``SpacingBetweenSlices`` disagrees with the header's slice spacing by more than 10%
     does not describe this file, and a thickness above :data:`MAX_THICKNESS_RATIO` spacings is not an
@@ -118,7 +118,7 @@ def scan_geometry(path: str | Path, thickness: float | None = None, source: str 
     affine = header.get_best_affine()
     spacing = tuple(float(v) for v in nib.affines.voxel_sizes(affine))
     axis = find_slice_axis(spacing)
-    side = read_sidecar(name)
+    side = read_sidecar(name) if sidecar is None else sidecar
     normal = axis if axis is not None else int(np.argmax(spacing))
     between = side.get("SpacingBetweenSlices")
     if isinstance(between, (int, float)) and abs(between - spacing[normal]) > 0.1 * spacing[normal]:
@@ -126,6 +126,7 @@ def scan_geometry(path: str | Path, thickness: float | None = None, source: str 
             f"{sidecar_path(name)}: SpacingBetweenSlices {between} mm does not match the file's slice spacing "
             f"{spacing[normal]:.3f} mm: the sidecar is not this file's"
         )
+    source = "--slice-thickness"
     if thickness is None:
         given = side.get("SliceThickness")
         if isinstance(given, (int, float)) and not isinstance(given, bool):

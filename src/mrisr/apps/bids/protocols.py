@@ -47,12 +47,7 @@ def slice_direction(affine: np.ndarray, slice_axis: int | None) -> str:
 
 def protocol_of(scan: BidsScan, thickness: float | None = None) -> Protocol:
     """The protocol of a scan, from its header and its BIDS metadata (``thickness`` overrides it)."""
-    given, source = thickness, "--slice-thickness"
-    if given is None:
-        inherited = inherited_metadata(scan, scan.root).get("SliceThickness")
-        if isinstance(inherited, (int, float)) and not isinstance(inherited, bool):
-            given, source = float(inherited), "BIDS SliceThickness"
-    geometry = scan_geometry(scan.path, given, source)
+    geometry = scan_geometry(scan.path, thickness, sidecar=inherited_metadata(scan, scan.root))
     direction = slice_direction(nib.load(scan.path).affine, geometry.slice_axis)
     voxels = tuple(round(float(v), 2) for v in geometry.spacing)
     thick = None if geometry.thickness is None else round(float(geometry.thickness), 2)
