@@ -30,8 +30,8 @@ from pathlib import Path
 
 from mrisr import datasets
 from mrisr.acquisition.simulate import SliceParams, simulate_slices
-from mrisr.apps.bids import BidsOptions, run_participant
 from mrisr.apps.bids.layout import derivative_path, find_scans
+from mrisr.apps.bids.participant import BidsOptions, run_participant
 from mrisr.apps.experiment.subjects import HR_POOL, synthetic_subject
 from mrisr.evaluation import evaluate
 from mrisr.io import load_volume, save_volume

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mrisr import MRISRError, __version__
 from mrisr.acquisition.degradation import KINDS, tidy_factors
+from mrisr.apps.bids.layout import DEFAULT_SUFFIXES
 from mrisr.config import DEFAULT_FLIPS, DEGRADATION_MODELS, PRECISIONS, PRESETS
 from mrisr.console import NORMAL, QUIET, VERBOSE, console, log, showing_progress
 from mrisr.device import DEVICES
@@ -118,7 +119,8 @@ def _run(args: argparse.Namespace) -> None:
 
 def _bids(args: argparse.Namespace) -> None:
     """A BIDS App: the participant level super-resolves, the group level summarises."""
-    from mrisr.apps.bids import BidsOptions, run_group, run_participant
+    from mrisr.apps.bids.group import run_group
+    from mrisr.apps.bids.participant import BidsOptions, run_participant
     from mrisr.io import list_nifti
 
     if args.analysis_level == "group":
@@ -368,6 +370,17 @@ def _geometry_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _flips_option(p: argparse.ArgumentParser) -> None:
+    """``--flips``: the flip ensemble averaged into each SR."""
+    p.add_argument(
+        "--flips",
+        type=int,
+        default=DEFAULT_FLIPS,
+        choices=(1, 2, 4, 8),
+        help="average the SR over this many flipped passes (default 4: +0.1 dB for 4x the time; 1: plain)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrisr", description=__doc__)
     parser.add_argument("--version", action="version", version=f"mrisr {__version__}")
@@ -443,13 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="2..8",
         help="test-time passes of the uncertainty map (it costs this many inferences)",
     )
-    p.add_argument(
-        "--flips",
-        type=int,
-        default=DEFAULT_FLIPS,
-        choices=(1, 2, 4, 8),
-        help="average the SR over this many flipped passes (default 4: +0.1 dB for 4x the time; 1: plain)",
-    )
+    _flips_option(p)
     p.set_defaults(func=_infer)
 
     p = sub.add_parser("run", help="train on your scans (geometry from their headers), then super-resolve each of them")
@@ -477,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--participant-label", nargs="+", metavar="LABEL", help="only these subjects (default: all)")
     p.add_argument("--session-label", nargs="+", metavar="LABEL", help="only these sessions (default: all)")
-    p.add_argument("--suffix", nargs="+", default=["T1w", "T2w", "FLAIR"], help="the anatomical contrasts to do")
+    p.add_argument("--suffix", nargs="+", default=list(DEFAULT_SUFFIXES), help="the anatomical contrasts to do")
     _geometry_options(p)
     p.add_argument("--hr", nargs="+", metavar="DIR|FILE", help="HR volumes of other subjects (optional)")
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="starting config of every model")
@@ -509,13 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--shard", metavar="I/N", help="this task's share: protocols at the all and train stages, scans at infer"
     )
     p.add_argument("--uncertainty", action="store_true", help="also write each scan's uncertainty map (4x the time)")
-    p.add_argument(
-        "--flips",
-        type=int,
-        default=DEFAULT_FLIPS,
-        choices=(1, 2, 4, 8),
-        help="average each SR over this many flipped passes (default 4; 1 is 4x faster, about 0.1 dB less)",
-    )
+    _flips_option(p)
     p.add_argument("--seed", type=int, default=0, help="random seed of every model")
     p.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when present")
     p.set_defaults(func=_bids)

@@ -39,6 +39,11 @@ class BidsScan:
         return self.path.parents[len(Path(self.relative).parts) - 1]
 
     @property
+    def stem(self) -> str:
+        """Its file name without the extension: ``sub-01_T2w``."""
+        return Path(self.relative).name.split(".")[0]
+
+    @property
     def subject(self) -> str:
         return self.entities["sub"]
 

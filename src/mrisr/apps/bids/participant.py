@@ -23,7 +23,7 @@ from mrisr.apps.bids.layout import DEFAULT_SUFFIXES, BidsScan, derivative_path, 
 from mrisr.apps.bids.protocols import Protocol, group_by_protocol, training_sample
 from mrisr.config import DEFAULT_FLIPS, Config, preset, settle_architecture
 from mrisr.console import log, showing_progress
-from mrisr.inference import select_shard
+from mrisr.inference import output_name, select_shard
 from mrisr.io import atomic_write
 from mrisr.trust import file_sha256
 
@@ -84,16 +84,14 @@ def units_of(groups: dict[Protocol, list[BidsScan]], train_scans: int, per_scan:
     """The models to train: one per protocol on a sample of its scans, or one per scan."""
     if not per_scan:
         return [Unit(p.name, p, scans, training_sample(scans, train_scans)) for p, scans in groups.items()]
-    return [
-        Unit(f"{p.name}/{Path(scan.relative).name.split('.')[0]}", p, [scan], [scan])
-        for p, scans in groups.items()
-        for scan in scans
-    ]
+    return [Unit(f"{p.name}/{scan.stem}", p, [scan], [scan]) for p, scans in groups.items() for scan in scans]
 
 
-def protocol_config(paths: Sequence[Path], options: BidsOptions) -> Config:
-    """The training config of one model: the preset, the factors from the scans' headers, the budget."""
-    factors, described = protocol_factors([str(p) for p in paths], options.spacing, options.thickness)
+def protocol_config(paths: Sequence[Path], protocol: Protocol, options: BidsOptions) -> Config:
+    """The training config of one model: the preset, the factors from the scans' headers, the budget, and the
+    protocol's thickness (which BIDS metadata may give above the scans' folders) unless one is given."""
+    thickness = options.thickness if options.thickness is not None else protocol.thickness
+    factors, described = protocol_factors([str(p) for p in paths], options.spacing, thickness)
     log.info(described)
     train: dict[str, Any] = {
         "lr": [str(p) for p in paths],
@@ -106,8 +104,8 @@ def protocol_config(paths: Sequence[Path], options: BidsOptions) -> Config:
     elif options.steps is not None:
         train.update(steps=options.steps, minutes=None)
     model: dict[str, Any] = {"scale": list(factors)}
-    if options.thickness is not None:
-        model["slice_thickness"] = options.thickness
+    if thickness is not None:
+        model["slice_thickness"] = thickness
     config = settle_architecture(preset(options.preset).override({"model": model, "train": train}))
     if config.model.architecture != "planar" and not options.hr:
         raise MRISRError("scans without one coarse axis need HR volumes of other subjects (--hr)")
@@ -124,9 +122,8 @@ def ensure_model(unit: Unit, models_dir: Path, options: BidsOptions) -> Path:
     resume = (run / "checkpoints" / "last.pt").is_file()
     if resume:
         config = Config.load(run / "config.yaml", saved=True)
-    else:  # the protocol's thickness, which BIDS metadata may give above the scans' folders
-        thickness = options.thickness if options.thickness is not None else unit.protocol.thickness
-        config = protocol_config([scan.path for scan in unit.sample], dataclasses.replace(options, thickness=thickness))
+    else:
+        config = protocol_config([scan.path for scan in unit.sample], unit.protocol, options)
     log.info(f"{unit.name}: training on {len(unit.sample)} of its {len(unit.scans)} scans")
     return train(config, run, resume=resume)
 
@@ -136,18 +133,17 @@ def adapted_model(scan: BidsScan, unit: Unit, protocol_model: Path, options: Bid
     and planes), in ``models/<protocol>/adapted/<scan>/``; reused when it is there."""
     from mrisr.training import train
 
-    run = protocol_model.parent / "adapted" / Path(scan.relative).name.split(".")[0]
+    run = protocol_model.parent / "adapted" / scan.stem
     if (run / "model.pt").is_file():
         return run / "model.pt"
-    thickness = options.thickness if options.thickness is not None else unit.protocol.thickness
-    budget = dataclasses.replace(options, steps=options.adapt_steps, minutes=None, thickness=thickness)
-    config = protocol_config([scan.path], budget).override({"train": {"init": str(protocol_model)}})
+    budget = dataclasses.replace(options, steps=options.adapt_steps, minutes=None)
+    config = protocol_config([scan.path], unit.protocol, budget).override({"train": {"init": str(protocol_model)}})
     return train(config, run, resume=(run / "checkpoints" / "last.pt").is_file())
 
 
 def is_finished(output: Path, source_sha: str, weights_sha: str) -> bool:
     """Whether ``output`` is the SR of these source bytes by these weights (its sidecar says so)."""
-    sidecar = output.with_name(output.name.replace(".nii.gz", ".json"))
+    sidecar = output.parent / output_name(output, "", ".json")  # where super_resolve_file writes it
     if not (output.is_file() and sidecar.is_file()):
         return False
     try:
