@@ -10,6 +10,7 @@ gap: protocols at the ``train`` and ``all`` stages, scans at the ``infer`` stage
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -158,10 +159,18 @@ def companion_path(output: Path, kind: str) -> Path:
     return output.with_name(output.name.replace("_desc-sr_", f"_desc-sr{kind}_"))
 
 
+@functools.lru_cache(maxsize=1)
+def loaded_model(path: Path, modified_ns: int, device: str) -> tuple[Any, dict]:
+    """The model of ``path`` on ``device``, loaded once for the scans of a protocol (``modified_ns`` keys a
+    file written anew)."""
+    from mrisr.checkpoint import load_model
+
+    return load_model(path, device)
+
+
 def super_resolve_scan(scan: BidsScan, unit: Unit, model_path: Path, out: Path, options: BidsOptions) -> bool:
     """Write the SR of ``scan`` with its consistency map and sidecar (with the model adapted to the scan first
     when ``options.adapt_steps``); ``False`` when it was there already."""
-    from mrisr.checkpoint import load_model
     from mrisr.device import resolve_device, resolve_precision
     from mrisr.inference import Companions, super_resolve_file
     from mrisr.trust import Provenance
@@ -170,7 +179,7 @@ def super_resolve_scan(scan: BidsScan, unit: Unit, model_path: Path, out: Path, 
     if options.adapt_steps > 0:
         model_path = adapted_model(scan, unit, protocol_model, options)
     device = resolve_device(options.device)
-    model, meta = load_model(model_path, device)
+    model, meta = loaded_model(model_path, model_path.stat().st_mtime_ns, str(device))
     output = derivative_path(out, scan)
     source_sha = file_sha256(scan.path)
     if is_finished(output, source_sha, meta["weights_sha256"]):
