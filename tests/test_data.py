@@ -1,8 +1,9 @@
 import numpy as np
 from conftest import blob
 
-from mrisr.data import PatchSampler, foreground_mask, intensity_scale, prepare_volume
+from mrisr.data import PatchSampler, foreground_mask, intensity_scale, prepare_volume, shuffled_axes
 from mrisr.io import Volume
+from mrisr.synthesis import paint, random_paint, tissue_labels
 
 
 def test_patches_come_from_the_foreground():
@@ -40,3 +41,35 @@ def test_gamma_augmentation_changes_contrast_not_range():
     gamma = PatchSampler([vol], (8, 8, 8), flip=False, intensity_jitter=0, gamma_range=(2.0, 2.0))
     a, b = plain.sample(np.random.default_rng(1), 1), gamma.sample(np.random.default_rng(1), 1)
     np.testing.assert_allclose(b.numpy(), a.numpy() ** 2, rtol=1e-5)
+
+
+def test_transposes_move_axes_only_onto_axes_of_the_same_voxel_size():
+    rng = np.random.default_rng(0)
+    orders = {tuple(shuffled_axes(rng, (8, 8, 8), (1.0, 1.0, 3.0))) for _ in range(50)}
+    assert orders == {(0, 1, 2), (1, 0, 2)}  # the 3 mm axis stays; the in-plane axes swap
+    assert len({tuple(shuffled_axes(rng, (8, 8, 8), (2.0, 2.0, 2.0))) for _ in range(200)}) == 6
+    assert {tuple(shuffled_axes(rng, (8, 8, 4), (1.0, 1.0, 1.0))) for _ in range(50)} == {(0, 1, 2), (1, 0, 2)}
+
+
+def test_transposed_patches_show_the_head_from_other_sides():
+    ramp = np.broadcast_to(np.linspace(1, 2, 12)[:, None, None], (12, 12, 12)).astype(np.float32)
+    vol = prepare_volume(Volume(np.ascontiguousarray(ramp), np.eye(4)), 100.0, (8, 8, 8))
+    patches = PatchSampler([vol], (8, 8, 8), flip=False, transpose=True, intensity_jitter=0)
+    batch = patches.sample(np.random.default_rng(0), 24)[:, 0].numpy()
+    along = {int(np.argmax([np.abs(np.diff(p, axis=a)).mean() for a in range(3)])) for p in batch}
+    assert along == {0, 1, 2}  # the ramp runs along every axis in turn
+
+
+def test_repainted_sources_have_sharp_edges_and_new_contrasts():
+    x = np.arange(32, dtype=np.float32)
+    ramp = 0.3 + 0.5 / (1 + np.exp(-(x - 15.5) / 2.5))  # a template's soft boundary along axis 0
+    image = np.broadcast_to(ramp[:, None, None], (32, 8, 8)).astype(np.float32)
+    labels = tissue_labels(image, np.ones(image.shape, bool), classes=2)
+    assert labels[0, 0, 0] == 1 and labels[-1, 0, 0] == 2  # sorted dark to bright
+    flat = paint(labels, image, np.ones(3), texture=0.0, blur=0.5)[:, 4, 4]
+    step = lambda profile: (profile[16] - profile[15]) / (profile[-1] - profile[0])  # noqa: E731
+    assert step(ramp) < 0.11 and step(flat) > 0.6  # one voxel holds most of the edge
+    np.testing.assert_allclose(paint(labels, image, np.ones(3), texture=1.0, blur=1e-6), image, rtol=1e-5)
+    rng = np.random.default_rng(0)
+    contrasts = [float(np.ptp(random_paint(labels, image, rng, classes=2)[[0, -1], 4, 4])) for _ in range(8)]
+    assert np.ptp(contrasts) > 0.2  # each draw a different contrast

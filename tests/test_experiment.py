@@ -107,7 +107,7 @@ def test_method_overrides_go_through_the_strict_config(tmp_path, monkeypatch):
 
     spec = DegradationSpec("thick", "gaussian", (1, 1, 4), 0.0)
     templates = {name: tmp_path / f"{name}_lr.nii.gz" for name in run.HR_POOL}
-    case = run.TestCase(spec, None, None, tmp_path / "lr.nii.gz", templates, true_sigma=0.01)
+    case = run.TestCase(spec, None, None, tmp_path / "lr.nii.gz", tmp_path / "hr.nii.gz", templates, true_sigma=0.01)
     grid = ExperimentConfig(minutes=None, steps=3)
     oracle = run.method_run_config(case, "oracle", 1, 0, grid, tmp_path)
     assert oracle.model.fixed_fwhm == (0.0, 0.0, 4.0) and oracle.model.scale == (1, 1, 4)
@@ -119,6 +119,8 @@ def test_method_overrides_go_through_the_strict_config(tmp_path, monkeypatch):
     planar = run.method_run_config(case, "planar-oracle", 1, 0, grid, tmp_path)
     assert planar.model.architecture == "planar" and planar.model.fixed_fwhm == (0.0, 0.0, 4.0)
     assert planar.model.noise_sigma == 0.01 and not planar.train.hr
+    truth = run.method_run_config(case, "truth-supervised", 3, 0, grid, tmp_path)
+    assert truth.train.hr == [str(tmp_path / "hr.nii.gz")] and truth.loss.internal == 0.0  # the scan's own truth
     monkeypatch.setattr(run, "method_config", lambda *args: {"model": {"widht": 64}})
     with pytest.raises(MRISRError, match="widht"):
         run.method_run_config(case, "mrisr", 1, 0, grid, tmp_path)

@@ -133,6 +133,12 @@ class TrainConfig:
     intensity_jitter: float = 0.1  # random gain of each patch, ± this fraction
     # contrast augmentation of the HR source (a random gamma in this range): its contrast is not the target's
     hr_gamma: tuple[float, float] = (0.6, 1.5)
+    # 3D model: patches transposed at random between axes of the same patch and voxel size (and so the same
+    # factor): a few HR sources seen from six sides
+    transpose: bool = False
+    # 3D model: share of HR patches repainted from the HR source's tissue labels with random intensities per
+    # label (mrisr.synthesis): edges as sharp as one person's, not a population average's
+    hr_synthetic: float = 0.0
     log_every: int = 25  # steps between TensorBoard scalars
     checkpoint_every: int = 200  # steps between checkpoints (last.pt, for --resume)
     val_every: int = 500  # steps between validations, when val_lr is given

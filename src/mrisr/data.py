@@ -12,6 +12,7 @@ from scipy import ndimage
 from mrisr import MRISRError
 from mrisr.acquisition.noise import estimate_noise_sigma
 from mrisr.io import Volume, load_volume
+from mrisr.synthesis import random_paint, tissue_labels
 
 
 def intensity_scale(data: np.ndarray, percentile: float) -> float:
@@ -60,7 +61,8 @@ def load_training_volumes(paths: Sequence[str], percentile: float, min_shape: Se
 
 
 class PatchSampler:
-    """Draws random foreground patches from a set of volumes, with flips, gain and gamma jitter.
+    """Draws random foreground patches from a set of volumes, with flips, axis transposes, gain and gamma jitter,
+    and a share of them repainted from tissue labels (:mod:`mrisr.synthesis`).
 
     HR (source) and LR (target) batches come from two independent samplers: the data are unpaired.
     """
@@ -71,14 +73,19 @@ class PatchSampler:
         patch_size: Sequence[int],
         *,
         flip: bool = True,
+        transpose: bool = False,
         intensity_jitter: float = 0.1,
         gamma_range: tuple[float, float] = (1.0, 1.0),
+        synthetic: float = 0.0,
     ) -> None:
         self.volumes = list(volumes)
         self.patch_size = tuple(int(p) for p in patch_size)
         self.flip = flip
+        self.transpose = transpose
         self.intensity_jitter = intensity_jitter
         self.gamma_range = gamma_range
+        self.synthetic = synthetic
+        self.labels = [tissue_labels(v.data, foreground_mask(v.data)) for v in self.volumes] if synthetic else []
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> torch.Tensor:
         """A batch ``(B, 1, *patch_size)``; each patch is centred near a foreground voxel."""
@@ -86,13 +93,32 @@ class PatchSampler:
         return torch.from_numpy(np.stack(patches)[:, None])
 
     def _one(self, rng: np.random.Generator) -> np.ndarray:
-        vol = self.volumes[rng.integers(len(self.volumes))]
+        index = rng.integers(len(self.volumes))
+        vol = self.volumes[index]
         centre = vol.centres[rng.integers(len(vol.centres))]
         start = [int(np.clip(c - p // 2, 0, n - p)) for c, p, n in zip(centre, self.patch_size, vol.data.shape)]
-        patch = vol.data[tuple(slice(s, s + p) for s, p in zip(start, self.patch_size))]
+        crop = tuple(slice(s, s + p) for s, p in zip(start, self.patch_size))
+        patch = vol.data[crop]
+        if self.synthetic and rng.random() < self.synthetic:
+            patch = random_paint(self.labels[index][crop], patch, rng)
         if self.flip:
             axes = tuple(a for a in range(3) if rng.random() < 0.5)
             patch = np.flip(patch, axis=axes) if axes else patch
+        if self.transpose:
+            patch = patch.transpose(shuffled_axes(rng, self.patch_size, vol.zooms))
         gain = 1.0 + rng.uniform(-self.intensity_jitter, self.intensity_jitter)
         gamma = rng.uniform(*self.gamma_range)
         return np.ascontiguousarray(np.clip(patch, 0, None) ** gamma * gain, dtype=np.float32)
+
+
+def shuffled_axes(rng: np.random.Generator, patch_size: Sequence[int], zooms: Sequence[float]) -> list[int]:
+    """A random order of the three axes that moves an axis only onto one of the same patch size and voxel
+    size: a transposed patch is then one the scan could have had (an isotropic head seen from another side)."""
+    order = list(range(3))
+    groups: dict[tuple[int, float], list[int]] = {}
+    for axis in range(3):
+        groups.setdefault((int(patch_size[axis]), round(float(zooms[axis]), 3)), []).append(axis)
+    for axes in groups.values():
+        for axis, moved in zip(axes, rng.permutation(axes)):
+            order[axis] = int(moved)
+    return order

@@ -103,14 +103,15 @@ class UnpairedSystem:
         self.scale = tuple(m.scale)
         self.lr_patch = tuple(t.lr_patch)
         self.hr_patch = tuple(p * s for p, s in zip(self.lr_patch, self.scale))
+        jitter = {"intensity_jitter": t.intensity_jitter, "transpose": t.transpose}
         self.hr_sampler = PatchSampler(
-            hr_volumes, self.hr_patch, intensity_jitter=t.intensity_jitter, gamma_range=tuple(t.hr_gamma)
+            hr_volumes, self.hr_patch, gamma_range=tuple(t.hr_gamma), synthetic=t.hr_synthetic, **jitter
         )
-        self.lr_sampler = PatchSampler(lr_volumes, self.lr_patch, intensity_jitter=t.intensity_jitter)
+        self.lr_sampler = PatchSampler(lr_volumes, self.lr_patch, **jitter)
         self.internal_sampler = None
         if config.loss.internal > 0:
             self.internal_sampler = PatchSampler(
-                lr_volumes, internal_patch(lr_volumes, self.hr_patch, self.scale), intensity_jitter=t.intensity_jitter
+                lr_volumes, internal_patch(lr_volumes, self.hr_patch, self.scale), **jitter
             )
         self.noise_sigmas = torch.tensor(acquisition.noise_sigmas, dtype=torch.float32)
         self.noise_lost = 0.0  # the share of white noise's std the profile removes (set once the model exists)

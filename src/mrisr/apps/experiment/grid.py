@@ -142,6 +142,16 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     methods["default"] = {}
     methods["default-supervised"] = {"loss": supervised_loss}  # the default network on its estimated degradation
     methods["default-nointernal"] = {"loss": {"internal": 0.0}}  # without the scan's own coarser scale (ZSSR)
+    methods["default-internal3"] = {"loss": {"internal": 3.0}}  # the scan's own coarser scale weighted 3 times
+    methods["default-transpose"] = {"train": {"transpose": True}}  # patches seen from six sides
+    methods["default-synthetic"] = {"train": {"hr_synthetic": 0.5}}  # half the HR patches repainted from labels
+    methods["default-wide"] = {"model": {"width": 48}}  # 48 channels instead of 32
+    # a diagnostic, not a method: the default network supervised on the true profile with the scan's own HR
+    # truth as its only HR source (run_experiment swaps it in), what this network reaches with perfect data
+    methods["truth-supervised"] = {
+        "model": {"fixed_fwhm": list(default_fwhm(spec.scale))},
+        "loss": {"nce": 0.0, "internal": 0.0},
+    }
     if method not in methods:
         raise MRISRError(f"unknown method {method!r}; choose from {sorted(methods)}")
     return methods[method]

@@ -56,6 +56,7 @@ class TestCase:
     truth: Volume
     lr: Volume
     lr_path: Path
+    truth_path: Path  # the truth as a file: the HR source of the truth-supervised diagnostic
     template_lr_paths: dict[str, Path]
     true_sigma: float  # the noise level in units of the LR's own 99.9th percentile, as the model sees it
 
@@ -66,7 +67,8 @@ def prepare_case(spec: DegradationSpec, out: Path) -> TestCase:
     truth, lr = colin.truth, colin.lr
     lr_path = out / "data" / f"colin27_{spec.name}.nii.gz"
     save_volume(lr_path, lr.data, lr.affine, lr.header)
-    save_volume(out / "data" / f"colin27_hr_{spec.name}.nii.gz", truth.data, truth.affine, truth.header)
+    truth_path = out / "data" / f"colin27_hr_{spec.name}.nii.gz"
+    save_volume(truth_path, truth.data, truth.affine, truth.header)
     template_lr_paths = {}
     for name in HR_POOL:
         path = out / "data" / f"{name}_{spec.name}.nii.gz"
@@ -74,7 +76,8 @@ def prepare_case(spec: DegradationSpec, out: Path) -> TestCase:
             template = simulate(load_volume(datasets.template(name)), spec.params()).lr
             save_volume(path, template.data, template.affine, template.header)
         template_lr_paths[name] = path
-    return TestCase(spec, truth, lr, lr_path, template_lr_paths, spec.noise_sigma / intensity_scale(lr.data, 99.9))
+    sigma = spec.noise_sigma / intensity_scale(lr.data, 99.9)
+    return TestCase(spec, truth, lr, lr_path, truth_path, template_lr_paths, sigma)
 
 
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, report: bool = True) -> Path:
@@ -106,6 +109,7 @@ def method_run_config(case: TestCase, method: str, n: int, seed: int, config: Ex
 
     A method name ending in ``-strict`` trains on the degraded templates that are not HR sources instead
     of on Colin27's LR: the test volume is then never seen in training, not even at low resolution.
+    ``truth-supervised`` takes Colin27's own HR as its HR source (a diagnostic of the network's reach).
     """
     base, strict = method.removesuffix("-strict"), method.endswith("-strict")
     lr = [str(case.lr_path)]
@@ -114,6 +118,8 @@ def method_run_config(case: TestCase, method: str, n: int, seed: int, config: Ex
         if not lr:
             raise MRISRError(f"{method}: with n_hr = {n} no template is left to be the LR target")
     hr = [str(path) for path in hr_sources(n, out / "data")]
+    if base == "truth-supervised":
+        hr = [str(case.truth_path)]
     train = {"hr": hr, "lr": lr, "seed": seed, "minutes": config.minutes, "steps": config.steps}
     run_config = Config().override({"model": {"scale": list(case.spec.scale)}, "train": train})
     return run_config.override(method_config(base, case.spec, case.true_sigma))
