@@ -79,7 +79,7 @@ class UnpairedForward:
     lr_st: torch.Tensor  # X_{s~t}
     f_sts: torch.Tensor
     sr_sts: torch.Tensor  # Y_{s~t~s}
-    f_t: torch.Tensor
+    f_t: torch.Tensor | None  # only where something learns from it: the feature discriminator, or X̂_t
     rec_t: torch.Tensor | None  # X̂_t (free and hybrid models only)
     nce_index: torch.Tensor  # the InfoNCE locations of this step
     internal: torch.Tensor | None = None  # X_t patches of the internal pairs
@@ -185,7 +185,7 @@ class UnpairedSystem:
         cycle_in = lr_st.detach() if g.degradation == "physics" else lr_st
         f_sts = g.lr_encoder(cycle_in)
         sr_sts = g.sr_decoder(f_sts, cycle_in)
-        f_t = g.lr_encoder(lr)
+        f_t = g.lr_encoder(lr) if self.feat_disc is not None or g.lr_decoder is not None else None
         rec_t = None if g.lr_decoder is None else g.lr_decoder(f_t, lr)
         sr_internal = internal = None
         if batch.internal is not None:

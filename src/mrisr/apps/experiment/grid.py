@@ -146,10 +146,14 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     methods["default-transpose"] = {"train": {"transpose": True}}  # patches seen from six sides
     methods["default-synthetic"] = {"train": {"hr_synthetic": 0.5}}  # half the HR patches repainted from labels
     methods["default-wide"] = {"model": {"width": 48}}  # 48 channels instead of 32
-    # a diagnostic, not a method: the default network supervised on the true profile with the scan's own HR
-    # truth as its only HR source (run_experiment swaps it in), what this network reaches with perfect data
+    # a diagnostic, not a method: the default network supervised on the true profile (the noise estimated from
+    # the air, as by default) with the scan's own HR truth as its only HR source (method_run_config puts it
+    # in): what this network reaches with perfect data
     methods["truth-supervised"] = {
-        "model": {"fixed_fwhm": list(default_fwhm(spec.scale))},
+        "model": {
+            "fixed_fwhm": list(default_fwhm(spec.scale)),
+            "profile_shape": "sinc" if spec.kind == "kspace" else "gaussian",
+        },
         "loss": {"nce": 0.0, "internal": 0.0},
     }
     if method not in methods:
