@@ -167,13 +167,14 @@ def test_trust_maps_and_sidecars_one_per_input_and_never_over_an_existing_file(t
     for name in ("a.nii.gz", "b.nii.gz"):
         (inputs / name).write_bytes(lr.read_bytes())
     model = str(root / "run" / "model.pt")
-    maps = ["--uncertainty", str(tmp_path / "u"), "--consistency", str(tmp_path / "c"), "--passes", "2", "--quiet"]
+    maps = ["--uncertainty", str(tmp_path / "u"), "--consistency", str(tmp_path / "c"), "--flips", "2", "--quiet"]
     assert main(["infer", "--model", model, str(inputs), "-o", str(tmp_path / "out"), *maps]) == 0
     assert sorted(p.name for p in (tmp_path / "u").iterdir()) == ["a_uncertainty.nii.gz", "b_uncertainty.nii.gz"]
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["a_consistency.nii.gz", "b_consistency.nii.gz"]
     record = json.loads((tmp_path / "out" / "b_sr.json").read_text())
     assert record["Uncertainty"]["Path"].endswith("b_uncertainty.nii.gz")
-    assert "--passes 2" in record["GeneratedBy"][0]["Command"] and record["FlipEnsemble"] == 4  # the default
+    assert "--flips 2" in record["GeneratedBy"][0]["Command"] and record["FlipEnsemble"] == 2
+    assert record["Uncertainty"]["Calibration"]["TargetCoverage"] == 0.95  # calibrated on the scan's own pairs
     assert nib.load(tmp_path / "c" / "a_consistency.nii.gz").shape == nib.load(lr).shape
     single = ["infer", "--model", model, str(lr), "-o", str(tmp_path / "one.nii.gz"), "--quiet"]
     code = main([*single, "--uncertainty", str(tmp_path / "u" / "a_uncertainty.nii.gz")])

@@ -13,6 +13,8 @@ from mrisr.figures import (
     comparison_figure,
     comparison_panels,
     draw_comparison,
+    trust_figure,
+    uncertainty_window,
     zoom_window,
 )
 from mrisr.metrics import normalise_pair, score
@@ -125,3 +127,20 @@ def test_sagittal_view_puts_superior_up_and_anterior_left():
     plane = view.cut(volume)
     assert plane.shape == (7, 6)
     assert plane[0, 0] == 1.0
+
+
+def test_the_trust_figure_zooms_where_the_uncertainty_is_highest(tmp_path):
+    sr = phantom()
+    affine = np.eye(4)
+    view = SagittalView.of(sr.shape, affine)
+    mask = view.cut(foreground_mask(sr))
+    spread = np.full(mask.shape, 0.01, np.float32)
+    r, c = np.argwhere(mask).mean(axis=0).astype(int) + (-5, 4)
+    spread[r : r + 2, c : c + 2] = 0.5  # a hot spot in the head, far from its centre
+    window = uncertainty_window(spread, mask, view)
+    assert spread[window][spread[window] == 0.5].size == 4  # the whole hot spot is in the zoom
+    uncertainty = np.where(foreground_mask(sr), 0.02, 0.0).astype(np.float32)
+    lr_affine = np.diag([1.0, 1.0, 2.0, 1.0])
+    consistency = np.zeros((24, 28, 10), np.float32)
+    trust_figure(tmp_path / "trust.png", sr, uncertainty, consistency, affine=affine, lr_affine=lr_affine, truth=sr)
+    assert (tmp_path / "trust.png").read_bytes()[:8] == PNG_SIGNATURE

@@ -336,6 +336,11 @@ def degradation_figure(path: str | Path, report: dict, lr: np.ndarray) -> None:
     plt.close(fig)
 
 
+def uncertainty_window(spread: np.ndarray, mask: np.ndarray, view: SagittalView) -> tuple[slice, slice]:
+    """The trust figure's zoom: the square of :func:`zoom_size`, in the head, where u is highest on average."""
+    return zoom_window([spread], mask, zoom_size(mask, view))
+
+
 def trust_figure(
     path: str | Path,
     sr: np.ndarray,
@@ -346,9 +351,10 @@ def trust_figure(
     lr_affine: np.ndarray,
     truth: np.ndarray | None = None,
 ) -> None:
-    """The trust maps on the mid-sagittal slice: the SR, its uncertainty, |SR − truth| beside it on the same
-    scale when a truth is known, and the data-consistency residual degrade(SR) − input on the input's grid.
-    Intensities in units of the SR's 99.9th percentile."""
+    """The trust maps on the mid-sagittal slice: the SR, its uncertainty u, |SR − truth| beside it on the same
+    scale when a truth is known, and the data-consistency residual degrade(SR) − input on the input's grid;
+    below, a zoom of the first three where u is highest in the head. Intensities in units of the SR's 99.9th
+    percentile."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -356,24 +362,33 @@ def trust_figure(
 
     peak = intensity_scale(sr, 99.9)
     view, lr_view = SagittalView.of(sr.shape, affine), SagittalView.of(consistency.shape, lr_affine)
-    spread = view.cut(uncertainty) / peak
-    top = float(np.percentile(spread, 99.5)) or 1.0
-    panels = [("SR", view.cut(sr) / peak, dict(cmap="gray", vmin=0, vmax=1), view)]
-    panels.append(("uncertainty", spread, dict(cmap="magma", vmin=0, vmax=top), view))
+    image, spread = view.cut(sr) / peak, view.cut(uncertainty) / peak
+    shown = {"SR": image, "uncertainty u": spread}
     if truth is not None:
-        panels.append(
-            ("|SR − truth|", np.abs(view.cut(sr) - view.cut(truth)) / peak, dict(cmap="magma", vmin=0, vmax=top), view)
-        )
+        shown["|SR − truth|"] = np.abs(image - view.cut(truth) / peak)
+    top = max(float(np.percentile(m, 99.5)) for name, m in shown.items() if name != "SR") or 1.0
+    styles = {name: dict(cmap="magma", vmin=0, vmax=top) for name in shown}
+    styles["SR"] = dict(cmap="gray", vmin=0, vmax=1)
+    mask = view.cut(foreground_mask(sr / peak))
+    window = uncertainty_window(spread, mask, view)
     residual = lr_view.cut(consistency) / peak
     limit = float(np.percentile(np.abs(residual), 99.5)) or 1.0
-    panels.append(("degrade(SR) − input", residual, dict(cmap="RdBu_r", vmin=-limit, vmax=limit), lr_view))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 3.6), layout="constrained")
-    for ax, (name, image, style, shown_view) in zip(axes, panels):
-        drawn = ax.imshow(image, aspect=shown_view.aspect(), **style)
-        ax.set_title(name, fontsize=9)
-        bare(ax)
+    n = len(shown) + 1
+    fig, axes = plt.subplots(2, n, figsize=(3.0 * n, 6.4), layout="constrained", height_ratios=[1, 0.8])
+    for col, (name, cut) in enumerate(shown.items()):
+        drawn = axes[0, col].imshow(cut, aspect=view.aspect(), **styles[name])
+        mark_window(axes[0, col], window)
+        axes[0, col].set_title(name, fontsize=9)
+        axes[1, col].imshow(cut[window], aspect=view.aspect(), interpolation="nearest", **styles[name])
+        bare(axes[0, col]), bare(axes[1, col], BOX_COLOUR)
         if name != "SR":
-            fig.colorbar(drawn, ax=ax, shrink=0.7)
+            fig.colorbar(drawn, ax=axes[:, col], shrink=0.6)
+    axes[1, 0].set_ylabel("zoom: highest u", fontsize=9)
+    drawn = axes[0, -1].imshow(residual, aspect=lr_view.aspect(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[0, -1].set_title("degrade(SR) − input", fontsize=9)
+    fig.colorbar(drawn, ax=axes[0, -1], shrink=0.7)
+    bare(axes[0, -1])
+    axes[1, -1].axis("off")
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import warnings
@@ -19,6 +18,7 @@ from mrisr.acquisition.degradation import is_integer_factor
 from mrisr.acquisition.geometry import find_slice_axis, scan_geometry
 from mrisr.console import log
 from mrisr.data import foreground_mask, intensity_scale
+from mrisr.errormap import ERROR_MAP_METHOD, self_calibrated_map
 from mrisr.io import NiftiStream, atomic_files, check_output_path, load_volume, refine_affine
 from mrisr.models import UnpairedSR
 from mrisr.trust import (
@@ -48,32 +48,43 @@ def output_shape(shape: Sequence[int], scale: Sequence[float]) -> tuple[int, int
     return tuple(int(round(n * float(f))) for n, f in zip(shape, scale))
 
 
-def memory_needed(shape: Sequence[int], scale: Sequence[float], slab_depth: int, maps: int = 0) -> float:
+def memory_needed(
+    shape: Sequence[int], scale: Sequence[float], slab_depth: int, maps: int = 0, volumes: int = 0
+) -> float:
     """Bytes of host memory to super-resolve ``shape`` in slabs of ``slab_depth`` LR slices.
 
-    Counted: the runtime (``RUNTIME_BYTES``), the input twice (read, converted) and, per slab with its
+    Counted: the runtime (``RUNTIME_BYTES``), the input twice (read, converted), ``volumes`` float32
+    buffers of the whole output's size (the error map's, :data:`ERROR_MAP_VOLUMES`) and, per slab with its
     halo, four float32 buffers of the output's size (MONAI's accumulator and weight map, the clamped
     result, the bytes written) and ``maps`` more (the trust maps' accumulators, :func:`map_buffers`).
     """
     per_slice = (4 + maps) * 4 * int(np.prod(shape[:2])) * float(np.prod(np.ceil(np.asarray(scale, float))))
-    return RUNTIME_BYTES + 2 * 4 * int(np.prod(shape)) + per_slice * (slab_depth + 2 * HALO)
+    whole = volumes * 4 * float(np.prod(output_shape(shape, scale)))
+    return RUNTIME_BYTES + 2 * 4 * int(np.prod(shape)) + whole + per_slice * (slab_depth + 2 * HALO)
 
 
-def map_buffers(uncertainty: bool, consistency: bool, flips: int = 1) -> int:
-    """Extra slab-sized float32 buffers of the trust maps: the passes' flipped prediction, running mean and
-    spread with their temporaries (8); the consistency's float64 slab and its in-plane blur (6). Measured by
-    ``mrisr bench``: both maps add 1.14 GiB of peak RSS to a 256³ output made in one slab (a buffer is 64
-    MiB there), below the 14 × 75 MiB this plan reserves. A flip ensemble keeps its sum beside each pass
-    (2, counted without a measurement)."""
-    return 8 * uncertainty + 6 * consistency + 2 * (flips > 1)
+ERROR_MAP_VOLUMES = 10
+"""Output-sized float32 buffers of the uncertainty map (:func:`mrisr.errormap.self_calibrated_map`): the
+whole SR, its four feature columns and their temporaries (smoothing, gradient, cubic interpolation,
+the map). Its self-pairs are the input's size or smaller, so they fit in the same room. Counted, not
+measured."""
 
 
-def plan_slab_depth(shape: Sequence[int], scale: Sequence[float], limit_bytes: float, maps: int = 0) -> int:
+def map_buffers(consistency: bool, flips: int = 1) -> int:
+    """Extra slab-sized float32 buffers: the consistency's float64 slab and its in-plane blur (6); a flip
+    ensemble keeps its sum beside each pass (2). Counted, not measured on their own."""
+    return 6 * consistency + 2 * (flips > 1)
+
+
+def plan_slab_depth(
+    shape: Sequence[int], scale: Sequence[float], limit_bytes: float, maps: int = 0, volumes: int = 0
+) -> int:
     """The most LR slices per slab (along the last axis) that fit in ``limit_bytes``, or 0 if none does. A
     non-integer factor along that axis takes the whole volume in one slab (its SR voxels do not split into
     whole slabs)."""
-    per_slice = memory_needed(shape, scale, 1, maps) - memory_needed(shape, scale, 0, maps)
-    depth = int((limit_bytes - memory_needed(shape, scale, 0, maps)) // per_slice)
+    fixed = memory_needed(shape, scale, 0, maps, volumes)
+    per_slice = memory_needed(shape, scale, 1, maps, volumes) - fixed
+    depth = int((limit_bytes - fixed) // per_slice)
     return min(depth, int(shape[2])) if depth >= thinnest_slab(shape, scale) else 0
 
 
@@ -82,11 +93,13 @@ def thinnest_slab(shape: Sequence[int], scale: Sequence[float]) -> int:
     return min(MIN_SLAB, int(shape[2])) if is_integer_factor(scale[2]) else int(shape[2])
 
 
-def check_memory(shape: Sequence[int], scale: Sequence[float], limit_gb: float, path: str, maps: int = 0) -> int:
+def check_memory(
+    shape: Sequence[int], scale: Sequence[float], limit_gb: float, path: str, maps: int = 0, volumes: int = 0
+) -> int:
     """The slab depth to use; refuses, before any work, a volume whose SR cannot fit in ``limit_gb``."""
-    depth = plan_slab_depth(shape, scale, limit_gb * 2**30, maps)
+    depth = plan_slab_depth(shape, scale, limit_gb * 2**30, maps, volumes)
     if depth == 0:
-        need = memory_needed(shape, scale, thinnest_slab(shape, scale), maps) / 2**30
+        need = memory_needed(shape, scale, thinnest_slab(shape, scale), maps, volumes) / 2**30
         raise MRISRError(
             f"{path}: super-resolving shape {tuple(shape)} by {tuple(scale)} needs at least {need:.1f} GiB, "
             f"above the limit of {limit_gb:g} GiB (raise max_memory_gb, or crop the volume)"
@@ -193,14 +206,13 @@ class Companions:
     """What is written beside an SR volume, together with it (:func:`mrisr.io.atomic_files`): the trust
     maps asked for and, with a provenance, the JSON sidecar (:mod:`mrisr.trust`)."""
 
-    uncertainty: Path | None = None  # per-voxel spread over test-time passes, on the SR grid
+    uncertainty: Path | None = None  # the std of the SR's error, learned from the scan (mrisr.errormap)
     consistency: Path | None = None  # degrade(SR) - input, on the input's grid
-    passes: int = 4  # test-time passes of the uncertainty map (its cost: this many inferences)
     provenance: Provenance | None = None
 
     def __post_init__(self) -> None:
-        if self.consistency and self.provenance is None:
-            raise ValueError("the consistency map needs the model's provenance: its acquisition is the forward model")
+        if (self.consistency or self.uncertainty) and self.provenance is None:
+            raise ValueError("the trust maps need the model's provenance: its acquisition is the forward model")
 
     def for_input(self, input_path: Path) -> Companions:
         """The companions of one input of a folder run, where the map paths name folders: one map of each kind
@@ -246,51 +258,49 @@ def super_resolve_file(
     volume = load_volume(input_path, volume_index=volume_index, allow_nonfinite=allow_nonfinite)
     model = fit_to_scan(model, volume.zooms, str(input_path), c.provenance.meta if c.provenance else None)
     lr, scale = volume.data, model.scale
-    maps = map_buffers(c.uncertainty is not None, c.consistency is not None, flips)
-    slab_depth = check_memory(lr.shape, scale, max_memory_gb, str(input_path), maps)
+    maps = map_buffers(c.consistency is not None, flips)
+    volumes = ERROR_MAP_VOLUMES if c.uncertainty else 0
+    slab_depth = check_memory(lr.shape, scale, max_memory_gb, str(input_path), maps, volumes)
     sr_shape = output_shape(lr.shape, scale)
     sr_affine = refine_affine(volume.affine, [m / n for m, n in zip(sr_shape, lr.shape)])
-    passes = c.passes if c.uncertainty else 1
-    slabs = super_resolve_slabs(
-        model,
-        lr,
-        slab_depth=slab_depth,
-        percentile=percentile,
-        device=device,
-        dtype=dtype,
-        progress=progress,
-        passes=passes,
-        flips=flips,
-    )
+    run = {"percentile": percentile, "device": device, "dtype": dtype, "flips": flips}
+    slabs = super_resolve_slabs(model, lr, slab_depth=slab_depth, progress=progress, **run)
     if c.uncertainty or c.consistency:  # the maps' summaries are taken in the input's head
         peak = intensity_scale(lr, percentile)
         head = foreground_mask(lr / peak)
-    spread = HeadMean(head, sr_shape) if c.uncertainty else None
-    degraded = None
-    if c.consistency:
-        meta = c.provenance.meta
-        fwhm = profile_on_axis(model_fwhm(meta)[0], meta["scale"], scale)
-        degraded = ConsistencyStream(lr.shape, sr_shape, fwhm, model_profile_shape(meta))
+    whole = np.empty(sr_shape, np.float32) if c.uncertainty else None  # the error map's features need it all
+    meta = c.provenance.meta if c.provenance else None
+    fwhm = profile_on_axis(model_fwhm(meta)[0], meta["scale"], scale) if meta else None
+    degraded = ConsistencyStream(lr.shape, sr_shape, fwhm, model_profile_shape(meta)) if c.consistency else None
     with atomic_files(list(named.values())) as tmp_list:
         tmp = dict(zip(named, tmp_list))
-        with contextlib.ExitStack() as stack:
-            sr_file = stack.enter_context(NiftiStream(tmp["sr"], sr_shape, sr_affine, volume.header))
-            if c.uncertainty:
-                map_file = stack.enter_context(NiftiStream(tmp["uncertainty"], sr_shape, sr_affine, volume.header))
-            for sr, uncertainty in slabs:
+        with NiftiStream(tmp["sr"], sr_shape, sr_affine, volume.header) as sr_file:
+            z = 0
+            for sr, _ in slabs:
                 sr_file.write(sr)
-                if c.uncertainty:
-                    map_file.write(uncertainty)
-                    spread.add(uncertainty)
+                if whole is not None:
+                    whole[:, :, z : z + sr.shape[2]] = sr
+                z += sr.shape[2]
                 if degraded is not None:
                     degraded.add(sr)
         summaries = {}
         if c.uncertainty:
-            method = f"standard deviation over {passes} test-time passes: flips, noise drawn again (mrisr.trust)"
+
+            def pair_sr(pair_model: torch.nn.Module, pair_lr: np.ndarray) -> np.ndarray:
+                return super_resolve_array(pair_model, pair_lr, **run)
+
+            shape = model_profile_shape(meta)
+            uncertainty, fitted = self_calibrated_map(model, lr, whole, fwhm, shape, pair_sr, percentile)
+            del whole
+            with NiftiStream(tmp["uncertainty"], sr_shape, sr_affine, volume.header) as map_file:
+                map_file.write(uncertainty)
+            mean_head = HeadMean(head, sr_shape)
+            mean_head.add(uncertainty)
             summaries["uncertainty"] = {
                 "Path": str(c.uncertainty),
-                "Method": method,
-                "MeanHead": round(spread.mean() / peak, 5),
+                "Method": ERROR_MAP_METHOD,
+                "MeanHead": round(mean_head.mean() / peak, 5),
+                "Calibration": fitted.record(),
             }
         if degraded is not None:
             estimate = degraded.finish()

@@ -1,14 +1,13 @@
 """What a user needs to trust an SR volume without a ground truth: where the network is unsure, how well
 the SR explains the measured scan, and where it all came from.
 
-- uncertainty: the per-voxel spread of the SR over test-time passes (:func:`uncertainty_passes`): flipped
-  inputs (the network is trained on flipped patches, so where a flip changes the output, the detail
-  depends on the network's arbitrary choices, not on the data) with their noise drawn again (what a
-  rescan would change).
+- uncertainty: the map ``mrisr infer --uncertainty`` writes is learned from the scan's own pairs
+  (:mod:`mrisr.errormap`, which uses :func:`local_noise_sigma`); the per-voxel spread of the SR over
+  test-time passes (:func:`uncertainty_passes`: flipped inputs with their noise drawn again) is the map
+  it replaced, kept to be compared with it (``benchmarks/trust.py``).
 - consistency: the SR degraded by the model's own estimated acquisition, minus the input, on the LR grid
   (:class:`ConsistencyStream`, streamed slab by slab like the SR itself).
-- provenance: the JSON sidecar (:func:`sidecar`), BIDS-derivative style.
-"""
+- provenance: the JSON sidecar (:func:`sidecar`), BIDS-derivative style."""
 
 from __future__ import annotations
 

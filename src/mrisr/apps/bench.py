@@ -4,8 +4,8 @@
   threads: the practical limit of this CPU for this network;
 - training: FLOPs per step (``torch.utils.flop_counter``), steps/s, voxels/s and the fraction of the roofline;
 - inference: seconds and peak RSS of ``super_resolve_file`` per output size, each in a fresh process, plain and
-  with the trust maps (uncertainty over 4 passes, consistency, sidecar; the ratio is printed), with cubic
-  B-spline interpolation (scipy) of the same volume as the reference;
+  with the trust maps (uncertainty learned from the scan's own pairs, consistency, sidecar; the ratio is
+  printed), with cubic B-spline interpolation (scipy) of the same volume as the reference;
 - options: the effect of channels-last, bf16 autocast, ``torch.compile``, threads and window settings.
 """
 
@@ -30,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mrisr.config import Config
 
 TRUST_MAPS = "mrisr+maps"
-"""The inference row with the uncertainty (4 passes) and consistency maps and the sidecar."""
+"""The inference row with the uncertainty and consistency maps and the sidecar."""
 
 
 def synchronize() -> None:
