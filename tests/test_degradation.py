@@ -18,6 +18,7 @@ from mrisr.acquisition.degradation import (
     profile_weights,
     sample_params,
     slice_centres,
+    white_noise_kept,
 )
 from mrisr.acquisition.noise import estimate_noise_sigma, rician
 from mrisr.io import coarsen_affine
@@ -168,3 +169,11 @@ def test_slice_centres_keep_the_field_of_view():
     centres = slice_centres(4, 4.5)
     np.testing.assert_allclose(centres[0] - 4.5 / 2, -0.5)
     np.testing.assert_allclose(centres[-1] + 4.5 / 2, 4 * 4.5 - 0.5)
+
+
+@pytest.mark.parametrize("shape", ["gaussian", "sinc"])
+def test_the_noise_kept_is_the_std_of_white_noise_after_the_forward_model(shape):
+    noise = torch.randn(1, 1, 64, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    scale, fwhm = (2, 2, 1), (2.0, 2.0, 1.0)
+    degraded = blur_decimate(noise, scale, torch.tensor(fwhm, dtype=torch.float64), shape)[..., 4:-4, 4:-4, 4:-4]
+    assert float(degraded.std()) == pytest.approx(white_noise_kept(scale, fwhm, shape), rel=0.03)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from mrisr.acquisition.degradation import blur_decimate, is_integer_factor, profile_weights
+from mrisr.acquisition.degradation import blur_decimate, is_integer_factor, white_noise_kept
 from mrisr.acquisition.noise import estimate_noise_sigma, rician
 from mrisr.data import foreground_mask, intensity_scale
 from mrisr.evaluation import interpolate
@@ -98,11 +98,7 @@ def internal_pair(
     truth = crop_to_factor(scan, scale)
     x = torch.from_numpy(np.ascontiguousarray(truth, dtype=np.float32))[None, None]
     lr = blur_decimate(x, scale, torch.tensor(fwhm, dtype=torch.float32), shape)[0, 0].numpy()
-    kept = 1.0
-    for f, w in zip(scale, fwhm):
-        if f > 1 or w > 0:
-            weights, _ = profile_weights(f, torch.tensor(float(w), dtype=torch.float64), shape if f > 1 else "gaussian")
-            kept *= float(weights.pow(2).sum().sqrt())
+    kept = white_noise_kept(scale, fwhm, shape)
     return SelfPair(topped_up(lr, sigma, kept, rng), truth.astype(np.float32), scale, (1.0, 1.0, 1.0), model)
 
 

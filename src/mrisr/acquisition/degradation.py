@@ -153,6 +153,18 @@ def profile_weights(factor: int, fwhm: torch.Tensor, shape: str = "gaussian") ->
     return weights / weights.sum(), radius
 
 
+def white_noise_kept(scale: Sequence[int], fwhm: Sequence[float], shape: str = "gaussian") -> float:
+    """The share of white noise's std that survives :func:`blur_decimate` with these factors and profile:
+    ``prod sqrt(sum w²)`` over the axes it blurs (``shape`` along the coarse ones, Gaussian elsewhere)."""
+    kept = 1.0
+    for f, w in zip(scale, fwhm):
+        if f > 1 or float(w) > 0:
+            along = shape if f > 1 else "gaussian"
+            weights, _ = profile_weights(int(f), torch.as_tensor(float(w), dtype=torch.float64), along)
+            kept *= float(weights.pow(2).sum().sqrt())
+    return kept
+
+
 def blur_decimate(x: torch.Tensor, scale: Sequence[int], fwhm: torch.Tensor, shape: str = "gaussian") -> torch.Tensor:
     """Separable slice profile + decimation on ``(B, C, D, H, W)``, sampled at LR block centres.
 

@@ -35,7 +35,7 @@ import torch
 from monai.losses import SSIMLoss
 from torch import nn
 
-from mrisr.acquisition.degradation import profile_weights
+from mrisr.acquisition.degradation import white_noise_kept
 from mrisr.acquisition.report import acquisition_report, write_acquisition_report
 from mrisr.acquisition.resolve import Acquisition
 from mrisr.checkpoint import build_model
@@ -291,13 +291,8 @@ def internal_patch(volumes: Sequence[TrainingVolume], hr_patch: Sequence[int], s
 
 
 def noise_kept(profile: nn.Module) -> float:
-    """The share of white noise's std that survives the slice profile and decimation: ``prod sqrt(sum w²)``."""
-    kept = 1.0
-    for f, w in zip(profile.scale, profile.fwhm().detach().cpu().double()):
-        if f > 1 or float(w) > 0:
-            weights, _ = profile_weights(int(f), w, profile.shape if f > 1 else "gaussian")
-            kept *= float(weights.pow(2).sum().sqrt())
-    return kept
+    """The share of white noise's std that survives the slice profile and decimation."""
+    return white_noise_kept(profile.scale, profile.fwhm().detach().cpu().double().tolist(), profile.shape)
 
 
 def build_unpaired_system(config: Config, device: torch.device) -> UnpairedSystem:
