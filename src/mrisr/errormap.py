@@ -23,10 +23,10 @@ from scipy import ndimage
 
 from mrisr.acquisition.degradation import blur_decimate, is_integer_factor, white_noise_kept
 from mrisr.acquisition.noise import estimate_noise_sigma, rician
-from mrisr.data import foreground_mask, intensity_scale
+from mrisr.data import foreground_mask
 from mrisr.evaluation import interpolate
 from mrisr.planes import acquire_along_last, noise_kept
-from mrisr.trust import local_noise_sigma
+from mrisr.trust import local_noise_sigma, nearest_index
 
 FEATURES = ("edges", "detail", "noise", "phase")
 """The per-voxel features of :func:`error_features`, in the columns' order."""
@@ -141,7 +141,7 @@ def error_features(
     edges = smooth(gradient_magnitude(sr, spacing), spacing)
     detail = np.sqrt(smooth((sr - interpolate(lr, scale, 3)) ** 2, spacing))
     noise = local_noise_sigma(torch.from_numpy(lr)[None, None])[0, 0].numpy()
-    index = np.ix_(*[np.minimum(((np.arange(m) + 0.5) * n / m).astype(int), n - 1) for m, n in zip(sr.shape, lr.shape)])
+    index = np.ix_(*[nearest_index(m, n) for m, n in zip(sr.shape, lr.shape)])
     phase = slice_phase(sr.shape, scale)
     return np.stack([edges, detail, noise[index], phase], axis=-1).reshape(-1, len(FEATURES))
 
@@ -279,13 +279,13 @@ def self_calibrated_map(
     fwhm: Sequence[float],
     shape: str,
     super_resolve: Callable[[torch.nn.Module, np.ndarray], np.ndarray],
-    percentile: float = 99.9,
+    peak: float,
     seed: int = 0,
 ) -> tuple[np.ndarray, ErrorModel]:
     """The uncertainty map of ``sr`` (the SR of ``lr`` by ``model``, whose slice profile is ``fwhm`` HR voxels
-    of ``shape``) and its fitted model: :func:`self_pairs` of ``lr``, super-resolved by ``super_resolve`` as
-    ``sr`` was, :func:`fit_error_model`, :func:`error_map`. Holds the whole SR and its features in memory."""
-    peak = intensity_scale(lr, percentile)
+    of ``shape``; ``peak``: the intensity ``lr`` was normalised by) and its fitted model: :func:`self_pairs`
+    of ``lr``, super-resolved by ``super_resolve`` as ``sr`` was, :func:`fit_error_model`, :func:`error_map`.
+    Holds the whole SR and its features in memory."""
     noise = estimate_noise_sigma(lr) / peak
     pairs = self_pairs(model, lr, fwhm, shape, noise * peak, seed)
     fitted = fit_error_model(pairs, super_resolve, peak, noise, seed)

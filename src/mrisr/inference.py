@@ -290,7 +290,7 @@ def super_resolve_file(
                 return super_resolve_array(pair_model, pair_lr, **run)
 
             shape = model_profile_shape(meta)
-            uncertainty, fitted = self_calibrated_map(model, lr, whole, fwhm, shape, pair_sr, percentile)
+            uncertainty, fitted = self_calibrated_map(model, lr, whole, fwhm, shape, pair_sr, peak)
             del whole
             with NiftiStream(tmp["uncertainty"], sr_shape, sr_affine, volume.header) as map_file:
                 map_file.write(uncertainty)
