@@ -1,8 +1,9 @@
 """Does the uncertainty map say where the SR is wrong, and does SR ± 2u cover its error? Scored on Colin27.
 
-Colin27 is degraded like the panel (Gaussian profile of FWHM = factor, Rician ``--noise``, as ``mrisr
-simulate``) and super-resolved by ``mrisr infer --uncertainty --consistency`` (plain SR, no flips). The map
-``u`` (:mod:`mrisr.errormap`) is fitted and calibrated on pairs made from the scan itself, never on the
+Colin27 (or, as a check on another head, one of the templates: ``--subject``) is degraded like the panel
+(Gaussian profile of FWHM = factor, Rician ``--noise``, as ``mrisr simulate``) and super-resolved by
+``mrisr infer --uncertainty --consistency`` (plain SR, no flips). The map ``u`` (:mod:`mrisr.errormap`) is
+fitted and calibrated on pairs made from the scan itself, never on the
 truth. Inside the truth's head mask, each map is scored against the *local* error (the squared error
 smoothed by a Gaussian of σ 1.5 voxels, square root: the error at one voxel is mostly noise): Spearman, and
 the area under the sparsification error (AUSE; 0 for the error itself), with the coverage of SR ± 2u on
@@ -12,6 +13,9 @@ baseline any map must beat) and the oracle (the local error itself). The cost of
 plain inference of the same file.
 
     python benchmarks/trust.py --model RUN/model.pt --scale 1 1 4 --noise 0.01 --out trust.json
+
+The model should be the one trained on that degraded head (``mrisr simulate`` with the same factors and
+noise), as ``mrisr run`` trains on the scan it super-resolves.
 """
 
 from __future__ import annotations
@@ -61,9 +65,11 @@ def main() -> None:
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument("--scale", nargs=3, type=int, required=True)
     parser.add_argument("--noise", type=float, default=0.0)
+    parser.add_argument("--subject", default="colin27", choices=["colin27", *datasets.TEMPLATES])
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
-    case = simulate(load_volume(datasets.colin27()), DegradationParams(scale=tuple(args.scale), noise_sigma=args.noise))
+    head_path = datasets.colin27() if args.subject == "colin27" else datasets.template(args.subject)
+    case = simulate(load_volume(head_path), DegradationParams(scale=tuple(args.scale), noise_sigma=args.noise))
     model, meta = load_model(args.model)
     provenance = Provenance(args.model, meta, "benchmarks/trust.py", "float32", "cpu")
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,7 +94,7 @@ def main() -> None:
     edges = ndimage.gaussian_filter(ndimage.gaussian_gradient_magnitude(sr / peak, 1.0), 1.5)[head]
     result = {
         "model": str(args.model),
-        "panel": {"scale": args.scale, "noise": args.noise, "scored": "colin27"},
+        "panel": {"scale": args.scale, "noise": args.noise, "scored": args.subject},
         "head_voxels": int(head.sum()),
         "maps": {
             "uncertainty": ranking(u[head] / peak, local, error),

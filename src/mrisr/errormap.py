@@ -6,20 +6,23 @@ scan's level), the scan is an input whose truth is the scan (:mod:`mrisr.planes`
 training pairs the same way). For a scan coarse along every axis, the scan degraded once more by the
 model's profile is (the internal pairs of the 3D model). The same network super-resolves these pairs, and
 their errors teach how its error depends on what can be seen without a truth (:func:`error_features`: the
-SR's edges, how far it moved from cubic interpolation, the input's local noise, the distance from the
-slice centres). A log-linear model of the local error on those features (:func:`fit_log_linear`) is
-fitted on half of the pairs' head voxels and scaled by split-conformal calibration on the other half
-(:func:`conformal_scale`), so that SR ± 2u covers 95% of |SR − truth| without the truth.
+SR's edges across and along the refined axes, how far it moved from cubic interpolation, the input's
+texture and local noise, the distance from the slice centres and from outside the head). A small network
+of the local error on those features (:class:`ErrorNet`) is fitted on half of the pairs' head voxels and
+scaled by split-conformal calibration on the other half (:func:`conformal_scale`), so that SR ± 2u covers
+95% of |SR − truth| without the truth.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
+from torch import nn
 
 from mrisr.acquisition.degradation import blur_decimate, is_integer_factor, white_noise_kept
 from mrisr.acquisition.noise import estimate_noise_sigma, rician
@@ -28,8 +31,39 @@ from mrisr.evaluation import interpolate
 from mrisr.planes import acquire_along_last, noise_kept
 from mrisr.trust import local_noise_sigma, nearest_index
 
-FEATURES = ("edges", "detail", "noise", "phase")
-"""The per-voxel features of :func:`error_features`, in the columns' order."""
+FEATURES = (
+    "edges",
+    "edges across",
+    "edges along",
+    "edges wide",
+    "detail",
+    "detail wide",
+    "slope across",
+    "curvature across",
+    "texture",
+    "spread",
+    "intensity",
+    "noise",
+    "phase",
+    "depth",
+)
+"""The per-voxel features of :func:`error_features`, in the columns' order: each is computed alike on the
+pairs and on the scan's SR, in SR voxels, so that what the pairs teach carries over."""
+
+AS_IS = ("intensity", "phase", "depth")
+"""Features the error model takes as they are; it takes the logs of the others (magnitudes)."""
+
+DEPTH_CAP = 20.0
+"""SR voxels: deeper in the head than this, :func:`head_depth` says no more."""
+
+HIDDEN = 64
+"""Units per hidden layer of :class:`ErrorNet`."""
+
+FIT_STEPS = 2000
+"""Adam steps that fit :class:`ErrorNet` (a few seconds on a CPU)."""
+
+FIT_BATCH = 4096
+"""Pair voxels per step of the fit."""
 
 SMOOTH = 1.5
 """Gaussian σ (voxels of the real SR) of the features and of the local error they predict."""
@@ -107,13 +141,26 @@ def smooth(x: np.ndarray, spacing: Sequence[float], sigma: float = SMOOTH) -> np
     return ndimage.gaussian_filter(x, [sigma / s for s in spacing])
 
 
-def gradient_magnitude(x: np.ndarray, spacing: Sequence[float], sigma: float = 1.0) -> np.ndarray:
-    """|∇x| per SR voxel after Gaussian smoothing by ``sigma`` SR voxels (an edge detector)."""
+def local_rms(x: np.ndarray, spacing: Sequence[float], sigma: float = SMOOTH) -> np.ndarray:
+    """The RMS of ``x`` around each voxel (a Gaussian window of ``sigma`` SR voxels)."""
+    return np.sqrt(np.maximum(smooth(x**2, spacing, sigma), 0))
+
+
+DIFFERENCES = {1: np.array([-0.5, 0.0, 0.5]), 2: np.array([1.0, -2.0, 1.0])}
+"""Central-difference stencils of the first and second derivative."""
+
+
+def derivative_magnitude(
+    x: np.ndarray, spacing: Sequence[float], axes: Sequence[int] = (0, 1, 2), order: int = 1, sigma: float = 1.0
+) -> np.ndarray:
+    """The root sum of squares over ``axes`` of the ``order``-th derivative of ``x`` per SR voxel, after
+    Gaussian smoothing by ``sigma`` SR voxels (``order=1``, all axes: an edge detector). Central differences
+    of the smoothed volume, not Gaussian derivatives: along a planar pair's thick axis the smoothing is a
+    fraction of a voxel, where a sampled Gaussian derivative vanishes."""
+    smoothed = ndimage.gaussian_filter(x, [sigma / t for t in spacing])
     total = np.zeros(x.shape, np.float32)
-    for axis, s in enumerate(spacing):
-        order = [0, 0, 0]
-        order[axis] = 1
-        total += (ndimage.gaussian_filter(x, [sigma / t for t in spacing], order=order) / s) ** 2
+    for axis in axes:
+        total += (ndimage.correlate1d(smoothed, DIFFERENCES[order], axis=axis) / spacing[axis] ** order) ** 2
     return np.sqrt(total)
 
 
@@ -130,40 +177,110 @@ def slice_phase(shape: Sequence[int], scale: Sequence[float]) -> np.ndarray:
     return total
 
 
+def head_depth(x: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """Each voxel's distance from outside the head or the field of view (SR voxels, at most
+    :data:`DEPTH_CAP`): the scalp, the skull and the brain err differently. ``x`` is normalised to its
+    intensity peak."""
+    inside = np.pad(foreground_mask(smooth(x, spacing, 1.0)), 1)
+    depth = ndimage.distance_transform_edt(inside, sampling=spacing)[(slice(1, -1),) * 3]
+    return np.minimum(depth, DEPTH_CAP).astype(np.float32)
+
+
+def feature_columns(
+    sr: np.ndarray, lr: np.ndarray, scale: Sequence[float], spacing: Sequence[float]
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Each of :data:`FEATURES` by name, one volume at a time (``sr``, ``lr`` normalised). "Across" is along
+    the axes the SR refines (factor above 1), "along" the others; the SR's "detail" is its departure from
+    ``cubic``, the cubic interpolation of ``lr``."""
+    across = [a for a in range(3) if scale[a] > 1]
+    along = [a for a in range(3) if scale[a] == 1] or across
+    cubic = interpolate(lr, scale, 3)
+    yield "edges", smooth(derivative_magnitude(sr, spacing), spacing)
+    yield "edges across", smooth(derivative_magnitude(sr, spacing, across), spacing)
+    yield "edges along", smooth(derivative_magnitude(sr, spacing, along), spacing)
+    yield "edges wide", smooth(derivative_magnitude(sr, spacing, sigma=2.0), spacing, 3.0)
+    yield "detail", local_rms(sr - cubic, spacing)
+    yield "detail wide", local_rms(sr - cubic, spacing, 3.0)
+    yield "slope across", smooth(derivative_magnitude(cubic, spacing, across), spacing)
+    yield "curvature across", smooth(derivative_magnitude(cubic, spacing, across, order=2), spacing)
+    yield "texture", local_rms(cubic - smooth(cubic, spacing, 2.0), spacing)
+    del cubic
+    yield "spread", local_rms(sr - smooth(sr, spacing, 3.0), spacing, 3.0)
+    yield "intensity", smooth(sr, spacing)
+    noise = local_noise_sigma(torch.from_numpy(lr)[None, None])[0, 0].numpy()
+    yield "noise", noise[np.ix_(*[nearest_index(m, n) for m, n in zip(sr.shape, lr.shape)])]
+    yield "phase", slice_phase(sr.shape, scale)
+    yield "depth", head_depth(sr, spacing)
+
+
 def error_features(
     sr: np.ndarray, lr: np.ndarray, scale: Sequence[float], spacing: Sequence[float], peak: float
 ) -> np.ndarray:
-    """The columns of :data:`FEATURES` per voxel of ``sr`` (``(N, 4)``, in units of ``peak``): the SR's
-    smoothed gradient magnitude, its smoothed RMS departure from cubic interpolation of ``lr``, the input's
-    local noise level (:func:`mrisr.trust.local_noise_sigma`, nearest on the SR grid) and :func:`slice_phase`."""
+    """:func:`feature_columns` per voxel of ``sr``: ``(N, len(FEATURES))`` float32, intensities in units of
+    ``peak``, filled one column at a time to bound memory."""
     sr = np.asarray(sr, np.float32) / peak
     lr = np.asarray(lr, np.float32) / peak
-    edges = smooth(gradient_magnitude(sr, spacing), spacing)
-    detail = np.sqrt(smooth((sr - interpolate(lr, scale, 3)) ** 2, spacing))
-    noise = local_noise_sigma(torch.from_numpy(lr)[None, None])[0, 0].numpy()
-    index = np.ix_(*[nearest_index(m, n) for m, n in zip(sr.shape, lr.shape)])
-    phase = slice_phase(sr.shape, scale)
-    return np.stack([edges, detail, noise[index], phase], axis=-1).reshape(-1, len(FEATURES))
+    features = np.empty((*sr.shape, len(FEATURES)), np.float32)
+    for i, (name, column) in enumerate(feature_columns(sr, lr, scale, spacing)):
+        assert name == FEATURES[i], f"feature {i} is {name}, not {FEATURES[i]}"
+        features[..., i] = column
+    return features.reshape(-1, len(FEATURES))
 
 
-def design(features: np.ndarray) -> np.ndarray:
-    """The regressors of the log-linear model: 1, the logs of the positive features (floored), the phase."""
-    logs = np.log(np.maximum(features[:, :3], 1e-4))
-    return np.column_stack([np.ones(len(features)), logs, features[:, 3]])
+def regressors(features: np.ndarray) -> np.ndarray:
+    """The error model's inputs: the logs of the magnitudes (floored), the :data:`AS_IS` features as they are."""
+    as_is = np.array([name in AS_IS for name in FEATURES])
+    return np.where(as_is, features, np.log(np.maximum(features, 1e-4))).astype(np.float32)
 
 
-def fit_log_linear(features: np.ndarray, error: np.ndarray) -> np.ndarray:
-    """Least-squares weights of log(error) on :func:`design` (constant columns get weight 0)."""
-    x = design(features)
-    varies = np.r_[True, x[:, 1:].std(axis=0) > 1e-6]
-    weights = np.zeros(x.shape[1])
-    weights[varies] = np.linalg.lstsq(x[:, varies], np.log(np.maximum(error, 1e-6)), rcond=None)[0]
-    return weights
+class ErrorNet(nn.Module):
+    """log(local error) from :func:`regressors`: clamped to the range the fit saw (voxels outside the head
+    lie outside it, and a perceptron extrapolates without bound), standardised, then a two-layer
+    perceptron (SiLU). Small and fitted in seconds; a log-linear model of the same features ranked the
+    error less well, as their effects interact (an edge matters where the SR departed from cubic)."""
+
+    def __init__(self, seen: torch.Tensor, hidden: int = HIDDEN) -> None:
+        super().__init__()
+        self.register_buffer("low", seen.amin(0))
+        self.register_buffer("high", seen.amax(0))
+        self.register_buffer("mean", seen.mean(0))
+        self.register_buffer("std", seen.std(0).clamp(min=1e-6))
+        width = seen.shape[1]
+        self.net = nn.Sequential(
+            nn.Linear(width, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.minimum(torch.maximum(x, self.low), self.high)
+        return self.net((x - self.mean) / self.std).squeeze(-1)
 
 
-def predict(features: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The error predicted by :func:`fit_log_linear`'s ``weights``."""
-    return np.exp(design(features) @ weights)
+def fit_error_net(features: np.ndarray, error: np.ndarray, seed: int = 0) -> ErrorNet:
+    """:class:`ErrorNet` fitted to log(``error``) by least squares: :data:`FIT_STEPS` Adam steps on batches
+    of :data:`FIT_BATCH` voxels drawn with replacement (a cost that does not grow with the scan); seeded."""
+    x = torch.from_numpy(regressors(features))
+    y = torch.from_numpy(np.log(np.maximum(error, 1e-6)).astype(np.float32))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ErrorNet(x)
+        generator = torch.Generator().manual_seed(seed)
+        optimiser = torch.optim.Adam(net.parameters(), lr=3e-3)
+        for _ in range(FIT_STEPS):
+            batch = torch.randint(len(x), (FIT_BATCH,), generator=generator)
+            loss = F.mse_loss(net(x[batch]), y[batch])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return net.eval()
+
+
+def predict(net: ErrorNet, features: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """The error :class:`ErrorNet` predicts for each row of ``features``, in chunks to bound memory."""
+    predicted = np.zeros(len(features), np.float32)
+    with torch.inference_mode():
+        for i in range(0, len(features), chunk):
+            predicted[i : i + chunk] = net(torch.from_numpy(regressors(features[i : i + chunk]))).exp().numpy()
+    return predicted
 
 
 def conformal_scale(predicted: np.ndarray, residual: np.ndarray, noise: float, coverage: float = COVERAGE) -> float:
@@ -200,30 +317,36 @@ def self_pairs(
 
 @dataclass(frozen=True)
 class ErrorModel:
-    """A fitted error map: the log-linear ``weights`` (:func:`fit_log_linear`), the conformal ``scale``, and
-    what they were fitted on (units of the scan's intensity percentile ``peak``)."""
+    """A fitted error map: the :class:`ErrorNet`, the conformal ``scale``, and what they were fitted on
+    (intensities in units of the scan's percentile ``peak``)."""
 
-    weights: np.ndarray
+    net: ErrorNet
     scale: float
     fit_voxels: int
     calibration_voxels: int
     calibration_coverage: float
+    held_out_r2: float
     noise: float
 
     def record(self) -> dict:
         """The sidecar's account of the calibration."""
-        names = ["intercept", *[f"log {n}" for n in FEATURES[:3]], FEATURES[3]]
         return {
             "PairVoxels": self.fit_voxels + self.calibration_voxels,
             "FitVoxels": self.fit_voxels,
             "CalibrationVoxels": self.calibration_voxels,
             "Features": list(FEATURES),
-            "Weights": {n: round(float(w), 4) for n, w in zip(names, self.weights)},
+            "Model": f"two-layer perceptron ({HIDDEN} units, SiLU) of log local error, {FIT_STEPS} Adam steps",
+            "HeldOutR2": round(self.held_out_r2, 4),
             "ConformalScale": round(self.scale, 4),
             "TargetCoverage": COVERAGE,
             "CalibrationCoverage": round(self.calibration_coverage, 4),
             "PairNoiseSigma": round(self.noise, 5),
         }
+
+
+def r_squared(predicted: np.ndarray, target: np.ndarray) -> float:
+    """The share of the variance of ``target`` that ``predicted`` explains (1 − SSE / SST)."""
+    return float(1 - np.mean((target - predicted) ** 2) / max(float(np.var(target)), 1e-12))
 
 
 def pair_samples(
@@ -246,29 +369,31 @@ def fit_error_model(
     noise: float,
     seed: int = 0,
 ) -> ErrorModel:
-    """Super-resolve each pair, fit :func:`fit_log_linear` on half of their head voxels (blocks,
+    """Super-resolve each pair, fit :func:`fit_error_net` on half of their head voxels (blocks,
     :func:`block_halves`) and the :func:`conformal_scale` on the other half. ``noise``: the scan's noise
     std in units of ``peak``."""
     samples = [pair_samples(p, super_resolve(p.model, p.lr), peak, noise, seed + i) for i, p in enumerate(pairs)]
     features, local, residual, fit = (np.concatenate(s) for s in zip(*samples))
-    weights = fit_log_linear(features[fit], local[fit])
-    predicted = predict(features[~fit], weights)
+    net = fit_error_net(features[fit], local[fit], seed)
+    predicted = predict(net, features[~fit])
+    held_out_r2 = r_squared(np.log(predicted), np.log(np.maximum(local[~fit], 1e-6)))
     scale = conformal_scale(predicted, residual[~fit], noise)
     covered = residual[~fit] <= 2 * np.sqrt((scale * predicted) ** 2 + noise**2)
-    return ErrorModel(weights, scale, int(fit.sum()), int((~fit).sum()), float(covered.mean()), noise)
+    return ErrorModel(net, scale, int(fit.sum()), int((~fit).sum()), float(covered.mean()), held_out_r2, noise)
 
 
 def error_map(sr: np.ndarray, lr: np.ndarray, scale: Sequence[float], fitted: ErrorModel, peak: float) -> np.ndarray:
     """The uncertainty ``u`` of ``sr`` (the std of its error, in the scan's units): :func:`error_features`
     through the fitted model, times its conformal scale."""
     features = error_features(sr, lr, scale, (1.0, 1.0, 1.0), peak)
-    return (fitted.scale * peak * predict(features, fitted.weights)).astype(np.float32).reshape(sr.shape)
+    return (fitted.scale * peak * predict(fitted.net, features)).astype(np.float32).reshape(sr.shape)
 
 
 ERROR_MAP_METHOD = (
-    "std of the SR's error predicted from its edges, its departure from cubic interpolation, the input's local "
-    "noise and the distance from the slice centres; fitted on pairs made from the scan itself and scaled by "
-    "split-conformal calibration so that SR +- 2u covers 95% of their error (mrisr.errormap)"
+    "std of the SR's error predicted by a small network from what needs no truth (the SR's edges, its departure "
+    "from cubic interpolation, the input's texture and local noise, the distance from the slice centres and "
+    "from outside the head); fitted on pairs made from the scan itself and scaled by split-conformal "
+    "calibration so that SR +- 2u covers 95% of their error (mrisr.errormap)"
 )
 
 

@@ -18,7 +18,7 @@ from mrisr.acquisition.degradation import is_integer_factor
 from mrisr.acquisition.geometry import find_slice_axis, scan_geometry
 from mrisr.console import log
 from mrisr.data import foreground_mask, intensity_scale
-from mrisr.errormap import ERROR_MAP_METHOD, self_calibrated_map
+from mrisr.errormap import ERROR_MAP_METHOD, FEATURES, self_calibrated_map
 from mrisr.io import NiftiStream, atomic_files, check_output_path, load_volume, refine_affine
 from mrisr.models import UnpairedSR
 from mrisr.trust import (
@@ -63,11 +63,11 @@ def memory_needed(
     return RUNTIME_BYTES + 2 * 4 * int(np.prod(shape)) + whole + per_slice * (slab_depth + 2 * HALO)
 
 
-ERROR_MAP_VOLUMES = 10
+ERROR_MAP_VOLUMES = len(FEATURES) + 8
 """Output-sized float32 buffers of the uncertainty map (:func:`mrisr.errormap.self_calibrated_map`): the
-whole SR, its four feature columns and their temporaries (smoothing, gradient, cubic interpolation,
-the map). Its self-pairs are the input's size or smaller, so they fit in the same room. Counted, not
-measured."""
+whole SR, its normalised copy, one column per feature, about four temporaries while a column is made
+(cubic interpolation, a derivative and its sum, a smoothing), the prediction and the map. Its self-pairs
+are the input's size or smaller, so they fit in the same room. Counted, not measured."""
 
 
 def map_buffers(consistency: bool, flips: int = 1) -> int:

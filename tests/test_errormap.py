@@ -1,0 +1,119 @@
+"""The error map learned from the scan: its pairs, features, network and conformal scale."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mrisr.errormap import (
+    DEPTH_CAP,
+    FEATURES,
+    block_halves,
+    conformal_scale,
+    derivative_magnitude,
+    error_features,
+    fit_error_net,
+    head_depth,
+    internal_pair,
+    planar_pairs,
+    predict,
+    slice_phase,
+)
+from mrisr.evaluation import interpolate
+from mrisr.models import UnpairedSR
+from mrisr.models.planar import PlanarSR
+
+
+def known_error(features: np.ndarray) -> np.ndarray:
+    """An error that grows with the first feature where the second is large: an interaction."""
+    return np.exp(-3 + 0.8 * np.log(features[:, 0]) * (features[:, 1] > 0.1) + 0.5 * features[:, 12])
+
+
+def test_the_error_net_ranks_a_known_error_field_and_is_seeded():
+    rng = np.random.default_rng(0)
+    n = 20_000
+    features = np.exp(rng.normal(-2, 1, (n, len(FEATURES)))).astype(np.float32)
+    error = known_error(features) * np.exp(rng.normal(0, 0.2, n))
+    net = fit_error_net(features[: n // 2], error[: n // 2], seed=0)
+    held_out = stats.spearmanr(predict(net, features[n // 2 :]), error[n // 2 :]).statistic
+    assert held_out > 0.85
+    again = fit_error_net(features[: n // 2], error[: n // 2], seed=0)
+    np.testing.assert_array_equal(predict(net, features[:100]), predict(again, features[:100]))
+    assert not np.array_equal(predict(net, features[:100]), predict(fit_error_net(features, error, 1), features[:100]))
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.02])
+def test_the_conformal_scale_covers_held_out_errors_of_the_clean_truth(noise):
+    """The pairs' truth is noisy: the scale is fitted on residuals with noise, and covers the error alone."""
+    rng = np.random.default_rng(1)
+    predicted = np.exp(rng.normal(-3, 0.5, 40_000))
+    error = 0.7 * predicted * rng.standard_normal(predicted.shape)  # the true std is 0.7 of the prediction
+    residual = np.abs(error + noise * rng.standard_normal(predicted.shape))
+    scale = conformal_scale(predicted[:20_000], residual[:20_000], noise)
+    assert 0.6 < scale < 0.8
+    covered = np.abs(error[20_000:]) <= 2 * scale * predicted[20_000:]
+    assert 0.93 < covered.mean() < 0.97
+
+
+def test_derivatives_are_per_sr_voxel_and_split_across_and_along():
+    ramp = np.broadcast_to(3.0 * np.arange(20, dtype=np.float32), (16, 16, 20)).copy()  # 3 per voxel along z
+    inner = (slice(6, 10),) * 2 + (slice(6, 14),)
+    np.testing.assert_allclose(derivative_magnitude(ramp, (1, 1, 1))[inner], 3.0, rtol=1e-3)
+    np.testing.assert_allclose(derivative_magnitude(ramp, (1, 1, 4))[inner], 0.75, rtol=1e-3)  # 4 SR voxels apart
+    assert np.abs(derivative_magnitude(ramp, (1, 1, 1), axes=(0, 1))).max() < 1e-4
+    assert np.abs(derivative_magnitude(ramp, (1, 1, 1), order=2)[inner]).max() < 1e-3  # no curvature
+
+
+def test_head_depth_is_zero_outside_and_grows_inward_to_its_cap():
+    grids = np.meshgrid(*[np.arange(64.0)] * 3, indexing="ij")
+    ball = (sum((g - 32) ** 2 for g in grids) < 28**2).astype(np.float32)
+    depth = head_depth(ball, (1, 1, 1))
+    assert depth[0, 0, 0] == 0 and depth[32, 32, 32] == DEPTH_CAP
+    assert 1 <= depth[32, 32, 5] < depth[32, 32, 10] < depth[32, 32, 16] <= DEPTH_CAP
+    assert head_depth(np.ones((9, 9, 9), np.float32), (1, 1, 1))[4, 4, 4] == 5  # the field of view ends it too
+
+
+def test_error_features_are_one_finite_row_per_sr_voxel():
+    rng = np.random.default_rng(0)
+    lr = (1 + 0.05 * rng.standard_normal((12, 10, 8))).astype(np.float32)
+    cubic = interpolate(lr, (1, 1, 4), 3)
+    features = error_features(cubic, lr, (1, 1, 4), (1, 1, 1), peak=1.0)
+    assert features.shape == (cubic.size, len(FEATURES)) and np.all(np.isfinite(features))
+    column = dict(zip(FEATURES, features.T))
+    assert np.abs(column["detail"]).max() < 1e-5  # the SR is cubic: no detail added
+    np.testing.assert_allclose(column["phase"], slice_phase(cubic.shape, (1, 1, 4)).ravel())
+    assert 0.03 < np.median(column["noise"]) < 0.08  # the input's noise, std 0.05
+
+
+def test_block_halves_split_whole_blocks_about_evenly():
+    halves = block_halves((40, 48, 33), seed=3)
+    assert 0.35 < halves.mean() < 0.65
+    for x, y, z in [(0, 8, 16), (32, 40, 32)]:
+        assert np.all(halves[x : x + 8, y : y + 8, z : z + 8] == halves[x, y, z])
+    assert not np.array_equal(halves, block_halves((40, 48, 33), seed=4))
+
+
+def test_slice_phase_is_the_distance_from_the_nearest_slice_centre():
+    phase = slice_phase((2, 3, 8), (1, 1, 4))
+    np.testing.assert_allclose(phase[0, 0], [0.375, 0.125, 0.125, 0.375] * 2)
+    assert np.all(phase[1] == phase[0])
+
+
+def test_planar_pairs_acquire_the_scan_along_its_in_plane_axes_with_its_noise():
+    rng = np.random.default_rng(0)
+    sigma = 0.05
+    scan = (1 + sigma * rng.standard_normal((48, 40, 12))).astype(np.float32)  # slices along the last axis
+    pairs = planar_pairs(PlanarSR((1, 1, 4), width=4, blocks=1), scan, 4.0, sigma, rng)
+    assert [p.scale for p in pairs] == [(4.0, 1.0, 1.0), (1.0, 4.0, 1.0)]
+    assert [p.lr.shape for p in pairs] == [(12, 40, 12), (48, 10, 12)]
+    assert all(p.truth.shape == scan.shape and p.spacing == (1.0, 1.0, 4.0) for p in pairs)
+    assert [p.model.slice_axis for p in pairs] == [0, 1]
+    assert all(0.9 * sigma < p.lr.std() < 1.1 * sigma for p in pairs)  # the blur took noise away: topped up
+
+
+def test_the_internal_pair_is_the_scan_degraded_once_more_with_its_noise():
+    rng = np.random.default_rng(0)
+    sigma = 0.05
+    scan = (1 + sigma * rng.standard_normal((33, 32, 30))).astype(np.float32)
+    pair = internal_pair(UnpairedSR((2, 2, 2), width=4), scan, (2.0, 2.0, 2.0), "gaussian", sigma, rng)
+    assert pair.lr.shape == (16, 16, 15) and pair.truth.shape == (32, 32, 30) and pair.scale == (2, 2, 2)
+    assert 0.9 * sigma < pair.lr.std() < 1.1 * sigma
