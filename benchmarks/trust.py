@@ -3,9 +3,9 @@
 Colin27 (or, as a check on another head, one of the templates: ``--subject``) is degraded like the panel
 (Gaussian profile of FWHM = factor, Rician ``--noise``, as ``mrisr simulate``) and super-resolved by
 ``mrisr infer --uncertainty --consistency`` (plain SR, no flips). The map ``u`` (:mod:`mrisr.errormap`) is
-fitted and calibrated on pairs made from the scan itself, never on the
-truth. Inside the truth's head mask, each map is scored against the *local* error (the squared error
-smoothed by a Gaussian of σ 1.5 voxels, square root: the error at one voxel is mostly noise): Spearman, and
+fitted and calibrated on pairs made from the scan itself, never on the truth. Inside the truth's head mask,
+each map is scored against the *local* error (the squared error smoothed by a Gaussian of σ 1.5 voxels,
+square root: the error at one voxel is mostly noise): Spearman, and
 the area under the sparsification error (AUSE; 0 for the error itself), with the coverage of SR ± 2u on
 |SR − truth|. Beside the map: the spread over 4 test-time passes (flips, noise drawn again; the map mrisr
 made before, uncalibrated here), an edge detector (the SR's gradient magnitude σ 1 smoothed by σ 1.5, a

@@ -11,6 +11,7 @@ from mrisr.errormap import (
     conformal_scale,
     derivative_magnitude,
     error_features,
+    feature_columns,
     fit_error_net,
     head_depth,
     internal_pair,
@@ -79,6 +80,7 @@ def test_error_features_are_one_finite_row_per_sr_voxel():
     cubic = interpolate(lr, (1, 1, 4), 3)
     features = error_features(cubic, lr, (1, 1, 4), (1, 1, 1), peak=1.0)
     assert features.shape == (cubic.size, len(FEATURES)) and np.all(np.isfinite(features))
+    assert [name for name, _ in feature_columns(cubic, lr, (1, 1, 4), (1, 1, 1))] == list(FEATURES)
     column = dict(zip(FEATURES, features.T))
     assert np.abs(column["detail"]).max() < 1e-5  # the SR is cubic: no detail added
     np.testing.assert_allclose(column["phase"], slice_phase(cubic.shape, (1, 1, 4)).ravel())

@@ -151,14 +151,13 @@ DIFFERENCES = {1: np.array([-0.5, 0.0, 0.5]), 2: np.array([1.0, -2.0, 1.0])}
 
 
 def derivative_magnitude(
-    x: np.ndarray, spacing: Sequence[float], axes: Sequence[int] = (0, 1, 2), order: int = 1, sigma: float = 1.0
+    smoothed: np.ndarray, spacing: Sequence[float], axes: Sequence[int] = (0, 1, 2), order: int = 1
 ) -> np.ndarray:
-    """The root sum of squares over ``axes`` of the ``order``-th derivative of ``x`` per SR voxel, after
-    Gaussian smoothing by ``sigma`` SR voxels (``order=1``, all axes: an edge detector). Central differences
-    of the smoothed volume, not Gaussian derivatives: along a planar pair's thick axis the smoothing is a
-    fraction of a voxel, where a sampled Gaussian derivative vanishes."""
-    smoothed = ndimage.gaussian_filter(x, [sigma / t for t in spacing])
-    total = np.zeros(x.shape, np.float32)
+    """The root sum of squares over ``axes`` of the ``order``-th derivative per SR voxel of a volume already
+    smoothed (:func:`smooth`; ``order=1``, all axes: an edge detector). Central differences, not Gaussian
+    derivatives: along a planar pair's thick axis the smoothing is a fraction of a voxel, where a sampled
+    Gaussian derivative vanishes. One smoothing serves every subset of axes."""
+    total = np.zeros(smoothed.shape, np.float32)
     for axis in axes:
         total += (ndimage.correlate1d(smoothed, DIFFERENCES[order], axis=axis) / spacing[axis] ** order) ** 2
     return np.sqrt(total)
@@ -195,14 +194,18 @@ def feature_columns(
     across = [a for a in range(3) if scale[a] > 1]
     along = [a for a in range(3) if scale[a] == 1] or across
     cubic = interpolate(lr, scale, 3)
-    yield "edges", smooth(derivative_magnitude(sr, spacing), spacing)
-    yield "edges across", smooth(derivative_magnitude(sr, spacing, across), spacing)
-    yield "edges along", smooth(derivative_magnitude(sr, spacing, along), spacing)
-    yield "edges wide", smooth(derivative_magnitude(sr, spacing, sigma=2.0), spacing, 3.0)
+    sharp = smooth(sr, spacing, 1.0)
+    yield "edges", smooth(derivative_magnitude(sharp, spacing), spacing)
+    yield "edges across", smooth(derivative_magnitude(sharp, spacing, across), spacing)
+    yield "edges along", smooth(derivative_magnitude(sharp, spacing, along), spacing)
+    del sharp
+    yield "edges wide", smooth(derivative_magnitude(smooth(sr, spacing, 2.0), spacing), spacing, 3.0)
     yield "detail", local_rms(sr - cubic, spacing)
     yield "detail wide", local_rms(sr - cubic, spacing, 3.0)
-    yield "slope across", smooth(derivative_magnitude(cubic, spacing, across), spacing)
-    yield "curvature across", smooth(derivative_magnitude(cubic, spacing, across, order=2), spacing)
+    cubic_smooth = smooth(cubic, spacing, 1.0)
+    yield "slope across", smooth(derivative_magnitude(cubic_smooth, spacing, across), spacing)
+    yield "curvature across", smooth(derivative_magnitude(cubic_smooth, spacing, across, order=2), spacing)
+    del cubic_smooth
     yield "texture", local_rms(cubic - smooth(cubic, spacing, 2.0), spacing)
     del cubic
     yield "spread", local_rms(sr - smooth(sr, spacing, 3.0), spacing, 3.0)
@@ -221,8 +224,7 @@ def error_features(
     sr = np.asarray(sr, np.float32) / peak
     lr = np.asarray(lr, np.float32) / peak
     features = np.empty((*sr.shape, len(FEATURES)), np.float32)
-    for i, (name, column) in enumerate(feature_columns(sr, lr, scale, spacing)):
-        assert name == FEATURES[i], f"feature {i} is {name}, not {FEATURES[i]}"
+    for i, (_, column) in enumerate(feature_columns(sr, lr, scale, spacing)):  # in FEATURES' order
         features[..., i] = column
     return features.reshape(-1, len(FEATURES))
 
