@@ -20,7 +20,7 @@ from mrisr.acquisition.degradation import (
     slice_centres,
     white_noise_kept,
 )
-from mrisr.acquisition.noise import estimate_noise_sigma, rician
+from mrisr.acquisition.noise import estimate_noise_sigma, rician, rician_sigma, rician_variance_factor
 from mrisr.io import coarsen_affine
 
 AFFINE = np.array([[0.0, 1.0, 0.0, -20.0], [-1.0, 0.0, 0.0, 30.0], [0.0, 0.0, 1.0, 5.0], [0, 0, 0, 1]])
@@ -113,6 +113,28 @@ def test_noise_sigma_is_recovered_from_the_air(sigma):
     no_air = blob((40, 40, 40), (20, 20, 20), sigma=30) + 0.3
     no_air = rician(no_air, *np.random.default_rng(1).normal(0, sigma, (2, *no_air.shape)))
     assert estimate_noise_sigma(no_air) == pytest.approx(sigma, rel=0.1)
+
+
+@pytest.mark.parametrize("sigma", [0.01, 0.02])
+def test_a_smooth_background_in_the_air_is_not_read_as_noise(sigma):
+    """A template's averaged background (here a ramp from 0.03 to 0.08) has a second moment far above the
+    noise's: only its spread about the smooth part is noise."""
+    image = np.zeros((60, 60, 60), np.float32)
+    image[15:45, 15:45, 15:45] = 0.8
+    image += np.linspace(0.03, 0.08, 60, dtype=np.float32)[:, None, None]
+    noisy = rician(image, *np.random.default_rng(2).normal(0, sigma, (2, *image.shape)))
+    assert estimate_noise_sigma(noisy) == pytest.approx(sigma, rel=0.1)
+    assert np.sqrt(np.mean(noisy[:6, :6, :6] ** 2) / 2) > 1.3 * sigma  # the Rayleigh moment alone would not
+
+
+@pytest.mark.parametrize("snr", [1.0, 3.0, 10.0])
+def test_rician_sigma_inverts_the_mean_and_spread_of_rician_samples(snr):
+    """Away from pure air, where the inversion is ill-conditioned and the second moment serves instead."""
+    noise = np.random.default_rng(3).normal(0, 1.0, (2, 200_000))
+    samples = rician(np.float64(snr), *noise)
+    assert rician_variance_factor(0.0) == pytest.approx(2 - np.pi / 2)
+    assert rician_variance_factor(snr) == pytest.approx(samples.var(), rel=0.02)
+    assert rician_sigma(samples.mean(), samples.std()) == pytest.approx(1.0, rel=0.03)
 
 
 def test_parameters_are_drawn_apart_from_the_deterministic_transform():

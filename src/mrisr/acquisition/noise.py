@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 import numpy as np
+from scipy import optimize, special
 
 Array = TypeVar("Array")
 
@@ -37,16 +38,63 @@ def air_voxels(image: np.ndarray, corner_fraction: float = 0.1) -> int:
     return sum(block.size for block in blocks) if len(blocks) >= 2 else 0
 
 
+RAYLEIGH_STD = float(np.sqrt(2 - np.pi / 2))
+"""The std of a Rayleigh variable of scale 1: what Rician noise of σ 1 spreads by in pure air."""
+
+AIR_TOLERANCE = 1.25
+"""A corner is pure air when its second moment reads at most this many times the σ its spread gives."""
+
+
+def rician_variance_factor(snr: float) -> float:
+    """Var(magnitude) / σ² of Rician noise at signal-to-noise ratio ``snr`` (Koay & Basser 2006, ξ(θ)):
+    ``2 − π/2`` in air, towards 1 where the signal dominates."""
+    q = snr**2 / 4
+    bessel = (2 + snr**2) * special.i0e(q) + snr**2 * special.i1e(q)  # exp(−θ²/4) times the Bessel sum
+    return float(2 + snr**2 - np.pi / 8 * bessel**2)
+
+
+def rician_sigma(mean: float, std: float) -> float:
+    """The σ of Rician samples of this ``mean`` and ``std``: Koay & Basser's fixed point
+    ``θ² = ξ(θ)(1 + (mean/std)²) − 2`` solved for the SNR θ, then ``σ = std / sqrt(ξ(θ))``. Ill-conditioned
+    near pure air (θ ≈ 0), where a small error in the ratio moves θ far."""
+    ratio = mean / std
+
+    def gap(snr: float) -> float:
+        return rician_variance_factor(snr) * (1 + ratio**2) - 2 - snr**2
+
+    snr = optimize.brentq(gap, 0.0, ratio + 1.0) if gap(0.0) > 0 else 0.0
+    return std / np.sqrt(rician_variance_factor(snr))
+
+
+def white_std(block: np.ndarray) -> float:
+    """The std of the white noise in ``block``, from its second differences along the axis where they are
+    least (``x₀ − 2x₁ + x₂`` has variance 6σ²; a smooth background cancels in it); infinite when no axis
+    has three voxels."""
+    stds = [np.sqrt(np.mean(np.diff(block, n=2, axis=a) ** 2) / 6) for a in range(3) if block.shape[a] > 2]
+    return float(min(stds, default=np.inf))
+
+
+def air_sigma(block: np.ndarray) -> float:
+    """Rician σ of one :func:`air_corners` block. Pure air is Rayleigh, ``σ = sqrt(E[x²] / 2)``; a block
+    whose second moment is well above what its spread implies holds a smooth background (a template's,
+    a ghost's), which that moment would count as noise, so its σ is :func:`rician_sigma` of its mean and
+    its :func:`white_std`."""
+    moment = float(np.sqrt(np.mean(block**2) / 2))
+    spread = white_std(block)
+    if moment <= AIR_TOLERANCE * spread / RAYLEIGH_STD:
+        return moment
+    return rician_sigma(float(block.mean()), spread)
+
+
 def estimate_noise_sigma(image: np.ndarray, corner_fraction: float = 0.1) -> float:
     """Rician noise sigma of a magnitude image, from the air if there is some, else from the signal.
 
-    In air the magnitude is Rayleigh: ``sigma = sqrt(E[x^2] / 2)`` over the :func:`air_corners` (the
-    median over them ignores one with a bit of head). A crop without air falls back to Donoho's
-    ``median(|d|) / 0.6745`` over the finest 3D Haar detail ``d`` in the bright voxels, where Rician
-    noise is nearly Gaussian.
+    In air it is :func:`air_sigma` over the :func:`air_corners` (the median over them ignores one with a
+    bit of head). A crop without air falls back to Donoho's ``median(|d|) / 0.6745`` over the finest 3D
+    Haar detail ``d`` in the bright voxels, where Rician noise is nearly Gaussian.
     """
     image = np.asarray(image, dtype=np.float64)
-    estimates = [np.sqrt(np.mean(block**2) / 2.0) for block in air_corners(image, corner_fraction)]
+    estimates = [air_sigma(block) for block in air_corners(image, corner_fraction)]
     if len(estimates) >= 2:
         return float(np.median(estimates))
     bright = np.percentile(image, 99.9)
