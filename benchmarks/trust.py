@@ -2,20 +2,20 @@
 
 Colin27 (or, as a check on another head, one of the templates: ``--subject``) is degraded like the panel
 (Gaussian profile of FWHM = factor, Rician ``--noise``, as ``mrisr simulate``) and super-resolved by
-``mrisr infer --uncertainty --consistency`` (plain SR, no flips). The map ``u`` (:mod:`mrisr.errormap`) is
-fitted and calibrated on pairs made from the scan itself, never on the truth. Inside the truth's head mask,
-each map is scored against the *local* error (the squared error smoothed by a Gaussian of σ 1.5 voxels,
-square root: the error at one voxel is mostly noise): Spearman, and
-the area under the sparsification error (AUSE; 0 for the error itself), with the coverage of SR ± 2u on
-|SR − truth|. Beside the map: the spread over 4 test-time passes (flips, noise drawn again; the map mrisr
-made before, uncalibrated here), an edge detector (the SR's gradient magnitude σ 1 smoothed by σ 1.5, a
-baseline any map must beat) and the oracle (the local error itself). The cost of the map is timed against a
-plain inference of the same file.
+``mrisr infer --uncertainty``, averaging ``--flips`` flipped passes into the SR (4 by default, as ``mrisr
+infer``). The map ``u`` (:mod:`mrisr.errormap`) is fitted and calibrated on pairs made from the scan itself,
+never on the truth. Inside the truth's head mask, each map is scored against the *local* error (the squared
+error smoothed by a Gaussian of σ 1.5 voxels, square root: the error at one voxel is mostly noise):
+Spearman, and the area under the sparsification error (AUSE; 0 for the error itself), with the coverage of
+SR ± 2u on |SR − truth|. Beside the map: the spread over 4 test-time passes (flips, noise drawn again; the
+map mrisr made before, uncalibrated here), an edge detector (the SR's gradient magnitude σ 1 smoothed by
+σ 1.5, a baseline any map must beat) and the oracle (the local error itself). The cost of the map is timed
+against an inference of the same file without it, with as many flips.
 
     python benchmarks/trust.py --model RUN/model.pt --scale 1 1 4 --noise 0.01 --out trust.json
 
 The model should be the one trained on that degraded head (``mrisr simulate`` with the same factors and
-noise), as ``mrisr run`` trains on the scan it super-resolves.
+noise): mrisr trains on the scan it super-resolves.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from mrisr import datasets
 from mrisr.acquisition.degradation import DegradationParams
 from mrisr.acquisition.simulate import simulate
 from mrisr.checkpoint import load_model
+from mrisr.config import DEFAULT_FLIPS
 from mrisr.data import foreground_mask, intensity_scale
 from mrisr.inference import Companions, fit_to_scan, super_resolve_file, super_resolve_slabs
 from mrisr.io import load_volume, save_volume
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--scale", nargs=3, type=int, required=True)
     parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--subject", default="colin27", choices=["colin27", *datasets.TEMPLATES])
+    parser.add_argument("--flips", type=int, default=DEFAULT_FLIPS, choices=(1, 2, 4, 8))
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     head_path = datasets.colin27() if args.subject == "colin27" else datasets.template(args.subject)
@@ -76,10 +78,20 @@ def main() -> None:
         folder = Path(tmp)
         lr_path = folder / "lr.nii.gz"
         save_volume(lr_path, case.lr.data, case.lr.affine, case.lr.header)
-        _, plain_seconds = timed(partial(super_resolve_file, model, lr_path, folder / "plain.nii.gz", percentile=99.9))
+        _, plain_seconds = timed(
+            partial(super_resolve_file, model, lr_path, folder / "plain.nii.gz", percentile=99.9, flips=args.flips)
+        )
         companions = Companions(folder / "u.nii.gz", provenance=provenance)
         out, map_seconds = timed(
-            partial(super_resolve_file, model, lr_path, folder / "sr.nii.gz", companions=companions, percentile=99.9)
+            partial(
+                super_resolve_file,
+                model,
+                lr_path,
+                folder / "sr.nii.gz",
+                companions=companions,
+                percentile=99.9,
+                flips=args.flips,
+            )
         )
         sr, u = load_volume(out).data, load_volume(folder / "u.nii.gz").data
         record = json.loads((folder / "sr.json").read_text())
@@ -94,7 +106,7 @@ def main() -> None:
     edges = ndimage.gaussian_filter(ndimage.gaussian_gradient_magnitude(sr / peak, 1.0), 1.5)[head]
     result = {
         "model": str(args.model),
-        "panel": {"scale": args.scale, "noise": args.noise, "scored": args.subject},
+        "panel": {"scale": args.scale, "noise": args.noise, "scored": args.subject, "flips": args.flips},
         "head_voxels": int(head.sum()),
         "maps": {
             "uncertainty": ranking(u[head] / peak, local, error),
