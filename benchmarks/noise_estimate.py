@@ -21,7 +21,7 @@ import numpy as np
 
 from mrisr import datasets
 from mrisr.acquisition.degradation import DegradationParams
-from mrisr.acquisition.noise import air_corners, estimate_noise_sigma
+from mrisr.acquisition.noise import air_corners, estimate_noise_sigma, rayleigh_sigma
 from mrisr.acquisition.simulate import simulate
 from mrisr.io import load_volume
 
@@ -31,7 +31,7 @@ NOISE = (0.005, 0.01, 0.02, 0.05)
 
 def rayleigh_moment(image: np.ndarray) -> float:
     """The air corners' Rayleigh moment alone, median over the corners."""
-    return float(np.median([np.sqrt(np.mean(block.astype(np.float64) ** 2) / 2) for block in air_corners(image)]))
+    return float(np.median([rayleigh_sigma(block) for block in air_corners(image)]))
 
 
 def row(head: str, panel: str, added: float | None, lr: np.ndarray) -> dict:

@@ -78,21 +78,10 @@ def main() -> None:
         folder = Path(tmp)
         lr_path = folder / "lr.nii.gz"
         save_volume(lr_path, case.lr.data, case.lr.affine, case.lr.header)
-        _, plain_seconds = timed(
-            partial(super_resolve_file, model, lr_path, folder / "plain.nii.gz", percentile=99.9, flips=args.flips)
-        )
+        infer = partial(super_resolve_file, model, lr_path, percentile=99.9, flips=args.flips)
+        _, plain_seconds = timed(partial(infer, folder / "plain.nii.gz"))
         companions = Companions(folder / "u.nii.gz", provenance=provenance)
-        out, map_seconds = timed(
-            partial(
-                super_resolve_file,
-                model,
-                lr_path,
-                folder / "sr.nii.gz",
-                companions=companions,
-                percentile=99.9,
-                flips=args.flips,
-            )
-        )
+        out, map_seconds = timed(partial(infer, folder / "sr.nii.gz", companions=companions))
         sr, u = load_volume(out).data, load_volume(folder / "u.nii.gz").data
         record = json.loads((folder / "sr.json").read_text())
     lr = case.lr.data.astype(np.float32)

@@ -45,6 +45,11 @@ AIR_TOLERANCE = 1.25
 """A corner is pure air when its second moment reads at most this many times the σ its spread gives."""
 
 
+def rayleigh_sigma(block: np.ndarray) -> float:
+    """σ of pure air from its magnitudes: they are Rayleigh, ``E[x²] = 2σ²``."""
+    return float(np.sqrt(np.mean(np.square(block, dtype=np.float64)) / 2))
+
+
 def rician_variance_factor(snr: float) -> float:
     """Var(magnitude) / σ² of Rician noise at signal-to-noise ratio ``snr`` (Koay & Basser 2006, ξ(θ)):
     ``2 − π/2`` in air, towards 1 where the signal dominates."""
@@ -75,11 +80,11 @@ def white_std(block: np.ndarray) -> float:
 
 
 def air_sigma(block: np.ndarray) -> float:
-    """Rician σ of one :func:`air_corners` block. Pure air is Rayleigh, ``σ = sqrt(E[x²] / 2)``; a block
+    """Rician σ of one :func:`air_corners` block. Pure air is :func:`rayleigh_sigma`; a block
     whose second moment is well above what its spread implies holds a smooth background (a template's,
     a ghost's), which that moment would count as noise, so its σ is :func:`rician_sigma` of its mean and
     its :func:`white_std`."""
-    moment = float(np.sqrt(np.mean(block**2) / 2))
+    moment = rayleigh_sigma(block)
     spread = white_std(block)
     if moment <= AIR_TOLERANCE * spread / RAYLEIGH_STD:
         return moment
