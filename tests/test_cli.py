@@ -174,7 +174,8 @@ def test_trust_maps_and_sidecars_one_per_input_and_never_over_an_existing_file(t
     record = json.loads((tmp_path / "out" / "b_sr.json").read_text())
     assert record["Uncertainty"]["Path"].endswith("b_uncertainty.nii.gz")
     assert "--flips 2" in record["GeneratedBy"][0]["Command"] and record["FlipEnsemble"] == 2
-    assert record["Uncertainty"]["Calibration"]["TargetCoverage"] == 0.95  # calibrated on the scan's own pairs
+    calibration = record["Uncertainty"]["Calibration"]
+    assert calibration["TargetCoverage"] == calibration["PairTargetCoverage"] == 0.95  # the 3D model's internal pair
     assert nib.load(tmp_path / "c" / "a_consistency.nii.gz").shape == nib.load(lr).shape
     single = ["infer", "--model", model, str(lr), "-o", str(tmp_path / "one.nii.gz"), "--quiet"]
     code = main([*single, "--uncertainty", str(tmp_path / "u" / "a_uncertainty.nii.gz")])

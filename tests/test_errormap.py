@@ -5,8 +5,10 @@ import pytest
 from scipy import stats
 
 from mrisr.errormap import (
+    COVERAGE,
     DEPTH_CAP,
     FEATURES,
+    PLANAR_COVERAGE,
     block_halves,
     conformal_scale,
     derivative_magnitude,
@@ -15,6 +17,7 @@ from mrisr.errormap import (
     fit_error_net,
     head_depth,
     internal_pair,
+    pair_coverage,
     planar_pairs,
     predict,
     slice_phase,
@@ -54,6 +57,13 @@ def test_the_conformal_scale_covers_held_out_errors_of_the_clean_truth(noise):
     assert 0.6 < scale < 0.8
     covered = np.abs(error[20_000:]) <= 2 * scale * predicted[20_000:]
     assert 0.93 < covered.mean() < 0.97
+    wider = conformal_scale(predicted[:20_000], residual[:20_000], noise, PLANAR_COVERAGE)
+    assert 0.96 < np.mean(np.abs(error[20_000:]) <= 2 * wider * predicted[20_000:]) < 0.99
+
+
+def test_planar_pairs_are_asked_to_cover_more_than_the_sr_needs_and_internal_pairs_as_much():
+    assert pair_coverage(PlanarSR((1, 1, 4), width=4, blocks=1)) == PLANAR_COVERAGE > COVERAGE
+    assert pair_coverage(UnpairedSR((2, 2, 2), width=4)) == COVERAGE
 
 
 def test_derivatives_are_per_sr_voxel_and_split_across_and_along():
