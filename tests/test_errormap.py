@@ -2,24 +2,31 @@
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import ndimage, stats
 
+from mrisr.acquisition.degradation import acquire_axis
 from mrisr.errormap import (
     COVERAGE,
     DEPTH_CAP,
     FEATURES,
     PLANAR_COVERAGE,
+    Acquisition,
+    PairSamples,
     block_halves,
+    bracketed_scale,
     conformal_scale,
+    cycle_pair,
     derivative_magnitude,
     error_features,
     feature_columns,
     fit_error_net,
     head_depth,
+    held_out_scale,
     internal_pair,
-    pair_coverage,
+    pair_samples,
     planar_pairs,
     predict,
+    reacquired,
     slice_phase,
 )
 from mrisr.evaluation import interpolate
@@ -61,9 +68,44 @@ def test_the_conformal_scale_covers_held_out_errors_of_the_clean_truth(noise):
     assert 0.96 < np.mean(np.abs(error[20_000:]) <= 2 * wider * predicted[20_000:]) < 0.99
 
 
-def test_planar_pairs_are_asked_to_cover_more_than_the_sr_needs_and_internal_pairs_as_much():
-    assert pair_coverage(PlanarSR((1, 1, 4), width=4, blocks=1)) == PLANAR_COVERAGE > COVERAGE
-    assert pair_coverage(UnpairedSR((2, 2, 2), width=4)) == COVERAGE
+def samples_of(error_std: float, rng: np.random.Generator, n: int = 20_000) -> PairSamples:
+    """Pair samples whose |SR − truth| is Gaussian with std ``error_std`` times their one feature."""
+    features = np.exp(rng.normal(-3, 0.5, (n, len(FEATURES)))).astype(np.float32)
+    residual = np.abs(error_std * features[:, 0] * rng.standard_normal(n))
+    return PairSamples(features, error_std * features[:, 0], residual, rng.random(n) < 0.5, 0.0)
+
+
+def test_the_bracketed_scale_is_the_geometric_mean_of_the_cycle_and_internal_pairs(monkeypatch):
+    monkeypatch.setattr("mrisr.errormap.FIT_STEPS", 300)
+    rng = np.random.default_rng(0)
+    cycle, internal = samples_of(1.0, rng), samples_of(4.0, rng)  # the internal pair errs four times as much
+    net = fit_error_net(cycle.features[cycle.fit], cycle.local[cycle.fit], seed=0)
+    low, high = held_out_scale(net, cycle, COVERAGE), held_out_scale(net, internal, COVERAGE, whole=True)
+    assert 3.5 < high / low < 4.5
+    assert bracketed_scale(net, cycle, internal) == pytest.approx(np.sqrt(low * high))
+    assert held_out_scale(net, cycle, PLANAR_COVERAGE) > low  # a wider target, a wider band
+
+
+def test_reacquiring_the_truth_gives_back_its_input_whole_factors_or_not():
+    rng = np.random.default_rng(0)
+    truth = ndimage.gaussian_filter(rng.standard_normal((16, 12, 40)), 2).astype(np.float32)
+    pair = internal_pair(UnpairedSR((2, 2, 2), width=4), truth, (2.0, 2.0, 2.0), "gaussian", 0.0, rng)
+    np.testing.assert_allclose(reacquired(pair.truth, pair.lr.shape, pair.acquisition), pair.lr, atol=1e-5)
+    thick = Acquisition((1.0, 1.0, 2.5), (0.0, 0.0, 2.5))
+    lr = acquire_axis(truth, 2, 2.5, 2.5)
+    np.testing.assert_allclose(reacquired(truth, lr.shape, thick), lr, atol=1e-5)
+
+
+def test_the_cycle_pair_takes_the_sr_as_its_noiseless_truth_and_samples_are_capped(monkeypatch):
+    rng = np.random.default_rng(0)
+    sr = np.ones((32, 32, 32), np.float32)
+    pair = cycle_pair(UnpairedSR((2, 2, 2), width=4), sr, (2.0, 2.0, 2.0), "gaussian", 0.05, rng)
+    assert pair.noise == 0 and np.array_equal(pair.truth, sr) and pair.lr.shape == (16, 16, 16)
+    assert 0.045 < pair.lr.std() < 0.055  # noise topped up to the scan's
+    monkeypatch.setattr("mrisr.errormap.PAIR_VOXELS", 1000)
+    samples = pair_samples(pair, sr + 0.01, peak=1.0, seed=0)
+    assert samples.features.shape == (1000, len(FEATURES)) and samples.noise == 0
+    np.testing.assert_allclose(samples.residual, 0.01, rtol=1e-3)
 
 
 def test_derivatives_are_per_sr_voxel_and_split_across_and_along():
@@ -88,9 +130,10 @@ def test_error_features_are_one_finite_row_per_sr_voxel():
     rng = np.random.default_rng(0)
     lr = (1 + 0.05 * rng.standard_normal((12, 10, 8))).astype(np.float32)
     cubic = interpolate(lr, (1, 1, 4), 3)
-    features = error_features(cubic, lr, (1, 1, 4), (1, 1, 1), peak=1.0)
+    thick = Acquisition((1, 1, 4), (0.0, 0.0, 4.0))
+    features = error_features(cubic, lr, thick, (1, 1, 1), peak=1.0)
     assert features.shape == (cubic.size, len(FEATURES)) and np.all(np.isfinite(features))
-    assert [name for name, _ in feature_columns(cubic, lr, (1, 1, 4), (1, 1, 1))] == list(FEATURES)
+    assert [name for name, _ in feature_columns(cubic, lr, thick, (1, 1, 1))] == list(FEATURES)
     column = dict(zip(FEATURES, features.T))
     assert np.abs(column["detail"]).max() < 1e-5  # the SR is cubic: no detail added
     np.testing.assert_allclose(column["phase"], slice_phase(cubic.shape, (1, 1, 4)).ravel())

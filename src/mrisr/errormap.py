@@ -4,19 +4,21 @@ A scan holds pairs with a known answer. For thick slices, its in-plane axes are 
 along one of them like the slice axis (with the model's own slice profile, noise topped back up to the
 scan's level), the scan is an input whose truth is the scan (:mod:`mrisr.planes` makes the planar model's
 training pairs the same way). For a scan coarse along every axis, the scan degraded once more by the
-model's profile is (the internal pairs of the 3D model). The same network super-resolves these pairs, and
-their errors teach how its error depends on what can be seen without a truth (:func:`error_features`: the
-SR's edges across and along the refined axes, how far it moved from cubic interpolation, the input's
-texture and local noise, the distance from the slice centres and from outside the head). A small network
-of the local error on those features (:class:`ErrorNet`) is fitted on half of the pairs' head voxels and
-scaled by split-conformal calibration on the other half (:func:`conformal_scale`), so that SR ± 2u covers
-95% of |SR − truth| without the truth (:func:`pair_coverage`).
+model's profile is (the internal pairs of the 3D model); so is its SR, degraded and super-resolved again
+(the cycle pair, :func:`cycle_pair`), whose errors sit at the SR's own scale. The same network
+super-resolves these pairs, and their errors teach how its error depends on what can be seen without a
+truth (:func:`error_features`: the SR's edges across and along the refined axes, how far it moved from
+cubic interpolation, how far it departs from the input once acquired again, the input's texture and local
+noise, the distance from the slice centres and from outside the head). A small network of the local error
+on those features (:class:`ErrorNet`) is fitted on half of the pairs' head voxels and scaled by
+split-conformal calibration on the other half (:func:`conformal_scale`), so that SR ± 2u covers 95% of
+|SR − truth| without the truth (:func:`self_calibrated_map`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -24,7 +26,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from mrisr.acquisition.degradation import blur_decimate, is_integer_factor, white_noise_kept
+from mrisr.acquisition.degradation import acquire, blur_decimate, is_integer_factor, white_noise_kept
 from mrisr.acquisition.noise import estimate_noise_sigma, rician
 from mrisr.data import foreground_mask
 from mrisr.evaluation import interpolate
@@ -44,6 +46,7 @@ FEATURES = (
     "spread",
     "intensity",
     "noise",
+    "consistency",
     "phase",
     "depth",
 )
@@ -76,7 +79,11 @@ PLANAR_COVERAGE = 0.975
 a planar pair's truth is the scan, still blurred along its slice axis, so its errors have thinner tails
 than the SR's, whose truth is sharp along every axis. Covering 95% of the pairs' error covered 89–90.5%
 of the SR's on three thick-slice panels (two heads); covering 97.5%, 94–95% (``benchmarks/trust.py``).
-The internal pair of the 3D model is calibrated at :data:`COVERAGE` (it covered 96% there)."""
+The 3D model's pairs are calibrated at :data:`COVERAGE` (:func:`bracketed_scale`)."""
+
+PAIR_VOXELS = 1 << 21
+"""At most this many head voxels of a pair are kept (a seeded draw): enough for the fit, whose batches draw
+about 8 M, and a bound on the memory the cycle pair's features hold beside the SR's."""
 
 BLOCK = 8
 """Pair voxels are split into fitting and calibration halves by blocks of BLOCK³, not voxel by voxel:
@@ -84,16 +91,33 @@ neighbouring errors are alike, so a voxel split would calibrate on voxels the fi
 
 
 @dataclass(frozen=True)
+class Acquisition:
+    """How an input was acquired from its truth's grid: the factor per axis, the slice profile's FWHM (in
+    voxels of the truth) and its shape (``"gaussian"`` or ``"sinc"``, :func:`blur_decimate`)."""
+
+    scale: tuple[float, float, float]
+    fwhm: tuple[float, float, float]
+    shape: str = "gaussian"
+
+
+@dataclass(frozen=True)
 class SelfPair:
-    """An input made from the scan, its truth (the scan, cropped), the factor per axis between them, the
-    voxel spacing of the truth's grid in SR voxels (the planar pair keeps the scan's thick slices), and the
-    network that super-resolves it (the planar one turned to the pair's coarse axis)."""
+    """An input made from the scan, its truth (the scan, cropped; for the cycle pair, the SR), how the input
+    was acquired from it, the voxel spacing of the truth's grid in SR voxels (the planar pair keeps the
+    scan's thick slices), the noise std of the truth (the scan's; none for the SR), and the network that
+    super-resolves it (the planar one turned to the pair's coarse axis)."""
 
     lr: np.ndarray
     truth: np.ndarray
-    scale: tuple[float, float, float]
+    acquisition: Acquisition
     spacing: tuple[float, float, float]
+    noise: float
     model: torch.nn.Module
+
+    @property
+    def scale(self) -> tuple[float, float, float]:
+        """The factor per axis between the input and its truth."""
+        return self.acquisition.scale
 
 
 def crop_to_factor(x: np.ndarray, scale: Sequence[float]) -> np.ndarray:
@@ -126,8 +150,11 @@ def planar_pairs(
         truth = np.take(truth, np.arange(round(lr.shape[a] * factor)), axis=a)  # the slices' field of view
         spacing = [1.0, 1.0, 1.0]
         spacing[axis] = float(factor)
+        profile = [0.0, 0.0, 0.0]
+        profile[a] = fwhm
         lr = topped_up(lr, sigma, noise_kept(factor, fwhm), rng)
-        pairs.append(SelfPair(lr, truth.astype(np.float32), tuple(scale), tuple(spacing), model.oriented(a)))
+        acquired = Acquisition(tuple(scale), tuple(profile))
+        pairs.append(SelfPair(lr, truth.astype(np.float32), acquired, tuple(spacing), sigma, model.oriented(a)))
     return pairs
 
 
@@ -140,7 +167,19 @@ def internal_pair(
     x = torch.from_numpy(np.ascontiguousarray(truth, dtype=np.float32))[None, None]
     lr = blur_decimate(x, scale, torch.tensor(fwhm, dtype=torch.float32), shape)[0, 0].numpy()
     kept = white_noise_kept(scale, fwhm, shape)
-    return SelfPair(topped_up(lr, sigma, kept, rng), truth.astype(np.float32), scale, (1.0, 1.0, 1.0), model)
+    acquired = Acquisition(scale, tuple(float(w) for w in fwhm), shape)
+    return SelfPair(topped_up(lr, sigma, kept, rng), truth.astype(np.float32), acquired, (1.0, 1.0, 1.0), sigma, model)
+
+
+def cycle_pair(
+    model: torch.nn.Module, sr: np.ndarray, fwhm: Sequence[float], shape: str, sigma: float, rng: np.random.Generator
+) -> SelfPair:
+    """The SR degraded by the model's slice profile, noise topped up as for :func:`internal_pair`, with the
+    SR as its truth (3D model): its errors sit at the SR's own scale, where the internal pair's sit one
+    factor coarser, so they rank the SR's error better (results/REPORT.md, "Trust maps"). The SR is the
+    network's own output, which it reproduces more easily than a real truth: the pair understates the
+    error's size, so it is not calibrated alone (:func:`bracketed_scale`)."""
+    return replace(internal_pair(model, sr, fwhm, shape, sigma, rng), noise=0.0)
 
 
 def smooth(x: np.ndarray, spacing: Sequence[float], sigma: float = SMOOTH) -> np.ndarray:
@@ -192,12 +231,31 @@ def head_depth(x: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
     return np.minimum(depth, DEPTH_CAP).astype(np.float32)
 
 
+def reacquired(sr: np.ndarray, lr_shape: Sequence[int], acquisition: Acquisition) -> np.ndarray:
+    """``sr`` acquired onto the input's grid of ``lr_shape`` as the input was (only along the refined axes):
+    :func:`blur_decimate` where every factor is whole and the shapes match, else the Gaussian :func:`acquire`."""
+    scale = acquisition.scale
+    fwhm = [w if f > 1 else 0.0 for f, w in zip(scale, acquisition.fwhm)]
+    if all(is_integer_factor(f) and m == n * round(f) for f, m, n in zip(scale, sr.shape, lr_shape)):
+        x = torch.from_numpy(np.ascontiguousarray(sr, dtype=np.float32))[None, None]
+        whole = [int(round(f)) for f in scale]
+        return blur_decimate(x, whole, torch.tensor(fwhm, dtype=torch.float32), acquisition.shape)[0, 0].numpy()
+    return acquire(sr, scale, fwhm, lr_shape)
+
+
+def on_sr_grid(x: np.ndarray, sr_shape: Sequence[int]) -> np.ndarray:
+    """An input-grid volume on the SR grid, each SR voxel taking the input voxel that holds its centre."""
+    return x[np.ix_(*[nearest_index(m, n) for m, n in zip(sr_shape, x.shape)])]
+
+
 def feature_columns(
-    sr: np.ndarray, lr: np.ndarray, scale: Sequence[float], spacing: Sequence[float]
+    sr: np.ndarray, lr: np.ndarray, acquisition: Acquisition, spacing: Sequence[float]
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Each of :data:`FEATURES` by name, one volume at a time (``sr``, ``lr`` normalised). "Across" is along
     the axes the SR refines (factor above 1), "along" the others; the SR's "detail" is its departure from
-    ``cubic``, the cubic interpolation of ``lr``."""
+    ``cubic``, the cubic interpolation of ``lr``; its "consistency" the departure of the SR, acquired again
+    like the input (:func:`reacquired`), from the input."""
+    scale = acquisition.scale
     across = [a for a in range(3) if scale[a] > 1]
     along = [a for a in range(3) if scale[a] == 1] or across
     cubic = interpolate(lr, scale, 3)
@@ -218,20 +276,21 @@ def feature_columns(
     yield "spread", local_rms(sr - smooth(sr, spacing, 3.0), spacing, 3.0)
     yield "intensity", smooth(sr, spacing)
     noise = local_noise_sigma(torch.from_numpy(lr)[None, None])[0, 0].numpy()
-    yield "noise", noise[np.ix_(*[nearest_index(m, n) for m, n in zip(sr.shape, lr.shape)])]
+    yield "noise", on_sr_grid(noise, sr.shape)
+    yield "consistency", local_rms(on_sr_grid(reacquired(sr, lr.shape, acquisition) - lr, sr.shape), spacing)
     yield "phase", slice_phase(sr.shape, scale)
     yield "depth", head_depth(sr, spacing)
 
 
 def error_features(
-    sr: np.ndarray, lr: np.ndarray, scale: Sequence[float], spacing: Sequence[float], peak: float
+    sr: np.ndarray, lr: np.ndarray, acquisition: Acquisition, spacing: Sequence[float], peak: float
 ) -> np.ndarray:
     """:func:`feature_columns` per voxel of ``sr``: ``(N, len(FEATURES))`` float32, intensities in units of
     ``peak``, filled one column at a time to bound memory."""
     sr = np.asarray(sr, np.float32) / peak
     lr = np.asarray(lr, np.float32) / peak
     features = np.empty((*sr.shape, len(FEATURES)), np.float32)
-    for i, (_, column) in enumerate(feature_columns(sr, lr, scale, spacing)):  # in FEATURES' order
+    for i, (_, column) in enumerate(feature_columns(sr, lr, acquisition, spacing)):  # in FEATURES' order
         features[..., i] = column
     return features.reshape(-1, len(FEATURES))
 
@@ -308,30 +367,53 @@ def block_halves(shape: Sequence[int], seed: int) -> np.ndarray:
     return np.repeat(np.repeat(np.repeat(chosen, BLOCK, 0), BLOCK, 1), BLOCK, 2)[tuple(slice(0, n) for n in shape)]
 
 
-def self_pairs(
-    model: torch.nn.Module,
-    scan: np.ndarray,
-    fwhm: Sequence[float],
-    shape: str,
-    sigma: float,
-    seed: int = 0,
-) -> list[SelfPair]:
-    """The scan's own pairs for ``model``: :func:`planar_pairs` for the planar model, else
-    :func:`internal_pair`; ``sigma`` is the scan's noise std (its units), ``fwhm`` the model's profile."""
-    rng = np.random.default_rng(seed)
-    if is_planar(model):
-        return planar_pairs(model, scan, float(fwhm[model.slice_axis]), sigma, rng)
-    return [internal_pair(model, scan, fwhm, shape, sigma, rng)]
-
-
 def is_planar(model: torch.nn.Module) -> bool:
     """Whether ``model`` is the planar one (it turns to any axis), whose pairs are :func:`planar_pairs`."""
     return hasattr(model, "oriented")
 
 
-def pair_coverage(model: torch.nn.Module) -> float:
-    """The share of its pairs' error that ``model``'s map is calibrated to cover (:data:`PLANAR_COVERAGE`)."""
-    return PLANAR_COVERAGE if is_planar(model) else COVERAGE
+@dataclass(frozen=True)
+class PairSamples:
+    """Per kept head voxel of one pair: its features, its local error with the truth's noise taken out, its
+    |SR − truth|, whether it is in the fitting half, and the truth's noise std (units of the peak)."""
+
+    features: np.ndarray
+    local: np.ndarray
+    residual: np.ndarray
+    fit: np.ndarray
+    noise: float
+
+
+def pair_samples(pair: SelfPair, sr: np.ndarray, peak: float, seed: int) -> PairSamples:
+    """:class:`PairSamples` of ``pair`` super-resolved as ``sr``: at most :data:`PAIR_VOXELS` of its head
+    voxels (a seeded draw), their halves by blocks (:func:`block_halves`)."""
+    noise = pair.noise / peak
+    head = foreground_mask(pair.truth / peak)
+    kept = np.flatnonzero(head)
+    if len(kept) > PAIR_VOXELS:
+        kept = np.sort(np.random.default_rng(seed).choice(kept, PAIR_VOXELS, replace=False))
+    features = error_features(sr, pair.lr, pair.acquisition, pair.spacing, peak)[kept]
+    residual = ((sr - pair.truth) / peak).ravel()
+    squared = smooth((residual**2).reshape(sr.shape), pair.spacing).ravel()[kept]
+    local = np.sqrt(np.maximum(squared - noise**2, 0.05 * squared))
+    return PairSamples(features, local, np.abs(residual[kept]), block_halves(head.shape, seed).ravel()[kept], noise)
+
+
+def held_out_scale(net: ErrorNet, samples: PairSamples, coverage: float, whole: bool = False) -> float:
+    """The :func:`conformal_scale` of ``net`` on the calibration half of ``samples`` (on all of them when
+    ``whole``: the pair took no part in the fit)."""
+    rows = np.ones_like(samples.fit) if whole else ~samples.fit
+    return conformal_scale(predict(net, samples.features[rows]), samples.residual[rows], samples.noise, coverage)
+
+
+def bracketed_scale(net: ErrorNet, cycle: PairSamples, internal: PairSamples) -> float:
+    """The 3D model's conformal scale: the geometric mean of the cycle pair's (on its calibration half) and
+    the internal pair's (on all of it, as it took no part in the fit), each at :data:`COVERAGE`.
+
+    They bracket the SR's: the cycle pair's truth is the network's own output, which it reproduces more
+    easily than a real truth (its scale covered 83% of the SR's error), and the internal pair errs one
+    factor coarser, on structure the SR need not resolve (98.4%; results/REPORT.md, "Trust maps")."""
+    return float(np.sqrt(held_out_scale(net, cycle, COVERAGE) * held_out_scale(net, internal, COVERAGE, whole=True)))
 
 
 @dataclass(frozen=True)
@@ -341,7 +423,8 @@ class ErrorModel:
 
     net: ErrorNet
     scale: float
-    pair_coverage: float
+    pairs: str
+    calibration: str
     fit_voxels: int
     calibration_voxels: int
     calibration_coverage: float
@@ -351,15 +434,16 @@ class ErrorModel:
     def record(self) -> dict:
         """The sidecar's account of the calibration."""
         return {
+            "Pairs": self.pairs,
             "PairVoxels": self.fit_voxels + self.calibration_voxels,
             "FitVoxels": self.fit_voxels,
             "CalibrationVoxels": self.calibration_voxels,
             "Features": list(FEATURES),
             "Model": f"two-layer perceptron ({HIDDEN} units, SiLU) of log local error, {FIT_STEPS} Adam steps",
             "HeldOutR2": round(self.held_out_r2, 4),
+            "Calibration": self.calibration,
             "ConformalScale": round(self.scale, 4),
             "TargetCoverage": COVERAGE,
-            "PairTargetCoverage": self.pair_coverage,
             "CalibrationCoverage": round(self.calibration_coverage, 4),
             "PairNoiseSigma": round(self.noise, 5),
         }
@@ -370,54 +454,33 @@ def r_squared(predicted: np.ndarray, target: np.ndarray) -> float:
     return float(1 - np.mean((target - predicted) ** 2) / max(float(np.var(target)), 1e-12))
 
 
-def pair_samples(
-    pair: SelfPair, sr: np.ndarray, peak: float, noise: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per head voxel of one pair: its features, its local error with the truth's noise taken out, its
-    |SR − truth|, and whether it is in the fitting half (units of ``peak``)."""
-    head = foreground_mask(pair.truth / peak)
-    features = error_features(sr, pair.lr, pair.scale, pair.spacing, peak)[head.ravel()]
-    residual = (sr - pair.truth) / peak
-    squared = smooth(residual**2, pair.spacing)
-    local = np.sqrt(np.maximum(squared - noise**2, 0.05 * squared))
-    return features, local[head], np.abs(residual[head]), block_halves(head.shape, seed)[head]
+def joined(samples: Sequence[PairSamples]) -> PairSamples:
+    """Several pairs' samples as one (they share the truth's noise)."""
+    columns = zip(*((x.features, x.local, x.residual, x.fit) for x in samples))
+    return PairSamples(*(np.concatenate(c) for c in columns), samples[0].noise)
 
 
-def fit_error_model(
-    pairs: Sequence[SelfPair],
-    super_resolve: Callable[[torch.nn.Module, np.ndarray], np.ndarray],
-    peak: float,
-    noise: float,
-    coverage: float = COVERAGE,
-    seed: int = 0,
-) -> ErrorModel:
-    """Super-resolve each pair, fit :func:`fit_error_net` on half of their head voxels (blocks,
-    :func:`block_halves`) and the :func:`conformal_scale` covering ``coverage`` on the other half.
-    ``noise``: the scan's noise std in units of ``peak``."""
-    samples = [pair_samples(p, super_resolve(p.model, p.lr), peak, noise, seed + i) for i, p in enumerate(pairs)]
-    features, local, residual, fit = (np.concatenate(s) for s in zip(*samples))
-    net = fit_error_net(features[fit], local[fit], seed)
-    predicted = predict(net, features[~fit])
-    held_out_r2 = r_squared(np.log(predicted), np.log(np.maximum(local[~fit], 1e-6)))
-    scale = conformal_scale(predicted, residual[~fit], noise, coverage)
-    covered = residual[~fit] <= 2 * np.sqrt((scale * predicted) ** 2 + noise**2)
-    voxels = int(fit.sum()), int((~fit).sum())
-    return ErrorModel(net, scale, coverage, *voxels, float(covered.mean()), held_out_r2, noise)
+def fit_error_net_on(samples: PairSamples, seed: int) -> tuple[ErrorNet, float]:
+    """:func:`fit_error_net` on the fitting half of ``samples``, and the share of the log local error it
+    explains on the other half."""
+    net = fit_error_net(samples.features[samples.fit], samples.local[samples.fit], seed)
+    predicted = predict(net, samples.features[~samples.fit])
+    return net, r_squared(np.log(predicted), np.log(np.maximum(samples.local[~samples.fit], 1e-6)))
 
 
-def error_map(sr: np.ndarray, lr: np.ndarray, scale: Sequence[float], fitted: ErrorModel, peak: float) -> np.ndarray:
+def error_map(sr: np.ndarray, lr: np.ndarray, acquisition: Acquisition, fitted: ErrorModel, peak: float) -> np.ndarray:
     """The uncertainty ``u`` of ``sr`` (the std of its error, in the scan's units): :func:`error_features`
     through the fitted model, times its conformal scale."""
-    features = error_features(sr, lr, scale, (1.0, 1.0, 1.0), peak)
+    features = error_features(sr, lr, acquisition, (1.0, 1.0, 1.0), peak)
     return (fitted.scale * peak * predict(fitted.net, features)).astype(np.float32).reshape(sr.shape)
 
 
 ERROR_MAP_METHOD = (
     "std of the SR's error predicted by a small network from what needs no truth (the SR's edges, its departure "
-    "from cubic interpolation, the input's texture and local noise, the distance from the slice centres and "
-    "from outside the head); fitted on pairs made from the scan itself and scaled by split-conformal "
-    "calibration so that SR +- 2u covers 95% of the SR's error (95% of the pairs' error; 97.5% of a planar "
-    "pair's, whose truth is the scan still blurred along its slices; mrisr.errormap)"
+    "from cubic interpolation and, acquired again, from the input, the input's texture and local noise, the "
+    "distance from the slice centres and from outside the head); fitted on pairs made from the scan itself (the "
+    "SR itself for a 3D model) and scaled by split-conformal calibration so that SR +- 2u covers 95% of the SR's "
+    "error (mrisr.errormap)"
 )
 
 
@@ -432,10 +495,40 @@ def self_calibrated_map(
     seed: int = 0,
 ) -> tuple[np.ndarray, ErrorModel]:
     """The uncertainty map of ``sr`` (the SR of ``lr`` by ``model``, whose slice profile is ``fwhm`` HR voxels
-    of ``shape``; ``peak``: the intensity ``lr`` was normalised by) and its fitted model: :func:`self_pairs`
-    of ``lr``, super-resolved by ``super_resolve`` as ``sr`` was, :func:`fit_error_model`, :func:`error_map`.
-    Holds the whole SR and its features in memory."""
-    noise = estimate_noise_sigma(lr) / peak
-    pairs = self_pairs(model, lr, fwhm, shape, noise * peak, seed)
-    fitted = fit_error_model(pairs, super_resolve, peak, noise, pair_coverage(model), seed)
-    return error_map(sr, lr, model.scale, fitted, peak), fitted
+    of ``shape``; ``peak``: the intensity ``lr`` was normalised by) and its fitted model.
+
+    Planar model: :func:`planar_pairs`, fitted on half of their head voxels and calibrated on the other half
+    at :data:`PLANAR_COVERAGE`. 3D model: fitted on the :func:`cycle_pair`, calibrated by
+    :func:`bracketed_scale` with the :func:`internal_pair`. Every pair is super-resolved by
+    ``super_resolve`` as ``sr`` was. Holds the whole SR and its features in memory."""
+    sigma = estimate_noise_sigma(lr)
+    rng = np.random.default_rng(seed)
+    scale = tuple(model.scale)
+    if is_planar(model):
+        pairs = planar_pairs(model, lr, float(fwhm[model.slice_axis]), sigma, rng)
+        samples = joined([pair_samples(p, super_resolve(p.model, p.lr), peak, seed + i) for i, p in enumerate(pairs)])
+        net, r2 = fit_error_net_on(samples, seed)
+        calibration = f"split-conformal on half of the pairs' head voxels at {PLANAR_COVERAGE:.1%} of their error"
+        scaled = held_out_scale(net, samples, PLANAR_COVERAGE)
+        kind = "planar: the scan acquired along each in-plane axis like its slices"
+        acquisition = Acquisition(scale, tuple(float(w) for w in fwhm))
+    else:
+        internal = internal_pair(model, lr, fwhm, shape, sigma, rng)
+        internal_samples = pair_samples(internal, super_resolve(model, internal.lr), peak, seed)
+        cycle = cycle_pair(model, sr, fwhm, shape, sigma, rng)
+        samples = pair_samples(cycle, super_resolve(model, cycle.lr), peak, seed + 1)
+        del cycle
+        net, r2 = fit_error_net_on(samples, seed)
+        calibration = (
+            f"geometric mean of split-conformal scales at {COVERAGE:.0%}: the cycle pair's held-out half and the "
+            "whole internal pair"
+        )
+        scaled = bracketed_scale(net, samples, internal_samples)
+        kind = "cycle: the SR degraded and super-resolved again (fit); internal: the scan degraded once more"
+        acquisition = internal.acquisition
+    rows = ~samples.fit
+    bound = 2 * np.sqrt((scaled * predict(net, samples.features[rows])) ** 2 + samples.noise**2)
+    covered = float(np.mean(samples.residual[rows] <= bound))
+    voxels = int(samples.fit.sum()), int(rows.sum())
+    fitted = ErrorModel(net, scaled, kind, calibration, *voxels, covered, r2, sigma / peak)
+    return error_map(sr, lr, acquisition, fitted, peak), fitted

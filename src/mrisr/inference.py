@@ -63,11 +63,13 @@ def memory_needed(
     return RUNTIME_BYTES + 2 * 4 * int(np.prod(shape)) + whole + per_slice * (slab_depth + 2 * HALO)
 
 
-ERROR_MAP_VOLUMES = len(FEATURES) + 8
+ERROR_MAP_VOLUMES = len(FEATURES) + 10
 """Output-sized float32 buffers of the uncertainty map (:func:`mrisr.errormap.self_calibrated_map`): the
 whole SR, its normalised copy, one column per feature, about four temporaries while a column is made
-(cubic interpolation, a derivative and its sum, a smoothing), the prediction and the map. Its self-pairs
-are the input's size or smaller, so they fit in the same room. Counted, not measured."""
+(cubic interpolation, a derivative and its sum, a smoothing), the prediction and the map; while the 3D
+model's cycle pair is made, its truth (a copy of the SR) and its SR. The other self-pairs are the input's
+size or smaller, and the pairs' kept features are bounded (:data:`mrisr.errormap.PAIR_VOXELS`). Counted,
+not measured."""
 
 
 def map_buffers(consistency: bool, flips: int = 1) -> int:
