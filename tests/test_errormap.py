@@ -99,11 +99,12 @@ def test_reacquiring_the_truth_gives_back_its_input_whole_factors_or_not():
 def test_the_cycle_pair_takes_the_sr_as_its_noiseless_truth_and_samples_are_capped(monkeypatch):
     rng = np.random.default_rng(0)
     sr = np.ones((32, 32, 32), np.float32)
+    sr[3:29, 3:29, 3:29] = 2  # the central box of 0.8 of each axis
     pair = cycle_pair(UnpairedSR((2, 2, 2), width=4), sr, (2.0, 2.0, 2.0), "gaussian", 0.05, rng)
-    assert pair.noise == 0 and np.array_equal(pair.truth, sr) and pair.lr.shape == (16, 16, 16)
-    assert 0.045 < pair.lr.std() < 0.055  # noise topped up to the scan's
+    assert pair.noise == 0 and pair.truth.shape == (26, 26, 26) and pair.lr.shape == (13, 13, 13)  # a central box
+    assert np.all(pair.truth == 2) and 0.045 < pair.lr.std() < 0.055  # noise topped up to the scan's
     monkeypatch.setattr("mrisr.errormap.PAIR_VOXELS", 1000)
-    samples = pair_samples(pair, sr + 0.01, peak=1.0, seed=0)
+    samples = pair_samples(pair, pair.truth + 0.01, peak=1.0, seed=0)
     assert samples.features.shape == (1000, len(FEATURES)) and samples.noise == 0
     np.testing.assert_allclose(samples.residual, 0.01, rtol=1e-3)
 

@@ -81,6 +81,10 @@ than the SR's, whose truth is sharp along every axis. Covering 95% of the pairs'
 of the SR's on three thick-slice panels (two heads); covering 97.5%, 94–95% (``benchmarks/trust.py``).
 The 3D model's pairs are calibrated at :data:`COVERAGE` (:func:`bracketed_scale`)."""
 
+CYCLE_BOX = 0.8
+"""The cycle pair is made from the central box of the SR spanning this share of each axis (about half its
+voxels, most of the head: the rim of a field of view is mostly air), to halve its cost."""
+
 PAIR_VOXELS = 1 << 21
 """At most this many head voxels of a pair are kept (a seeded draw): enough for the fit, whose batches draw
 about 8 M, and a bound on the memory the cycle pair's features hold beside the SR's."""
@@ -174,12 +178,17 @@ def internal_pair(
 def cycle_pair(
     model: torch.nn.Module, sr: np.ndarray, fwhm: Sequence[float], shape: str, sigma: float, rng: np.random.Generator
 ) -> SelfPair:
-    """The SR degraded by the model's slice profile, noise topped up as for :func:`internal_pair`, with the
-    SR as its truth (3D model): its errors sit at the SR's own scale, where the internal pair's sit one
-    factor coarser, so they rank the SR's error better (results/REPORT.md, "Trust maps"). The SR is the
-    network's own output, which it reproduces more easily than a real truth: the pair understates the
-    error's size, so it is not calibrated alone (:func:`bracketed_scale`)."""
-    return replace(internal_pair(model, sr, fwhm, shape, sigma, rng), noise=0.0)
+    """The SR's :func:`central_box` degraded by the model's slice profile, noise topped up as for
+    :func:`internal_pair`, with the SR as its truth (3D model): its errors sit at the SR's own scale, where
+    the internal pair's sit one factor coarser, so they rank the SR's error better (results/REPORT.md,
+    "Trust maps"). The SR is the network's own output, which it reproduces more easily than a real truth:
+    the pair understates the error's size, so it is not calibrated alone (:func:`bracketed_scale`)."""
+    return replace(internal_pair(model, central_box(sr, CYCLE_BOX), fwhm, shape, sigma, rng), noise=0.0)
+
+
+def central_box(x: np.ndarray, share: float) -> np.ndarray:
+    """The centred box of ``x`` spanning ``share`` of each axis."""
+    return x[tuple(slice((n - round(share * n)) // 2, (n - round(share * n)) // 2 + round(share * n)) for n in x.shape)]
 
 
 def smooth(x: np.ndarray, spacing: Sequence[float], sigma: float = SMOOTH) -> np.ndarray:
