@@ -7,7 +7,7 @@ infer``). The map ``u`` (:mod:`mrisr.errormap`) is fitted and calibrated on pair
 never on the truth. Inside the truth's head mask, each map is scored against the *local* error (the squared
 error smoothed by a Gaussian of σ 1.5 voxels, square root: the error at one voxel is mostly noise):
 Spearman, and the area under the sparsification error (AUSE; 0 for the error itself), with the coverage of
-SR ± 2u on |SR − truth|. Beside the map: the spread over 4 test-time passes (flips, noise drawn again; the
+SR ± 2u on |SR − truth| (and the coverage each pair's own conformal scale would give alone). Beside the map: the spread over 4 test-time passes (flips, noise drawn again; the
 map mrisr made before, uncalibrated here), an edge detector (the SR's gradient magnitude σ 1 smoothed by
 σ 1.5, a baseline any map must beat) and the oracle (the local error itself). The cost of the map is timed
 against an inference of the same file without it, with as many flips.
@@ -93,6 +93,8 @@ def main() -> None:
     local = local_rms_error(sr / peak, truth / peak)[head]
     error = np.abs(sr - truth)[head] / peak
     edges = ndimage.gaussian_filter(ndimage.gaussian_gradient_magnitude(sr / peak, 1.0), 1.5)[head]
+    calibration = record["Uncertainty"]["Calibration"]
+    scaled = {name: scale / calibration["ConformalScale"] for name, scale in calibration["PairScales"].items()}
     result = {
         "model": str(args.model),
         "panel": {"scale": args.scale, "noise": args.noise, "scored": args.subject, "flips": args.flips},
@@ -102,6 +104,9 @@ def main() -> None:
             "spread_4_passes": ranking(spread[head] / peak, local, error),
             "edges": ranking(edges, local),
             "oracle": ranking(local, local),
+        },
+        "coverage_2u_per_pair_scale": {  # each pair's own conformal scale, alone, on the truth
+            name: round(float(np.mean(error <= 2 * factor * u[head] / peak)), 3) for name, factor in scaled.items()
         },
         "seconds": {
             "plain_inference": round(plain_seconds, 1),

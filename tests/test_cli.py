@@ -176,6 +176,8 @@ def test_trust_maps_and_sidecars_one_per_input_and_never_over_an_existing_file(t
     assert "--flips 2" in record["GeneratedBy"][0]["Command"] and record["FlipEnsemble"] == 2
     calibration = record["Uncertainty"]["Calibration"]
     assert calibration["TargetCoverage"] == 0.95 and calibration["Pairs"].startswith("cycle")  # a 3D model
+    bracket = np.sqrt(calibration["PairScales"]["cycle"] * calibration["PairScales"]["internal"])
+    assert calibration["ConformalScale"] == pytest.approx(bracket, rel=1e-3)
     assert nib.load(tmp_path / "c" / "a_consistency.nii.gz").shape == nib.load(lr).shape
     single = ["infer", "--model", model, str(lr), "-o", str(tmp_path / "one.nii.gz"), "--quiet"]
     code = main([*single, "--uncertainty", str(tmp_path / "u" / "a_uncertainty.nii.gz")])

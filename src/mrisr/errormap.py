@@ -79,7 +79,7 @@ PLANAR_COVERAGE = 0.975
 a planar pair's truth is the scan, still blurred along its slice axis, so its errors have thinner tails
 than the SR's, whose truth is sharp along every axis. Covering 95% of the pairs' error covered 89–90.5%
 of the SR's on three thick-slice panels (two heads); covering 97.5%, 94–95% (``benchmarks/trust.py``).
-The 3D model's pairs are calibrated at :data:`COVERAGE` (:func:`bracketed_scale`)."""
+The 3D model's pairs are calibrated at :data:`COVERAGE` (:func:`self_calibrated_map`)."""
 
 CYCLE_BOX = 0.8
 """The cycle pair is made from the central box of the SR spanning this share of each axis (about half its
@@ -182,7 +182,7 @@ def cycle_pair(
     :func:`internal_pair`, with the SR as its truth (3D model): its errors sit at the SR's own scale, where
     the internal pair's sit one factor coarser, so they rank the SR's error better (results/REPORT.md,
     "Trust maps"). The SR is the network's own output, which it reproduces more easily than a real truth:
-    the pair understates the error's size, so it is not calibrated alone (:func:`bracketed_scale`)."""
+    the pair understates the error's size, so it is not calibrated alone (:func:`self_calibrated_map`)."""
     return replace(internal_pair(model, central_box(sr, CYCLE_BOX), fwhm, shape, sigma, rng), noise=0.0)
 
 
@@ -415,16 +415,6 @@ def held_out_scale(net: ErrorNet, samples: PairSamples, coverage: float, whole: 
     return conformal_scale(predict(net, samples.features[rows]), samples.residual[rows], samples.noise, coverage)
 
 
-def bracketed_scale(net: ErrorNet, cycle: PairSamples, internal: PairSamples) -> float:
-    """The 3D model's conformal scale: the geometric mean of the cycle pair's (on its calibration half) and
-    the internal pair's (on all of it, as it took no part in the fit), each at :data:`COVERAGE`.
-
-    They bracket the SR's: the cycle pair's truth is the network's own output, which it reproduces more
-    easily than a real truth (its scale covered 83% of the SR's error), and the internal pair errs one
-    factor coarser, on structure the SR need not resolve (98.4%; results/REPORT.md, "Trust maps")."""
-    return float(np.sqrt(held_out_scale(net, cycle, COVERAGE) * held_out_scale(net, internal, COVERAGE, whole=True)))
-
-
 @dataclass(frozen=True)
 class ErrorModel:
     """A fitted error map: the :class:`ErrorNet`, the conformal ``scale``, and what they were fitted on
@@ -432,6 +422,7 @@ class ErrorModel:
 
     net: ErrorNet
     scale: float
+    pair_scales: dict[str, float]
     pairs: str
     calibration: str
     fit_voxels: int
@@ -452,6 +443,7 @@ class ErrorModel:
             "HeldOutR2": round(self.held_out_r2, 4),
             "Calibration": self.calibration,
             "ConformalScale": round(self.scale, 4),
+            "PairScales": {name: round(value, 4) for name, value in self.pair_scales.items()},
             "TargetCoverage": COVERAGE,
             "CalibrationCoverage": round(self.calibration_coverage, 4),
             "PairNoiseSigma": round(self.noise, 5),
@@ -507,9 +499,12 @@ def self_calibrated_map(
     of ``shape``; ``peak``: the intensity ``lr`` was normalised by) and its fitted model.
 
     Planar model: :func:`planar_pairs`, fitted on half of their head voxels and calibrated on the other half
-    at :data:`PLANAR_COVERAGE`. 3D model: fitted on the :func:`cycle_pair`, calibrated by
-    :func:`bracketed_scale` with the :func:`internal_pair`. Every pair is super-resolved by
-    ``super_resolve`` as ``sr`` was. Holds the whole SR and its features in memory."""
+    at :data:`PLANAR_COVERAGE`. 3D model: fitted on half of the :func:`cycle_pair`'s head voxels; its scale
+    is the geometric mean of the scales covering :data:`COVERAGE` of the cycle pair's other half and of the
+    whole :func:`internal_pair` (no part of the fit). They bracket the SR's: the cycle pair's truth is the
+    network's own output, which it reproduces more easily than a real truth, and the internal pair errs one
+    factor coarser, on structure the SR need not resolve (results/REPORT.md, "Trust maps"). Every pair is
+    super-resolved by ``super_resolve`` as ``sr`` was. Holds the whole SR and its features in memory."""
     sigma = estimate_noise_sigma(lr)
     rng = np.random.default_rng(seed)
     scale = tuple(model.scale)
@@ -518,7 +513,8 @@ def self_calibrated_map(
         samples = joined([pair_samples(p, super_resolve(p.model, p.lr), peak, seed + i) for i, p in enumerate(pairs)])
         net, r2 = fit_error_net_on(samples, seed)
         calibration = f"split-conformal on half of the pairs' head voxels at {PLANAR_COVERAGE:.1%} of their error"
-        scaled = held_out_scale(net, samples, PLANAR_COVERAGE)
+        pair_scales = {"planar": held_out_scale(net, samples, PLANAR_COVERAGE)}
+        scaled = pair_scales["planar"]
         kind = "planar: the scan acquired along each in-plane axis like its slices"
         acquisition = Acquisition(scale, tuple(float(w) for w in fwhm))
     else:
@@ -532,12 +528,16 @@ def self_calibrated_map(
             f"geometric mean of split-conformal scales at {COVERAGE:.0%}: the cycle pair's held-out half and the "
             "whole internal pair"
         )
-        scaled = bracketed_scale(net, samples, internal_samples)
+        pair_scales = {
+            "cycle": held_out_scale(net, samples, COVERAGE),
+            "internal": held_out_scale(net, internal_samples, COVERAGE, whole=True),
+        }
+        scaled = float(np.sqrt(pair_scales["cycle"] * pair_scales["internal"]))
         kind = "cycle: the SR degraded and super-resolved again (fit); internal: the scan degraded once more"
         acquisition = internal.acquisition
     rows = ~samples.fit
     bound = 2 * np.sqrt((scaled * predict(net, samples.features[rows])) ** 2 + samples.noise**2)
     covered = float(np.mean(samples.residual[rows] <= bound))
     voxels = int(samples.fit.sum()), int(rows.sum())
-    fitted = ErrorModel(net, scaled, kind, calibration, *voxels, covered, r2, sigma / peak)
+    fitted = ErrorModel(net, scaled, pair_scales, kind, calibration, *voxels, covered, r2, sigma / peak)
     return error_map(sr, lr, acquisition, fitted, peak), fitted
