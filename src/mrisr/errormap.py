@@ -78,7 +78,8 @@ PLANAR_COVERAGE = 0.975
 """The share of the planar pairs' error that the calibration covers, so that the SR's is :data:`COVERAGE`:
 a planar pair's truth is the scan, still blurred along its slice axis, so its errors have thinner tails
 than the SR's, whose truth is sharp along every axis. Covering 95% of the pairs' error covered 89–90.5%
-of the SR's on three thick-slice panels (two heads); covering 97.5%, 94–95% (``benchmarks/trust.py``).
+of the SR's on three thick-slice panels (two heads); covering 97.5%, 94–95%, and 91–92% on a third head
+(``benchmarks/trust.py``).
 The 3D model's pairs are calibrated at :data:`COVERAGE` (:func:`self_calibrated_map`)."""
 
 CYCLE_BOX = 0.8
