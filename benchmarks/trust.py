@@ -10,8 +10,8 @@ Spearman, and the area under the sparsification error (AUSE; 0 for the error its
 SR ± 2u on |SR − truth| (and the coverage each pair's own conformal scale would give alone). Beside the
 map: the spread over 4 test-time passes (flips, noise drawn again; the map mrisr made before, uncalibrated
 here), an edge detector (the SR's gradient magnitude σ 1 smoothed by σ 1.5, a baseline any map must beat)
-and the oracle (the local error itself). The cost of the map is timed
-against an inference of the same file without it, with as many flips.
+and the oracle (the local error itself). The cost of the map is timed against an inference of the same file
+without it, with as many flips.
 
     python benchmarks/trust.py --model RUN/model.pt --scale 1 1 4 --noise 0.01 --out trust.json
 

@@ -79,8 +79,7 @@ PLANAR_COVERAGE = 0.975
 a planar pair's truth is the scan, still blurred along its slice axis, so its errors have thinner tails
 than the SR's, whose truth is sharp along every axis. Covering 95% of the pairs' error covered 89–90.5%
 of the SR's on three thick-slice panels (two heads); covering 97.5%, 94–95%, and 91–92% on a third head
-(``benchmarks/trust.py``).
-The 3D model's pairs are calibrated at :data:`COVERAGE` (:func:`self_calibrated_map`)."""
+(``benchmarks/trust.py``). The 3D model's pairs are calibrated at :data:`COVERAGE` (:func:`self_calibrated_map`)."""
 
 CYCLE_BOX = 0.8
 """The cycle pair is made from the central box of the SR spanning this share of each axis (about half its
@@ -409,13 +408,6 @@ def pair_samples(pair: SelfPair, sr: np.ndarray, peak: float, seed: int) -> Pair
     return PairSamples(features, local, np.abs(residual[kept]), block_halves(head.shape, seed).ravel()[kept], noise)
 
 
-def held_out_scale(net: ErrorNet, samples: PairSamples, coverage: float, whole: bool = False) -> float:
-    """The :func:`conformal_scale` of ``net`` on the calibration half of ``samples`` (on all of them when
-    ``whole``: the pair took no part in the fit)."""
-    rows = np.ones_like(samples.fit) if whole else ~samples.fit
-    return conformal_scale(predict(net, samples.features[rows]), samples.residual[rows], samples.noise, coverage)
-
-
 @dataclass(frozen=True)
 class ErrorModel:
     """A fitted error map: the :class:`ErrorNet`, the conformal ``scale``, and what they were fitted on
@@ -462,12 +454,10 @@ def joined(samples: Sequence[PairSamples]) -> PairSamples:
     return PairSamples(*(np.concatenate(c) for c in columns), samples[0].noise)
 
 
-def fit_error_net_on(samples: PairSamples, seed: int) -> tuple[ErrorNet, float]:
-    """:func:`fit_error_net` on the fitting half of ``samples``, and the share of the log local error it
-    explains on the other half."""
+def fit_error_net_on(samples: PairSamples, seed: int) -> tuple[ErrorNet, np.ndarray]:
+    """:func:`fit_error_net` on the fitting half of ``samples``, and its prediction on the other half."""
     net = fit_error_net(samples.features[samples.fit], samples.local[samples.fit], seed)
-    predicted = predict(net, samples.features[~samples.fit])
-    return net, r_squared(np.log(predicted), np.log(np.maximum(samples.local[~samples.fit], 1e-6)))
+    return net, predict(net, samples.features[~samples.fit])
 
 
 def error_map(sr: np.ndarray, lr: np.ndarray, acquisition: Acquisition, fitted: ErrorModel, peak: float) -> np.ndarray:
@@ -508,37 +498,39 @@ def self_calibrated_map(
     super-resolved by ``super_resolve`` as ``sr`` was. Holds the whole SR and its features in memory."""
     sigma = estimate_noise_sigma(lr)
     rng = np.random.default_rng(seed)
-    scale = tuple(model.scale)
     if is_planar(model):
         pairs = planar_pairs(model, lr, float(fwhm[model.slice_axis]), sigma, rng)
         samples = joined([pair_samples(p, super_resolve(p.model, p.lr), peak, seed + i) for i, p in enumerate(pairs)])
-        net, r2 = fit_error_net_on(samples, seed)
-        calibration = f"split-conformal on half of the pairs' head voxels at {PLANAR_COVERAGE:.1%} of their error"
-        pair_scales = {"planar": held_out_scale(net, samples, PLANAR_COVERAGE)}
-        scaled = pair_scales["planar"]
         kind = "planar: the scan acquired along each in-plane axis like its slices"
-        acquisition = Acquisition(scale, tuple(float(w) for w in fwhm))
+        calibration = f"split-conformal on half of the pairs' head voxels at {PLANAR_COVERAGE:.1%} of their error"
+        acquisition = Acquisition(tuple(model.scale), tuple(float(w) for w in fwhm))
     else:
         internal = internal_pair(model, lr, fwhm, shape, sigma, rng)
         internal_samples = pair_samples(internal, super_resolve(model, internal.lr), peak, seed)
         cycle = cycle_pair(model, sr, fwhm, shape, sigma, rng)
         samples = pair_samples(cycle, super_resolve(model, cycle.lr), peak, seed + 1)
         del cycle
-        net, r2 = fit_error_net_on(samples, seed)
+        kind = "cycle: the SR degraded and super-resolved again (fit); internal: the scan degraded once more"
         calibration = (
             f"geometric mean of split-conformal scales at {COVERAGE:.0%}: the cycle pair's held-out half and the "
             "whole internal pair"
         )
+        acquisition = internal.acquisition
+    net, predicted = fit_error_net_on(samples, seed)
+    held_out = ~samples.fit
+    residual, local = samples.residual[held_out], samples.local[held_out]
+    if is_planar(model):
+        pair_scales = {"planar": conformal_scale(predicted, residual, samples.noise, PLANAR_COVERAGE)}
+        scaled = pair_scales["planar"]
+    else:
+        whole = internal_samples  # all of it: no part of the fit
         pair_scales = {
-            "cycle": held_out_scale(net, samples, COVERAGE),
-            "internal": held_out_scale(net, internal_samples, COVERAGE, whole=True),
+            "cycle": conformal_scale(predicted, residual, samples.noise, COVERAGE),
+            "internal": conformal_scale(predict(net, whole.features), whole.residual, whole.noise, COVERAGE),
         }
         scaled = float(np.sqrt(pair_scales["cycle"] * pair_scales["internal"]))
-        kind = "cycle: the SR degraded and super-resolved again (fit); internal: the scan degraded once more"
-        acquisition = internal.acquisition
-    rows = ~samples.fit
-    bound = 2 * np.sqrt((scaled * predict(net, samples.features[rows])) ** 2 + samples.noise**2)
-    covered = float(np.mean(samples.residual[rows] <= bound))
-    voxels = int(samples.fit.sum()), int(rows.sum())
+    r2 = r_squared(np.log(predicted), np.log(np.maximum(local, 1e-6)))
+    covered = float(np.mean(residual <= 2 * np.sqrt((scaled * predicted) ** 2 + samples.noise**2)))
+    voxels = int(samples.fit.sum()), int(held_out.sum())
     fitted = ErrorModel(net, scaled, pair_scales, kind, calibration, *voxels, covered, r2, sigma / peak)
     return error_map(sr, lr, acquisition, fitted, peak), fitted
