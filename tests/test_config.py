@@ -67,6 +67,7 @@ def test_presets_size_the_networks_and_paper_forces_the_3d_model():
     assert (cpu.loss.feature_adversarial, cpu.loss.nce) == (0.0, 1.0)  # the measured default
     assert (cpu.loss.internal, paper.loss.internal) == (1.0, 0.0)  # internal pairs
     assert (cpu.model.nominal_floor, paper.model.nominal_floor) == (True, False)
+    assert (cpu.train.batch_size, paper.train.batch_size) == (2, 4)  # the paper's rows were measured at 4
     assert cpu == Config()
     assert gpu.model.plane_width > cpu.model.plane_width and gpu.train.plane_batch_size > cpu.train.plane_batch_size
     assert gpu.model.width > cpu.model.width

@@ -74,7 +74,7 @@ class UnpairedForward:
     hr: torch.Tensor  # Y_s
     lr: torch.Tensor  # X_t
     f_s: torch.Tensor
-    sr_s: torch.Tensor  # Ŷ_s
+    sr_s: torch.Tensor | None  # Ŷ_s (not decoded when its loss weight ``rec`` is 0)
     hr_t: torch.Tensor  # c(Y_s), the cycle's target
     lr_st: torch.Tensor  # X_{s~t}
     f_sts: torch.Tensor
@@ -179,7 +179,7 @@ class UnpairedSystem:
         """The generator's tensors of one step (see the module docstring)."""
         g, hr, lr = self.generator, batch.hr, batch.lr
         f_s = g.hr_encoder(hr)
-        sr_s = g.sr_decoder(f_s, downsample(hr, self.scale))
+        sr_s = g.sr_decoder(f_s, downsample(hr, self.scale)) if self.config.loss.rec > 0 else None
         hr_t = g.target_contrast(hr)
         lr_st = g.degrade(hr_t, batch.sigma, features=f_s, normal=batch.normal)
         cycle_in = lr_st.detach() if g.degradation == "physics" else lr_st
@@ -201,10 +201,9 @@ class UnpairedSystem:
     def generator_losses(self, x: UnpairedForward) -> dict[str, torch.Tensor]:
         """The generator's loss terms, by their ``config.loss`` weight names."""
         w = self.config.loss
-        rec = charbonnier(x.sr_s, x.hr)
-        if x.rec_t is not None:
-            rec = rec + charbonnier(x.rec_t, x.lr)
-        losses = {"rec": rec, "cyc": charbonnier(x.sr_sts, x.hr_t.detach())}
+        reconstructions = [charbonnier(y, target) for y, target in ((x.sr_s, x.hr), (x.rec_t, x.lr)) if y is not None]
+        losses = {"rec": sum(reconstructions)} if reconstructions else {}
+        losses["cyc"] = charbonnier(x.sr_sts, x.hr_t.detach())
         if w.ssim > 0:
             losses["ssim"] = self.ssim(x.sr_sts, x.hr_t.detach())
         if self.lr_disc is not None:

@@ -10,7 +10,7 @@ import yaml
 
 from mrisr import MRISRError
 from mrisr.acquisition.degradation import DegradationParams, default_fwhm
-from mrisr.config import PAPER_LOSS, PAPER_MODEL
+from mrisr.config import PAPER_LOSS, PAPER_MODEL, PAPER_TRAIN
 from mrisr.io import first_line
 
 
@@ -73,7 +73,8 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
 
     ``mrisr`` and its ``mrisr-*`` variants, the oracle and the supervised baselines are the paper's 3D
     unpaired model with its losses and a Gaussian profile (``architecture: unpaired``,
-    :data:`mrisr.config.PAPER_LOSS` and :data:`mrisr.config.PAPER_MODEL`, the ``paper`` preset), so the
+    :data:`mrisr.config.PAPER_LOSS`, :data:`mrisr.config.PAPER_MODEL` and :data:`mrisr.config.PAPER_TRAIN`,
+    the ``paper`` preset), so the
     report's rows keep their meaning whatever the defaults; ``default`` is ``mrisr train`` with no
     options (the sinc profile of k-space truncation when the spectra say so). ``planar`` is the
     thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
@@ -133,6 +134,7 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
             **c,
             "model": {"architecture": "unpaired", **PAPER_MODEL, **c.get("model", {})},
             "loss": {**PAPER_LOSS, **c.get("loss", {})},
+            "train": {**PAPER_TRAIN, **c.get("train", {})},
         }
         for name, c in unpaired.items()
     }
@@ -146,6 +148,14 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     methods["default-transpose"] = {"train": {"transpose": True}}  # patches seen from six sides
     methods["default-synthetic"] = {"train": {"hr_synthetic": 0.5}}  # half the HR patches repainted from labels
     methods["default-wide"] = {"model": {"width": 48}}  # 48 channels instead of 32
+    # the batch: 4 (the paper's configuration's, the default's before 2), with twice and four times the
+    # learning rate, or without the HR-encoder reconstruction (nor its decoding); and 1
+    b4 = {"batch_size": 4}
+    methods["default-b4"] = {"train": b4}
+    methods["default-b4-lr1e3"] = {"train": {**b4, "learning_rate": 1e-3}}
+    methods["default-b4-lr2e3"] = {"train": {**b4, "learning_rate": 2e-3}}
+    methods["default-b4-norec"] = {"train": b4, "loss": {"rec": 0.0}}
+    methods["default-b1"] = {"train": {"batch_size": 1}}
     # a diagnostic, not a method: the default network supervised on the true profile (the noise estimated from
     # the air, as by default) with the scan's own HR truth as its only HR source (method_run_config puts it
     # in): what this network reaches with perfect data
