@@ -51,6 +51,7 @@ def test_supervised_baselines_freeze_the_degradation():
             "upsampler": "trilinear",
             "nominal_floor": False,
         },
+        "train": {"batch_size": 4},  # the paper's rows keep the batch they were measured with
     }
     assert method_config("mrisr-nonce", spec, 0.01) == nonce
     with pytest.raises(MRISRError, match="unknown method"):
