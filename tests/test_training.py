@@ -48,13 +48,15 @@ def test_no_contrastive_drops_the_nce_term(tmp_path, real_data):
     assert "nce" not in losses and losses["cyc"] > 0
 
 
-def test_no_reconstruction_skips_its_decoding(tmp_path, real_data):
+@pytest.mark.parametrize("degradation", ["physics", "free"])
+def test_no_reconstruction_skips_its_decoding(tmp_path, real_data, degradation):
     config = tiny_config([str(real_data["template"])], [str(real_data["colin"])])
+    config.model.degradation = degradation
     config.loss.rec = 0.0
     trainer = make_trainer(config, tmp_path / "run")
     losses = trainer.train_step()
     assert "rec" not in losses and losses["nce"] > 0  # the HR encoder still feeds InfoNCE
-    assert trainer.system._last.sr_s is None
+    assert trainer.system._last.sr_s is None and trainer.system._last.rec_t is None
 
 
 def test_generator_losses_fall_on_real_data(tmp_path, real_data):

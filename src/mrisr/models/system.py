@@ -74,13 +74,13 @@ class UnpairedForward:
     hr: torch.Tensor  # Y_s
     lr: torch.Tensor  # X_t
     f_s: torch.Tensor
-    sr_s: torch.Tensor | None  # Ŷ_s (not decoded when its loss weight ``rec`` is 0)
+    sr_s: torch.Tensor | None  # Ŷ_s (the reconstructions are not decoded when their loss weight ``rec`` is 0)
     hr_t: torch.Tensor  # c(Y_s), the cycle's target
     lr_st: torch.Tensor  # X_{s~t}
     f_sts: torch.Tensor
     sr_sts: torch.Tensor  # Y_{s~t~s}
     f_t: torch.Tensor | None  # only where something learns from it: the feature discriminator, or X̂_t
-    rec_t: torch.Tensor | None  # X̂_t (free and hybrid models only)
+    rec_t: torch.Tensor | None  # X̂_t (free and hybrid models only, with ``rec`` above 0)
     nce_index: torch.Tensor  # the InfoNCE locations of this step
     internal: torch.Tensor | None = None  # X_t patches of the internal pairs
     sr_internal: torch.Tensor | None = None  # their degraded copies, super-resolved
@@ -178,15 +178,17 @@ class UnpairedSystem:
     def forward_train(self, batch: UnpairedBatch) -> UnpairedForward:
         """The generator's tensors of one step (see the module docstring)."""
         g, hr, lr = self.generator, batch.hr, batch.lr
+        reconstructs = self.config.loss.rec > 0
+        decodes_t = reconstructs and g.lr_decoder is not None
         f_s = g.hr_encoder(hr)
-        sr_s = g.sr_decoder(f_s, downsample(hr, self.scale)) if self.config.loss.rec > 0 else None
+        sr_s = g.sr_decoder(f_s, downsample(hr, self.scale)) if reconstructs else None
         hr_t = g.target_contrast(hr)
         lr_st = g.degrade(hr_t, batch.sigma, features=f_s, normal=batch.normal)
         cycle_in = lr_st.detach() if g.degradation == "physics" else lr_st
         f_sts = g.lr_encoder(cycle_in)
         sr_sts = g.sr_decoder(f_sts, cycle_in)
-        f_t = g.lr_encoder(lr) if self.feat_disc is not None or g.lr_decoder is not None else None
-        rec_t = None if g.lr_decoder is None else g.lr_decoder(f_t, lr)
+        f_t = g.lr_encoder(lr) if self.feat_disc is not None or decodes_t else None
+        rec_t = g.lr_decoder(f_t, lr) if decodes_t else None
         sr_internal = internal = None
         if batch.internal is not None:
             with torch.no_grad():  # the scan's own noise, mostly averaged away by the profile, is put back

@@ -72,13 +72,12 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     """Config overrides that turn the default config into each method of the experiment.
 
     ``mrisr`` and its ``mrisr-*`` variants, the oracle and the supervised baselines are the paper's 3D
-    unpaired model with its losses and a Gaussian profile (``architecture: unpaired``,
+    unpaired model with its losses, batch and a Gaussian profile (``architecture: unpaired``,
     :data:`mrisr.config.PAPER_LOSS`, :data:`mrisr.config.PAPER_MODEL` and :data:`mrisr.config.PAPER_TRAIN`,
-    the ``paper`` preset), so the
-    report's rows keep their meaning whatever the defaults; ``default`` is ``mrisr train`` with no
-    options (the sinc profile of k-space truncation when the spectra say so). ``planar`` is the
-    thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the HR volumes;
-    ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
+    the ``paper`` preset), so the report's rows keep their meaning whatever the defaults; ``default`` is
+    ``mrisr train`` with no options (the sinc profile of k-space truncation when the spectra say so).
+    ``planar`` is the thick-slice model (:mod:`mrisr.models.planar`) trained on pairs from the scan and the
+    HR volumes; ``planar-scan-only`` from the scan alone (no HR volume), ``planar-templates-only`` from the HR volumes
     alone, ``planar-external-0.5`` with half the pairs from the HR volumes (the default takes a fifth),
     ``planar-oracle`` from the scan alone with the true slice profile and noise. The loss ablations:
     ``mrisr-nonce`` (no InfoNCE), ``mrisr-nofeat`` (no feature alignment), ``mrisr-norec`` (no HR-encoder
