@@ -13,6 +13,11 @@ here), an edge detector (the SR's gradient magnitude σ 1 smoothed by σ 1.5, a 
 and the oracle (the local error itself). The cost of the map is timed against an inference of the same file
 without it, with as many flips.
 
+What limits the map, its features or the pairs it learns from? The same error model is fitted on the SR's
+own true local error over one half of the head's blocks and scored on the other half, beside the map on
+that half, with the spread (``truth_fitted``): what its features could rank at best; the rest of the gap
+is the pairs'.
+
     python benchmarks/trust.py --model RUN/model.pt --scale 1 1 4 --noise 0.01 --out trust.json
 
 The model should be the one trained on that degraded head (``mrisr simulate`` with the same factors and
@@ -30,18 +35,19 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy import ndimage, stats
 
-from mrisr import datasets
+from mrisr import datasets, errormap
 from mrisr.acquisition.degradation import DegradationParams
 from mrisr.acquisition.simulate import simulate
 from mrisr.checkpoint import load_model
 from mrisr.config import DEFAULT_FLIPS
 from mrisr.data import foreground_mask, intensity_scale
-from mrisr.inference import Companions, fit_to_scan, super_resolve_file, super_resolve_slabs
+from mrisr.inference import Companions, fit_to_scan, profile_on_axis, super_resolve_file, super_resolve_slabs
 from mrisr.io import load_volume, save_volume
 from mrisr.metrics import ause, local_rms_error
-from mrisr.trust import Provenance
+from mrisr.trust import Provenance, model_fwhm, model_profile_shape
 
 
 def timed(run: Callable[[], Path]) -> tuple[Path, float]:
@@ -60,6 +66,30 @@ def ranking(score: np.ndarray, local: np.ndarray, error: np.ndarray | None = Non
         "ause_local": round(ause(score[sample], local[sample]), 5),
         "coverage_2u": None if error is None else round(float(np.mean(error <= 2 * score)), 3),
     }
+
+
+def truth_fitted(
+    model: torch.nn.Module,
+    meta: dict,
+    sr: np.ndarray,
+    lr: np.ndarray,
+    local: np.ndarray,
+    head: np.ndarray,
+    maps: dict[str, np.ndarray],
+) -> dict:
+    """The error model of :mod:`mrisr.errormap` fitted on the SR's true ``local`` error (a volume) over half of
+    the ``head`` blocks, and how it and each of ``maps`` rank that error on the other half (``model``: turned
+    to the scan, as inference ran it)."""
+    fwhm = profile_on_axis(model_fwhm(meta)[0], meta["scale"], model.scale)
+    acquisition = errormap.sr_acquisition(model, fwhm, model_profile_shape(meta))
+    features = errormap.error_features(sr, lr, acquisition, (1.0, 1.0, 1.0), intensity_scale(lr, 99.9))[head.ravel()]
+    fit = errormap.block_halves(head.shape, 0)[head]
+    target = local[head]
+    net = errormap.fit_error_net(features[fit], target[fit])
+    held_out = ~fit
+    scored = {"fitted_on_truth": errormap.predict(net, features[held_out])}
+    scored |= {name: volume[head][held_out] for name, volume in maps.items()}
+    return {"voxels": int(held_out.sum()), **{name: ranking(x, target[held_out]) for name, x in scored.items()}}
 
 
 def main() -> None:
@@ -91,7 +121,8 @@ def main() -> None:
     truth = case.truth.data
     peak = intensity_scale(truth, 99.9)
     head = foreground_mask(truth / peak)
-    local = local_rms_error(sr / peak, truth / peak)[head]
+    local_volume = local_rms_error(sr / peak, truth / peak)
+    local = local_volume[head]
     error = np.abs(sr - truth)[head] / peak
     edges = ndimage.gaussian_filter(ndimage.gaussian_gradient_magnitude(sr / peak, 1.0), 1.5)[head]
     calibration = record["Uncertainty"]["Calibration"]
@@ -106,6 +137,9 @@ def main() -> None:
             "edges": ranking(edges, local),
             "oracle": ranking(local, local),
         },
+        "other_half_of_the_head": truth_fitted(
+            oriented, meta, sr, lr, local_volume, head, {"uncertainty": u / peak, "spread_4_passes": spread / peak}
+        ),
         "coverage_2u_per_pair_scale": {  # each pair's own conformal scale, alone, on the truth
             name: round(float(np.mean(error <= 2 * factor * u[head] / peak)), 3) for name, factor in scaled.items()
         },

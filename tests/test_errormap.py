@@ -26,6 +26,7 @@ from mrisr.errormap import (
     predict,
     reacquired,
     slice_phase,
+    sr_acquisition,
 )
 from mrisr.evaluation import interpolate
 from mrisr.models import UnpairedSR
@@ -175,3 +176,10 @@ def test_the_internal_pair_is_the_scan_degraded_once_more_with_its_noise():
     pair = internal_pair(UnpairedSR((2, 2, 2), width=4), scan, (2.0, 2.0, 2.0), "gaussian", sigma, rng)
     assert pair.lr.shape == (16, 16, 15) and pair.truth.shape == (32, 32, 30) and pair.scale == (2, 2, 2)
     assert 0.9 * sigma < pair.lr.std() < 1.1 * sigma
+
+
+def test_the_sr_is_seen_as_acquired_by_the_models_profile_gaussian_for_the_planar_model():
+    sinc = sr_acquisition(UnpairedSR((2, 2, 2), width=4), (2.0, 2.0, 2.0), "sinc")
+    assert sinc == Acquisition((2, 2, 2), (2.0, 2.0, 2.0), "sinc")
+    planar = sr_acquisition(PlanarSR((1, 1, 4), width=4, blocks=1), (0.0, 0.0, 4.0), "sinc")
+    assert planar == Acquisition((1, 1, 4), (0.0, 0.0, 4.0), "gaussian")  # its pairs are acquired alike

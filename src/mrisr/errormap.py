@@ -460,6 +460,12 @@ def fit_error_net_on(samples: PairSamples, seed: int) -> tuple[ErrorNet, np.ndar
     return net, predict(net, samples.features[~samples.fit])
 
 
+def sr_acquisition(model: torch.nn.Module, fwhm: Sequence[float], shape: str) -> Acquisition:
+    """How the scan was acquired from the SR's grid, as ``model`` (slice profile ``fwhm`` HR voxels of
+    ``shape``) sees it: the acquisition the SR's features are computed with (the planar pairs' is Gaussian)."""
+    return Acquisition(tuple(model.scale), tuple(float(w) for w in fwhm), "gaussian" if is_planar(model) else shape)
+
+
 def error_map(sr: np.ndarray, lr: np.ndarray, acquisition: Acquisition, fitted: ErrorModel, peak: float) -> np.ndarray:
     """The uncertainty ``u`` of ``sr`` (the std of its error, in the scan's units): :func:`error_features`
     through the fitted model, times its conformal scale."""
@@ -503,7 +509,6 @@ def self_calibrated_map(
         samples = joined([pair_samples(p, super_resolve(p.model, p.lr), peak, seed + i) for i, p in enumerate(pairs)])
         kind = "planar: the scan acquired along each in-plane axis like its slices"
         calibration = f"split-conformal on half of the pairs' head voxels at {PLANAR_COVERAGE:.1%} of their error"
-        acquisition = Acquisition(tuple(model.scale), tuple(float(w) for w in fwhm))
     else:
         internal = internal_pair(model, lr, fwhm, shape, sigma, rng)
         internal_samples = pair_samples(internal, super_resolve(model, internal.lr), peak, seed)
@@ -515,7 +520,6 @@ def self_calibrated_map(
             f"geometric mean of split-conformal scales at {COVERAGE:.0%}: the cycle pair's held-out half and the "
             "whole internal pair"
         )
-        acquisition = internal.acquisition
     net, predicted = fit_error_net_on(samples, seed)
     held_out = ~samples.fit
     residual, local = samples.residual[held_out], samples.local[held_out]
@@ -533,4 +537,4 @@ def self_calibrated_map(
     covered = float(np.mean(residual <= 2 * np.sqrt((scaled * predicted) ** 2 + samples.noise**2)))
     voxels = int(samples.fit.sum()), int(held_out.sum())
     fitted = ErrorModel(net, scaled, pair_scales, kind, calibration, *voxels, covered, r2, sigma / peak)
-    return error_map(sr, lr, acquisition, fitted, peak), fitted
+    return error_map(sr, lr, sr_acquisition(model, fwhm, shape), fitted, peak), fitted
