@@ -313,6 +313,14 @@ def test_help_is_plain_text(capsys):
     assert "``" not in text and ":func:" not in text and "thin layer" not in text
 
 
+def test_the_demo_help_names_the_demo_budgets(capsys):
+    from mrisr.apps.demo import DEMO_STEPS, SCAN_STEPS
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    assert f"(default {SCAN_STEPS}; {DEMO_STEPS} with --paper)" in " ".join(capsys.readouterr().out.split())
+
+
 def test_a_scan_with_its_sidecar_trains_and_infers_from_the_header_alone(real_data, tmp_path, capsys):
     """No --scale: slices every 4.5 mm, 3.5 mm thick (the sidecar), give a factor of 4.5 and a thickness prior."""
     from mrisr.acquisition.simulate import SliceParams, simulate_slices

@@ -583,7 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--degradation-model", default="physics", choices=DEGRADATION_MODELS, help="with --paper: what mrisr learns"
     )
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="training budget in steps (default 1200; 1000 with --paper)")
+    budget.add_argument("--steps", type=int, help="training budget in steps (default 1200; 2000 with --paper)")
     budget.add_argument(
         "--minutes", type=float, help="training budget in minutes instead (scores then depend on the machine)"
     )
