@@ -73,23 +73,22 @@ def truth_fitted(
     meta: dict,
     sr: np.ndarray,
     lr: np.ndarray,
-    local: np.ndarray,
     head: np.ndarray,
+    local: np.ndarray,
     maps: dict[str, np.ndarray],
 ) -> dict:
-    """The error model of :mod:`mrisr.errormap` fitted on the SR's true ``local`` error (a volume) over half of
-    the ``head`` blocks, and how it and each of ``maps`` rank that error on the other half (``model``: turned
-    to the scan, as inference ran it)."""
+    """The error model of :mod:`mrisr.errormap` fitted on the SR's true ``local`` error over half of the
+    ``head`` blocks, and how it and each of ``maps`` rank that error on the other half (``local`` and ``maps``:
+    their values in the head; ``model``: turned to the scan, as inference ran it)."""
     fwhm = profile_on_axis(model_fwhm(meta)[0], meta["scale"], model.scale)
     acquisition = errormap.sr_acquisition(model, fwhm, model_profile_shape(meta))
     features = errormap.error_features(sr, lr, acquisition, (1.0, 1.0, 1.0), intensity_scale(lr, 99.9))[head.ravel()]
     fit = errormap.block_halves(head.shape, 0)[head]
-    target = local[head]
-    net = errormap.fit_error_net(features[fit], target[fit])
+    net = errormap.fit_error_net(features[fit], local[fit])
     held_out = ~fit
     scored = {"fitted_on_truth": errormap.predict(net, features[held_out])}
-    scored |= {name: volume[head][held_out] for name, volume in maps.items()}
-    return {"voxels": int(held_out.sum()), **{name: ranking(x, target[held_out]) for name, x in scored.items()}}
+    scored |= {name: values[held_out] for name, values in maps.items()}
+    return {"voxels": int(held_out.sum()), **{name: ranking(x, local[held_out]) for name, x in scored.items()}}
 
 
 def main() -> None:
@@ -121,10 +120,10 @@ def main() -> None:
     truth = case.truth.data
     peak = intensity_scale(truth, 99.9)
     head = foreground_mask(truth / peak)
-    local_volume = local_rms_error(sr / peak, truth / peak)
-    local = local_volume[head]
+    local = local_rms_error(sr / peak, truth / peak)[head]
     error = np.abs(sr - truth)[head] / peak
     edges = ndimage.gaussian_filter(ndimage.gaussian_gradient_magnitude(sr / peak, 1.0), 1.5)[head]
+    u_head, spread_head = u[head] / peak, spread[head] / peak
     calibration = record["Uncertainty"]["Calibration"]
     scaled = {name: scale / calibration["ConformalScale"] for name, scale in calibration["PairScales"].items()}
     result = {
@@ -132,16 +131,16 @@ def main() -> None:
         "panel": {"scale": args.scale, "noise": args.noise, "scored": args.subject, "flips": args.flips},
         "head_voxels": int(head.sum()),
         "maps": {
-            "uncertainty": ranking(u[head] / peak, local, error),
-            "spread_4_passes": ranking(spread[head] / peak, local, error),
+            "uncertainty": ranking(u_head, local, error),
+            "spread_4_passes": ranking(spread_head, local, error),
             "edges": ranking(edges, local),
             "oracle": ranking(local, local),
         },
         "other_half_of_the_head": truth_fitted(
-            oriented, meta, sr, lr, local_volume, head, {"uncertainty": u / peak, "spread_4_passes": spread / peak}
+            oriented, meta, sr, lr, head, local, {"uncertainty": u_head, "spread_4_passes": spread_head}
         ),
         "coverage_2u_per_pair_scale": {  # each pair's own conformal scale, alone, on the truth
-            name: round(float(np.mean(error <= 2 * factor * u[head] / peak)), 3) for name, factor in scaled.items()
+            name: round(float(np.mean(error <= 2 * factor * u_head)), 3) for name, factor in scaled.items()
         },
         "seconds": {
             "plain_inference": round(plain_seconds, 1),
