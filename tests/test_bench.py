@@ -25,9 +25,12 @@ def test_inference_with_the_trust_maps_runs_and_its_cost_is_reported_as_a_ratio(
             "hr_voxels_per_s": 1e6,
             "gflops_per_s": 1.0,
             "roofline_fraction": 1.0,
+            "bf16_steps_per_s": 0.5,
         },
         "inference": rows,
         "window_options": {"default": 1.0},
         "sliding_window_options": {"a": 1.0},
     }
-    assert f"{TRUST_MAPS} at 24^3: 3.50x a plain inference" in format_report(report)
+    text = format_report(report)
+    assert f"{TRUST_MAPS} at 24^3: 3.50x a plain inference" in text
+    assert "0.50 steps/s, 0.50x the fp32 step" in text

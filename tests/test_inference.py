@@ -137,6 +137,17 @@ def test_bf16_inference_stays_close_to_fp32():
     assert resolve_precision("auto", torch.device("cpu")) in (torch.float32, torch.bfloat16)
 
 
+@pytest.mark.parametrize(("amx", "expected"), [(True, torch.bfloat16), (False, torch.float32)])
+def test_auto_precision_on_a_cpu_is_bf16_only_with_amx(monkeypatch, amx, expected):
+    from mrisr.device import cpu_bf16_units, resolve_precision
+
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert cpu_bf16_units() == ("AMX" if amx else "AVX-512")
+    assert resolve_precision("auto", torch.device("cpu")) == expected
+
+
 def test_the_flip_ensemble_is_the_mean_of_the_flipped_passes():
     x = torch.rand(1, 1, 6, 5, 4, generator=torch.Generator().manual_seed(0))
     ramp = torch.arange(6.0)[:, None, None]  # a predictor that is not flip-equivariant along the first axis

@@ -257,3 +257,26 @@ def test_train_init_starts_from_another_models_weights_and_refuses_another_netwo
     config.model.width = 16
     with pytest.raises(MRISRError, match="its network is not this run's"):
         make_trainer(config, tmp_path / "other")
+
+
+@pytest.mark.parametrize("scale", [(2, 2, 2), (1, 1, 4)])
+def test_bf16_training_runs_the_forward_in_bf16_and_keeps_fp32_weights(tmp_path, real_data, scale):
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])], scale=scale)
+    config.train.precision = "bf16"
+    trainer = make_trainer(config, tmp_path / "run")
+    before = weights(trainer)
+    losses = trainer.train_step()
+    after = weights(trainer)
+    assert all(np.isfinite(value) for value in losses.values())
+    assert all(value.dtype == torch.float32 for value in after.values())
+    assert any(not torch.equal(before[name], after[name]) for name in before)
+    if scale == (2, 2, 2):  # the 3D model's features: computed under the autocast
+        assert trainer.system._last.f_s.dtype == torch.bfloat16
+
+
+def test_an_unknown_training_precision_is_refused_before_the_run_folder_is_written(tmp_path, real_data):
+    config = tiny_config([str(real_data["template"])], [str(real_data["colin"])])
+    config.train.precision = "fp16"
+    with pytest.raises(MRISRError, match="train.precision"):
+        make_trainer(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

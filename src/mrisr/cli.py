@@ -437,7 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when present")
     p.add_argument(
-        "--precision", default="auto", choices=PRECISIONS, help="auto: bf16 where the hardware has it natively"
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="auto: bf16 on a GPU that computes it and on a CPU with AMX, else fp32",
     )
     p.add_argument(
         "--uncertainty",

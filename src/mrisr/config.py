@@ -148,6 +148,9 @@ class TrainConfig:
     checkpoint_every: int = 200  # steps between checkpoints (last.pt, for --resume)
     val_every: int = 500  # steps between validations, when val_lr is given
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+    # autocast of each step's forward passes and losses: "fp32" (none) or "bf16" (weights, gradients and Adam
+    # stay fp32). fp32: on a CPU without bf16 matrix units the bf16 step is slower (mrisr bench prints both)
+    precision: str = "fp32"
     threads: int | None = None  # CPU threads; None: PyTorch's default
     plane_batch_size: int = 16  # planar model: plane pairs per step and replica
     plane_patch: tuple[int, int] = (48, 12)  # planar model: LR patch, rows x columns along the slice axis

@@ -8,6 +8,7 @@ from mrisr import MRISRError
 from mrisr.config import PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda")
+TRAIN_PRECISIONS = ("fp32", "bf16")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -28,10 +29,12 @@ def set_threads(threads: int | None) -> None:
 
 
 def resolve_precision(name: str, device: torch.device) -> torch.dtype:
-    """``auto`` is bfloat16 where the hardware computes it natively, else float32.
+    """``auto`` is bfloat16 on a GPU that computes it and on a CPU with bf16 matrix units (AMX), else float32.
 
-    Measured on a CPU with native bf16 (README, Performance): inference windows run 1.9-2.9x faster (two
-    machines of the same kind) and the SR of Colin27 changes by about 0.001 dB PSNR (``benchmarks/precision.py``).
+    Measured (docs/PERFORMANCE.md, ``benchmarks/precision.py``): bf16 inference windows ran 1.9-2.9x faster
+    than fp32 on earlier 2-core CPUs (whether they had AMX was not recorded) and 0.89x on a 2-core CPU with
+    AVX-512 bf16 dot products but no AMX, where the Colin27 SR also took longer (10.6 s against 9.8 s); AMX's
+    bf16 tile multiplies are what make oneDNN's bf16 convolutions fast. The SR changes by about 0.02 dB.
     """
     if name not in PRECISIONS:
         raise MRISRError(f"--precision {name}: choose one of {', '.join(PRECISIONS)}")
@@ -41,11 +44,20 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
         return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.bfloat16 if torch.backends.mkldnn.is_available() and _cpu_has_native_bf16() else torch.float32
+    return torch.bfloat16 if torch.backends.mkldnn.is_available() and cpu_bf16_units() == "AMX" else torch.float32
 
 
-def _cpu_has_native_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
+def training_autocast(precision: str, device: torch.device) -> torch.autocast:
+    """The autocast a training step's forward passes and losses run under: bf16, or none for ``fp32``
+    (``train.precision``); weights, gradients and the optimiser stay fp32 either way."""
+    if precision not in TRAIN_PRECISIONS:
+        raise MRISRError(f"config: train.precision must be one of {TRAIN_PRECISIONS}, got {precision!r}")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def cpu_bf16_units() -> str:
+    """What this CPU computes bf16 with: ``"AMX"`` (matrix tiles), ``"AVX-512"`` (dot products only) or ``"none"``."""
+    cpu = torch.cpu
+    if getattr(cpu, "_is_amx_tile_supported", lambda: False)():
+        return "AMX"
+    return "AVX-512" if getattr(cpu, "_is_avx512_bf16_supported", lambda: False)() else "none"

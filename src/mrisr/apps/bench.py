@@ -2,7 +2,8 @@
 
 - roofline: GFLOP/s of a plain 3×3×3 ``conv3d`` forward + backward at the model's width, on the same
   threads: the practical limit of this CPU for this network;
-- training: FLOPs per step (``torch.utils.flop_counter``), steps/s, voxels/s and the fraction of the roofline;
+- training: FLOPs per step (``torch.utils.flop_counter``), steps/s, voxels/s and the fraction of the roofline,
+  and the steps/s of the same step under bf16 autocast (``train.precision``);
 - inference: seconds and peak RSS of ``super_resolve_file`` per output size, each in a fresh process, plain and
   with the trust maps (uncertainty learned from the scan's own pairs, consistency, sidecar; the ratio is
   printed), with cubic B-spline interpolation (scipy) of the same volume as the reference;
@@ -217,7 +218,7 @@ def run_benchmark(
     device: str = "auto",
 ) -> dict[str, Any]:
     """All measurements, in one process on one machine; ``sizes`` are output edge lengths."""
-    from mrisr.device import resolve_device
+    from mrisr.device import cpu_bf16_units, resolve_device
 
     device = str(resolve_device(device))
     config = Config().override({"model": {"scale": list(scale)}})
@@ -231,6 +232,7 @@ def run_benchmark(
             "torch": torch.__version__,
             "python": platform.python_version(),
             "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+            "cpu_bf16": cpu_bf16_units(),
         },
         "config": {"width": m.width, "batch_size": t.batch_size, "lr_patch": list(t.lr_patch), "scale": list(scale)},
     }
@@ -239,6 +241,9 @@ def run_benchmark(
     print("training step ...", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         train = training_throughput(config, Path(tmp), device)
+    with tempfile.TemporaryDirectory() as tmp:  # train.precision: bf16 autocast of the same step
+        bf16 = training_throughput(config.override({"train": {"precision": "bf16"}}), Path(tmp), device)
+    train["bf16_steps_per_s"] = bf16["steps_per_s"]
     train["gflops_per_s"] = train["flops_per_step"] * train["steps_per_s"] / 1e9
     train["roofline_fraction"] = train["gflops_per_s"] / report["roofline"]["gflops_per_s"]
     report["training"] = train
@@ -266,12 +271,14 @@ def format_report(report: dict[str, Any]) -> str:
     mach, roof, train = report["machine"], report["roofline"], report["training"]
     lines = [
         f"machine: {mach['cpu']}, {mach['cores']} cores, {mach['torch_threads']} torch threads, torch {mach['torch']}, "
-        f"device {mach.get('device', 'cpu')}",
+        f"device {mach.get('device', 'cpu')}, CPU bf16 units {mach.get('cpu_bf16', 'not recorded')}",
         f"roofline  conv3d {report['config']['width']}->{report['config']['width']} 3^3 fwd+bwd: "
         f"{roof['gflops_per_s']:.1f} GFLOP/s (best at {roof['size']}^3, batch {report['config']['batch_size']})",
         f"training  {train['flops_per_step'] / 1e9:.2f} GFLOP/step, {train['steps_per_s']:.2f} steps/s, "
         f"{train['hr_voxels_per_s'] / 1e6:.2f} M HR voxels/s, {train['gflops_per_s']:.1f} GFLOP/s "
         f"= {100 * train['roofline_fraction']:.0f}% of the roofline",
+        f"training  bf16 autocast (train.precision): {train['bf16_steps_per_s']:.2f} steps/s, "
+        f"{train['bf16_steps_per_s'] / train['steps_per_s']:.2f}x the fp32 step",
         "",
         f"{'inference':<10} {'output':>8} {'seconds':>9} {'peak RSS GiB':>13} {'peak GPU GiB':>13} {'us/voxel':>9}",
     ]

@@ -23,6 +23,7 @@ from mrisr.acquisition.resolve import Acquisition
 from mrisr.checkpoint import build_model
 from mrisr.config import Config
 from mrisr.data import TrainingVolume
+from mrisr.device import training_autocast
 from mrisr.distributed import Replica, optimizer_step
 from mrisr.losses import charbonnier
 from mrisr.models.planar import PlanarSR, sample_last
@@ -42,6 +43,7 @@ class PlanarSystem:
         config = acquisition.config
         t = config.train
         self.acquisition, self.config, self.sampler, self.device = acquisition, config, sampler, device
+        self.autocast = training_autocast(t.precision, device)
         self.lr_zooms = np.mean([v.zooms for v in scans], axis=0)
         self.first_lr = scans[0].data
         self.generator: PlanarSR = build_model(config).to(device)
@@ -61,10 +63,11 @@ class PlanarSystem:
     def train_step(self, batch: tuple[torch.Tensor, ...], replica: Replica) -> dict[str, float]:
         """One update of the plane network on its pixel loss (at the truths' positions on its fine grid)."""
         lr, hr, positions = batch
-        sr = self.generator.net(lr)
-        if positions is not None:
-            sr = sample_last(sr, self.generator.net.fine, positions)
-        loss = charbonnier(sr, hr)
+        with self.autocast:
+            sr = self.generator.net(lr)
+            if positions is not None:
+                sr = sample_last(sr, self.generator.net.fine, positions)
+            loss = charbonnier(sr, hr)
         optimizer_step(self.optimizers["g"], loss, replica)
         self._last = (lr, sr, hr)
         return {"pixel": loss.item()}

@@ -41,6 +41,7 @@ from mrisr.acquisition.resolve import Acquisition
 from mrisr.checkpoint import build_model
 from mrisr.config import Config
 from mrisr.data import PatchSampler, TrainingVolume
+from mrisr.device import training_autocast
 from mrisr.distributed import Replica, optimizer_step
 from mrisr.losses import (
     PatchNCELoss,
@@ -100,6 +101,7 @@ class UnpairedSystem:
         config = acquisition.config
         t, m = config.train, config.model
         self.acquisition, self.config, self.device = acquisition, config, device
+        self.autocast = training_autocast(t.precision, device)
         self.scale = tuple(m.scale)
         self.lr_patch = tuple(t.lr_patch)
         self.hr_patch = tuple(p * s for p, s in zip(self.lr_patch, self.scale))
@@ -230,14 +232,16 @@ class UnpairedSystem:
 
     def train_step(self, batch: UnpairedBatch, replica: Replica) -> dict[str, float]:
         """One generator update, then one update of the discriminators if any; returns the losses and the FWHM."""
-        forward = self.forward_train(batch)
-        losses = self.generator_losses(forward)
-        weights = self.config.loss
-        g_loss = sum(getattr(weights, name) * value for name, value in losses.items())
+        with self.autocast:
+            forward = self.forward_train(batch)
+            losses = self.generator_losses(forward)
+            weights = self.config.loss
+            g_loss = sum(getattr(weights, name) * value for name, value in losses.items())
         optimizer_step(self.optimizers["g"], g_loss, replica)
         logged = {**{k: v.item() for k, v in losses.items()}, "g": g_loss.item()}
         if "d" in self.optimizers:
-            d_loss = self.discriminator_loss(forward)
+            with self.autocast:
+                d_loss = self.discriminator_loss(forward)
             optimizer_step(self.optimizers["d"], d_loss, replica)
             logged["d"] = d_loss.item()
         self._last = forward
