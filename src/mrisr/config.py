@@ -16,6 +16,7 @@ PROFILE_SHAPES = ("auto", "gaussian", "sinc")
 UPSAMPLERS = ("cubic", "trilinear")
 PROFILES = ("estimate", "learn")
 PRECISIONS = ("auto", "fp32", "bf16")
+TRAIN_PRECISIONS = ("fp32", "bf16")
 DEFAULT_FLIPS = 4
 """Flipped passes that ``mrisr infer`` and the demo average by default (:func:`mrisr.inference.flip_ensemble`)."""
 ARCHITECTURES = ("auto", "unpaired", "planar")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 
 from mrisr import MRISRError
-from mrisr.config import PRECISIONS
+from mrisr.config import PRECISIONS, TRAIN_PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda")
-TRAIN_PRECISIONS = ("fp32", "bf16")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -32,7 +31,7 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     """``auto`` is bfloat16 on a GPU that computes it and on a CPU with bf16 matrix units (AMX), else float32.
 
     Measured (docs/PERFORMANCE.md, ``benchmarks/precision.py``): bf16 inference windows ran 1.9-2.9x faster
-    than fp32 on earlier 2-core CPUs (whether they had AMX was not recorded) and 0.89x on a 2-core CPU with
+    than fp32 on earlier 2-core CPUs (whether they had AMX was not recorded) and 0.86x on a 2-core CPU with
     AVX-512 bf16 dot products but no AMX, where the Colin27 SR also took longer (10.6 s against 9.8 s); AMX's
     bf16 tile multiplies are what make oneDNN's bf16 convolutions fast. The SR changes by about 0.02 dB.
     """
