@@ -62,8 +62,8 @@ MUTANTS = {
     ),
     "training-that-learns-nothing": (
         "config.py",
-        "learning_rate: float = 5e-4",
-        "learning_rate: float = 0.0",
+        "plane_learning_rate: float = 5e-4",
+        "plane_learning_rate: float = 0.0",
         "tests/test_cli.py::test_a_thick_slice_scan_beats_cubic_inside_the_head",
     ),
     "internal-pairs-without-noise": (

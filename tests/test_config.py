@@ -1,7 +1,7 @@
 import pytest
 
 from mrisr import MRISRError
-from mrisr.config import Config, preset, settle_architecture
+from mrisr.config import Config, peak_learning_rate, preset, settle_architecture
 
 
 def test_yaml_round_trip(tmp_path):
@@ -60,6 +60,17 @@ def test_a_saved_config_keeps_what_its_run_ran_with(tmp_path):
     assert Config.from_saved(new).model.profile_shape == "sinc"
 
 
+def test_each_model_trains_at_its_own_rate_and_an_old_shared_rate_still_serves_both():
+    thick, iso = ({"model": {"scale": s}} for s in ([1, 1, 4], [2, 2, 2]))
+    config = Config().override({"train": {"learning_rate": 1e-3, "plane_learning_rate": 2e-4}})
+    assert peak_learning_rate(settle_architecture(config.override(thick))) == 2e-4
+    assert peak_learning_rate(settle_architecture(config.override(iso))) == 1e-3
+    old = {"train": {"learning_rate": 3e-4}}  # saved when one rate served both models
+    saved = Config.from_saved(old).train
+    assert (saved.plane_learning_rate, saved.learning_rate) == (3e-4, 3e-4)
+    assert Config.from_saved({}).train.plane_learning_rate == Config().train.plane_learning_rate
+
+
 def test_presets_size_the_networks_and_paper_forces_the_3d_model():
     cpu, gpu, paper = preset("cpu"), preset("gpu"), preset("paper")
     assert (paper.loss.feature_adversarial, paper.loss.nce) == (0.1, 1.0)  # the paper's losses
@@ -68,6 +79,7 @@ def test_presets_size_the_networks_and_paper_forces_the_3d_model():
     assert (cpu.loss.internal, paper.loss.internal) == (1.0, 0.0)  # internal pairs
     assert (cpu.model.nominal_floor, paper.model.nominal_floor) == (True, False)
     assert (cpu.train.batch_size, paper.train.batch_size) == (2, 4)  # the paper's rows were measured at 4
+    assert paper.train.learning_rate == 5e-4 < cpu.train.learning_rate  # ... and at 5e-4
     assert cpu == Config()
     assert gpu.model.plane_width > cpu.model.plane_width and gpu.train.plane_batch_size > cpu.train.plane_batch_size
     assert gpu.model.width > cpu.model.width

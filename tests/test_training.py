@@ -196,7 +196,7 @@ def test_a_diverging_run_warns_at_the_end_and_in_its_report(tmp_path, real_data,
     thick = tmp_path / "thick.nii.gz"
     assert main(["simulate", str(real_data["colin"]), "-o", str(thick), "--scale", "1", "1", "4"]) == 0
     config = tiny_config([], [str(thick)], scale=(1, 1, 4), steps=12)
-    config.train.learning_rate = 1.0  # far too high: the zero-initialised head leaves cubic at once
+    config.train.plane_learning_rate = 1.0  # far too high: the zero-initialised head leaves cubic at once
     with console():
         train(config, tmp_path / "run")
     assert "training diverged" in capsys.readouterr().err

@@ -47,7 +47,8 @@ class PlanarSystem:
         self.lr_zooms = np.mean([v.zooms for v in scans], axis=0)
         self.first_lr = scans[0].data
         self.generator: PlanarSR = build_model(config).to(device)
-        self.optimizers = {"g": torch.optim.Adam(self.generator.parameters(), lr=t.learning_rate, betas=tuple(t.betas))}
+        adam = torch.optim.Adam(self.generator.parameters(), lr=t.plane_learning_rate, betas=tuple(t.betas))
+        self.optimizers = {"g": adam}
         self._last: tuple[torch.Tensor, ...] = ()
 
     @property

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from mrisr.config import Config, TrainConfig
+from mrisr.config import Config, TrainConfig, peak_learning_rate
 from mrisr.console import log, showing_progress, warn
 from mrisr.distributed import Replica, broadcast_parameters, check_in_sync, finish, global_max
 from mrisr.training.monitor import Monitor, validation_ssim
@@ -60,10 +60,10 @@ def budget_used(train: TrainConfig, progress: Progress) -> float:
     return min(1.0, progress.step / max(1, train.steps))
 
 
-def cosine_learning_rate(train: TrainConfig, used: float) -> float:
-    """Cosine decay from ``learning_rate`` to ``min_learning_rate`` as the budget is used."""
+def cosine_learning_rate(peak: float, train: TrainConfig, used: float) -> float:
+    """Cosine decay from ``peak`` to ``min_learning_rate`` as the budget is used."""
     cosine = 0.5 * (1 + math.cos(math.pi * used))
-    return train.min_learning_rate + (train.learning_rate - train.min_learning_rate) * cosine
+    return train.min_learning_rate + (peak - train.min_learning_rate) * cosine
 
 
 def describe_budget(train: TrainConfig) -> str:
@@ -94,6 +94,7 @@ class Trainer:
     def __init__(self, system: System, run_dir: str | Path, replica: Replica, *, resume: bool = False) -> None:
         self.system, self.run_dir, self.replica = system, Path(run_dir), replica
         self.train_config = system.config.train
+        self.peak_rate = peak_learning_rate(system.config)
         self.rng = np.random.default_rng(self.train_config.seed)
         self.progress = restore(self.run_dir, system, self.rng) if resume else Progress()
         broadcast_parameters(list(system.networks.values()), replica)
@@ -104,7 +105,7 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         """Set the learning rate, draw a batch and take one step of the system."""
-        rate = cosine_learning_rate(self.train_config, budget_used(self.train_config, self.progress))
+        rate = cosine_learning_rate(self.peak_rate, self.train_config, budget_used(self.train_config, self.progress))
         for optimizer in self.system.optimizers.values():
             for group in optimizer.param_groups:
                 group["lr"] = rate * group.get("lr_scale", 1.0)
