@@ -21,7 +21,7 @@ from torch import nn
 from mrisr.acquisition.report import acquisition_report, write_acquisition_report
 from mrisr.acquisition.resolve import Acquisition
 from mrisr.checkpoint import build_model
-from mrisr.config import Config
+from mrisr.config import Config, peak_learning_rate
 from mrisr.data import TrainingVolume
 from mrisr.device import training_autocast
 from mrisr.distributed import Replica, optimizer_step
@@ -47,7 +47,7 @@ class PlanarSystem:
         self.lr_zooms = np.mean([v.zooms for v in scans], axis=0)
         self.first_lr = scans[0].data
         self.generator: PlanarSR = build_model(config).to(device)
-        adam = torch.optim.Adam(self.generator.parameters(), lr=t.plane_learning_rate, betas=tuple(t.betas))
+        adam = torch.optim.Adam(self.generator.parameters(), lr=peak_learning_rate(config), betas=tuple(t.betas))
         self.optimizers = {"g": adam}
         self._last: tuple[torch.Tensor, ...] = ()
 

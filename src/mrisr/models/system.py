@@ -39,7 +39,7 @@ from mrisr.acquisition.degradation import white_noise_kept
 from mrisr.acquisition.report import acquisition_report, write_acquisition_report
 from mrisr.acquisition.resolve import Acquisition
 from mrisr.checkpoint import build_model
-from mrisr.config import Config
+from mrisr.config import Config, peak_learning_rate
 from mrisr.data import PatchSampler, TrainingVolume
 from mrisr.device import training_autocast
 from mrisr.distributed import Replica, optimizer_step
@@ -142,9 +142,9 @@ class UnpairedSystem:
         ]
         discriminators = [d for d in (self.lr_disc, self.feat_disc) if d is not None]
         d_params = [p for d in discriminators for p in d.parameters()]
-        self.optimizers = {"g": torch.optim.Adam(g_groups, lr=t.learning_rate, betas=tuple(t.betas))}
+        self.optimizers = {"g": torch.optim.Adam(g_groups, lr=peak_learning_rate(config), betas=tuple(t.betas))}
         if d_params:  # none with a frozen profile and no feature alignment: nothing adversarial to train
-            self.optimizers["d"] = torch.optim.Adam(d_params, lr=t.learning_rate, betas=tuple(t.betas))
+            self.optimizers["d"] = torch.optim.Adam(d_params, lr=peak_learning_rate(config), betas=tuple(t.betas))
         self._last: UnpairedForward | None = None
 
     @property
