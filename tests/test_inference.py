@@ -79,6 +79,15 @@ def test_memory_plan_streams_a_512_cube_in_slabs_and_refuses_what_cannot_fit():
         check_memory((512, 512, 512), (2, 2, 2), 1.0, "big.nii.gz")
 
 
+def test_one_window_only_where_the_memory_plan_leaves_room_for_it():
+    from mrisr.inference import WHOLE_SLAB_VOXELS, check_memory, one_window_voxels
+
+    assert one_window_voxels((90, 108, 90), (2, 2, 2), 90, 4.0) == WHOLE_SLAB_VOXELS  # a 2 mm head: one window
+    depth = check_memory((512, 512, 512), (2, 2, 2), 4.0, "big.nii.gz")
+    assert one_window_voxels((512, 512, 512), (2, 2, 2), depth, 4.0) < 512 * 512 * (depth + 16)
+    assert one_window_voxels((90, 108, 90), (2, 2, 2), 90, 0.8) == 0  # a tight bound keeps small windows
+
+
 def test_slabs_match_the_single_pass_up_to_window_seams():
     """Slabs move the sliding-window grid, so seams differ as window seams do; an off-by-one slab is 30x worse."""
     model = random_model(width=4)
@@ -90,8 +99,21 @@ def test_slabs_match_the_single_pass_up_to_window_seams():
     assert np.abs(np.roll(slabbed, 1, axis=2) - whole).mean() > 0.05 * whole.max()
 
 
+def test_a_small_slab_runs_as_one_window_and_agrees_with_sliding_windows(monkeypatch):
+    model = random_model(width=4)
+    lr = (blob((40, 36, 40), (20, 18, 20), sigma=8) + 0.1).astype(np.float32)
+    calls = []
+    forward = model.super_resolve
+    monkeypatch.setattr(model, "super_resolve", lambda x: calls.append(x.shape) or forward(x))
+    whole = super_resolve_array(model, lr)
+    assert calls == [(1, 1, 40, 36, 40)]
+    windowed = super_resolve_array(model, lr, whole_slab_voxels=0)
+    assert len(calls) > 8  # 32³ windows with a quarter overlap
+    assert np.abs(windowed - whole).mean() < 0.005 * whole.max()
+
+
 def test_a_streamed_file_equals_the_array_in_memory(tmp_path):
-    from mrisr.inference import RUNTIME_BYTES, super_resolve_slabs
+    from mrisr.inference import RUNTIME_BYTES, one_window_voxels, super_resolve_slabs
 
     model = UnpairedSR((1, 1, 4), width=4)
     lr = (blob((12, 10, 30), (6, 5, 15), sigma=4) + 0.1).astype(np.float32)
@@ -101,7 +123,8 @@ def test_a_streamed_file_equals_the_array_in_memory(tmp_path):
     streamed = nib.load(out).get_fdata(dtype=np.float32)
     depth = check_memory_depth(lr.shape, model.scale, limit_gb)
     assert 0 < depth < 30  # the limit forced several slabs
-    slabs = [sr for sr, _ in super_resolve_slabs(model, lr, slab_depth=depth)]
+    window = one_window_voxels(lr.shape, model.scale, depth, limit_gb)
+    slabs = [sr for sr, _ in super_resolve_slabs(model, lr, slab_depth=depth, whole_slab_voxels=window)]
     np.testing.assert_array_equal(streamed, np.concatenate(slabs, 2))
 
 

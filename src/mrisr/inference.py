@@ -42,6 +42,15 @@ MIN_SLAB = 8
 RUNTIME_BYTES = 0.75 * 2**30
 """Resident memory of the interpreter, PyTorch, MONAI and the model before any volume is read."""
 
+WHOLE_SLAB_VOXELS = 2**20
+"""The 3D model runs a slab (with its halo) of up to this many LR voxels as one window, not as 32³ sliding
+windows, whose quarter overlaps and border padding compute a Colin27 2×2×2 scan about three times over,
+when the memory plan leaves room for it (:data:`WINDOW_BYTES_PER_VOXEL`)."""
+
+WINDOW_BYTES_PER_VOXEL = 4 * (3 * 32 + 4 * 8)
+"""Memory of a window per LR voxel: three feature maps of 32 channels and four SR-sized temporaries at 2×2×2
+(counted, not measured)."""
+
 
 def output_shape(shape: Sequence[int], scale: Sequence[float]) -> tuple[int, int, int]:
     """The SR's shape: ``round(n * f)`` voxels per axis over the input's field of view."""
@@ -90,6 +99,15 @@ def plan_slab_depth(
     return min(depth, int(shape[2])) if depth >= thinnest_slab(shape, scale) else 0
 
 
+def one_window_voxels(
+    shape: Sequence[int], scale: Sequence[float], slab_depth: int, limit_gb: float, maps: int = 0, volumes: int = 0
+) -> int:
+    """The largest slab, in LR voxels, to run as one window: up to :data:`WHOLE_SLAB_VOXELS`, within what the
+    plan of ``slab_depth`` leaves of ``limit_gb``."""
+    spare = limit_gb * 2**30 - memory_needed(shape, scale, slab_depth, maps, volumes)
+    return int(min(WHOLE_SLAB_VOXELS, max(spare, 0) // WINDOW_BYTES_PER_VOXEL))
+
+
 def thinnest_slab(shape: Sequence[int], scale: Sequence[float]) -> int:
     """The fewest LR slices a slab may hold: :data:`MIN_SLAB`, or all of them at a non-integer last factor."""
     return min(MIN_SLAB, int(shape[2])) if is_integer_factor(scale[2]) else int(shape[2])
@@ -133,6 +151,7 @@ def super_resolve_slabs(
     slab_depth: int | None = None,
     percentile: float = 99.9,
     roi_size: Sequence[int] = (32, 32, 32),
+    whole_slab_voxels: int = WHOLE_SLAB_VOXELS,
     overlap: float = 0.25,
     sw_batch_size: int = 1,
     device: torch.device | str = "cpu",
@@ -149,9 +168,9 @@ def super_resolve_slabs(
     is bounded by one slab. The input is normalised by its own ``percentile`` as in training. Windows
     run on ``device`` (under autocast when ``dtype`` is not float32); the output is accumulated in float32
     on the CPU, so GPU memory is bounded by one window batch. A model with ``whole_slabs = True`` (the
-    planar one) gets each slab as one window instead. The SR is the mean over ``flips`` flipped passes
-    (:func:`flip_ensemble`; 1: the plain pass). The uncertainty is the spread over ``passes`` test-time
-    passes (:func:`mrisr.trust.uncertainty_passes`).
+    planar one), or a slab of at most ``whole_slab_voxels`` LR voxels, is run as one window instead. The SR
+    is the mean over ``flips`` flipped passes (:func:`flip_ensemble`; 1: the plain pass). The uncertainty is
+    the spread over ``passes`` test-time passes (:func:`mrisr.trust.uncertainty_passes`).
     """
     from monai.inferers import sliding_window_inference  # slow import, needed only here
 
@@ -166,7 +185,7 @@ def super_resolve_slabs(
             return model.super_resolve(window).float()
 
     def slab_sr(x: torch.Tensor) -> torch.Tensor:
-        if getattr(model, "whole_slabs", False):  # one window: the slab itself
+        if getattr(model, "whole_slabs", False) or x[0, 0].numel() <= whole_slab_voxels:  # the slab itself
             return predictor(x.to(device)).cpu()
         return sliding_window_inference(
             x,
@@ -266,6 +285,7 @@ def super_resolve_file(
     sr_shape = output_shape(lr.shape, scale)
     sr_affine = refine_affine(volume.affine, [m / n for m, n in zip(sr_shape, lr.shape)])
     run = {"percentile": percentile, "device": device, "dtype": dtype, "flips": flips}
+    run["whole_slab_voxels"] = one_window_voxels(lr.shape, scale, slab_depth, max_memory_gb, maps, volumes)
     slabs = super_resolve_slabs(model, lr, slab_depth=slab_depth, progress=progress, **run)
     if c.uncertainty or c.consistency:  # the maps' summaries are taken in the input's head
         peak = intensity_scale(lr, percentile)
