@@ -44,10 +44,10 @@ from mrisr.acquisition.simulate import simulate
 from mrisr.checkpoint import load_model
 from mrisr.config import DEFAULT_FLIPS
 from mrisr.data import foreground_mask, intensity_scale
-from mrisr.inference import Companions, fit_to_scan, profile_on_axis, super_resolve_file, super_resolve_slabs
+from mrisr.inference import Companions, fit_to_scan, served_profile, super_resolve_file, super_resolve_slabs
 from mrisr.io import load_volume, save_volume
 from mrisr.metrics import ause, local_rms_error
-from mrisr.trust import Provenance, model_fwhm, model_profile_shape
+from mrisr.trust import Provenance
 
 
 def timed(run: Callable[[], Path]) -> tuple[Path, float]:
@@ -80,8 +80,7 @@ def truth_fitted(
     """The error model of :mod:`mrisr.errormap` fitted on the SR's true ``local`` error over half of the
     ``head`` blocks, and how it and each of ``maps`` rank that error on the other half (``local`` and ``maps``:
     their values in the head; ``model``: turned to the scan, as inference ran it)."""
-    fwhm = profile_on_axis(model_fwhm(meta)[0], meta["scale"], model.scale)
-    acquisition = errormap.sr_acquisition(model, fwhm, model_profile_shape(meta))
+    acquisition = errormap.sr_acquisition(model, *served_profile(meta, model.scale))
     features = errormap.error_features(sr, lr, acquisition, (1.0, 1.0, 1.0), intensity_scale(lr, 99.9))[head.ravel()]
     fit = errormap.block_halves(head.shape, 0)[head]
     net = errormap.fit_error_net(features[fit], local[fit])

@@ -171,7 +171,7 @@ def internal_pair(
     x = torch.from_numpy(np.ascontiguousarray(truth, dtype=np.float32))[None, None]
     lr = blur_decimate(x, scale, torch.tensor(fwhm, dtype=torch.float32), shape)[0, 0].numpy()
     kept = white_noise_kept(scale, fwhm, shape)
-    acquired = Acquisition(scale, tuple(float(w) for w in fwhm), shape)
+    acquired = sr_acquisition(model, fwhm, shape)
     return SelfPair(topped_up(lr, sigma, kept, rng), truth.astype(np.float32), acquired, (1.0, 1.0, 1.0), sigma, model)
 
 

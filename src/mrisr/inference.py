@@ -292,8 +292,8 @@ def super_resolve_file(
         head = foreground_mask(lr / peak)
     whole = np.empty(sr_shape, np.float32) if c.uncertainty else None  # the error map's features need it all
     meta = c.provenance.meta if c.provenance else None
-    fwhm = profile_on_axis(model_fwhm(meta)[0], meta["scale"], scale) if meta else None
-    degraded = ConsistencyStream(lr.shape, sr_shape, fwhm, model_profile_shape(meta)) if c.consistency else None
+    fwhm, shape = served_profile(meta, scale) if meta else (None, None)
+    degraded = ConsistencyStream(lr.shape, sr_shape, fwhm, shape) if c.consistency else None
     with atomic_files(list(named.values())) as tmp_list:
         tmp = dict(zip(named, tmp_list))
         with NiftiStream(tmp["sr"], sr_shape, sr_affine, volume.header) as sr_file:
@@ -311,7 +311,6 @@ def super_resolve_file(
             def pair_sr(pair_model: torch.nn.Module, pair_lr: np.ndarray) -> np.ndarray:
                 return super_resolve_array(pair_model, pair_lr, **run)
 
-            shape = model_profile_shape(meta)
             uncertainty, fitted = self_calibrated_map(model, lr, whole, fwhm, shape, pair_sr, peak)
             del whole
             with NiftiStream(tmp["uncertainty"], sr_shape, sr_affine, volume.header) as map_file:
@@ -358,6 +357,12 @@ def fit_to_scan(model: torch.nn.Module, zooms: Sequence[float], path: str, meta:
                 "on scans of this protocol"
             )
     return model.oriented(axis)
+
+
+def served_profile(meta: dict, scale: Sequence[float]) -> tuple[tuple[float, ...], str]:
+    """The slice profile of the model of checkpoint ``meta`` on a scan of factors ``scale``: the FWHM per axis
+    (a planar model's moved to the axis it now serves, :func:`profile_on_axis`) and its shape."""
+    return profile_on_axis(model_fwhm(meta)[0], meta["scale"], scale), model_profile_shape(meta)
 
 
 def profile_on_axis(fwhm: Sequence[float], trained_scale: Sequence[float], scale: Sequence[float]) -> tuple[float, ...]:
