@@ -202,15 +202,15 @@ def sliding_window_options(config: Config, lr_size: int, device: torch.device | 
     model = build_model(config).eval().to(device)
     lr = np.random.default_rng(0).random((lr_size,) * 3, dtype=np.float32) + 1
     super_resolve_array(model, lr[:32, :32, :32], device=device)  # warm-up: CUDA context, kernel choice
-    start = time.perf_counter()
-    super_resolve_array(model, lr, device=device)
-    results = {"one window (default)": time.perf_counter() - start}
-    choices = [(32, 0.25, 4), (32, 0.25, 1), (48, 0.25, 1), (64, 0.25, 1), (64, 0.5, 1)]
-    for roi, overlap, batch in choices:
+    choices: dict[str, dict] = {"one window (default)": {}}
+    for roi, overlap, batch in [(32, 0.25, 4), (32, 0.25, 1), (48, 0.25, 1), (64, 0.25, 1), (64, 0.5, 1)]:
+        windows = {"roi_size": (roi,) * 3, "overlap": overlap, "sw_batch_size": batch, "whole_slab_voxels": 0}
+        choices[f"roi {roi}, overlap {overlap}, batch {batch}"] = windows
+    results = {}
+    for name, options in choices.items():
         start = time.perf_counter()
-        options = {"roi_size": (roi,) * 3, "overlap": overlap, "sw_batch_size": batch, "whole_slab_voxels": 0}
         super_resolve_array(model, lr, device=device, **options)
-        results[f"roi {roi}, overlap {overlap}, batch {batch}"] = time.perf_counter() - start
+        results[name] = time.perf_counter() - start
     return results
 
 

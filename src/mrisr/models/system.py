@@ -142,9 +142,10 @@ class UnpairedSystem:
         ]
         discriminators = [d for d in (self.lr_disc, self.feat_disc) if d is not None]
         d_params = [p for d in discriminators for p in d.parameters()]
-        self.optimizers = {"g": torch.optim.Adam(g_groups, lr=peak_learning_rate(config), betas=tuple(t.betas))}
+        rate = peak_learning_rate(config)
+        self.optimizers = {"g": torch.optim.Adam(g_groups, lr=rate, betas=tuple(t.betas))}
         if d_params:  # none with a frozen profile and no feature alignment: nothing adversarial to train
-            self.optimizers["d"] = torch.optim.Adam(d_params, lr=peak_learning_rate(config), betas=tuple(t.betas))
+            self.optimizers["d"] = torch.optim.Adam(d_params, lr=rate, betas=tuple(t.betas))
         self._last: UnpairedForward | None = None
 
     @property
