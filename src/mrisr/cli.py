@@ -376,7 +376,8 @@ def _flips_option(p: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_FLIPS,
         choices=(1, 2, 4, 8),
-        help="average the SR over this many flipped passes (default 4: +0.1 dB for 4x the time; 1: plain)",
+        help="average the SR over this many flipped passes, each as long as a plain one "
+        "(default 4; 1: plain; the gain per model is in docs/USER_GUIDE.md)",
     )
 
 
@@ -411,7 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-lr", nargs="+", metavar="DIR|FILE", help="paired validation LR (best-SSIM model)")
     p.add_argument("--val-hr", nargs="+", metavar="DIR|FILE", help="paired validation HR, same order")
     p.add_argument("--seed", type=int, help="random seed (default 0): a run is reproducible")
-    p.add_argument("--batch-size", type=int, help="3D patches per step and process (default 4)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="3D patches per step and process (default 2; the planar model's plane pairs: train.plane_batch_size)",
+    )
     p.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's)")
     p.add_argument("--device", choices=DEVICES, help="auto (default): CUDA when present")
     p.add_argument(
@@ -513,7 +518,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--shard", metavar="I/N", help="this task's share: protocols at the all and train stages, scans at infer"
     )
     p.add_argument(
-        "--uncertainty", action="store_true", help="also write each scan's uncertainty map (1.5-1.8x the time)"
+        "--uncertainty",
+        action="store_true",
+        help="also write each scan's uncertainty map (learned from the scan's own pairs: "
+        "a few times the SR's time, docs/PERFORMANCE.md)",
     )
     _flips_option(p)
     p.add_argument("--seed", type=int, default=0, help="random seed of every model")
