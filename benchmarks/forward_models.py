@@ -20,8 +20,8 @@ from mrisr import datasets
 from mrisr.acquisition.degradation import DegradationParams, blur_decimate, crop_to_multiple, degrade, kspace_downsample
 from mrisr.acquisition.noise import estimate_noise_sigma
 from mrisr.acquisition.profile import estimate_profile, estimate_shape
-from mrisr.data import intensity_scale
 from mrisr.evaluation import interpolate
+from mrisr.intensity import intensity_scale
 from mrisr.io import load_volume
 from mrisr.models.generator import cubic_upsample
 

@@ -2,7 +2,7 @@
 
     python benchmarks/memory_large.py [--shape 512 512 512] [--max-memory-gb 4] [--width 32]
 
-Runs ``mrisr.inference.super_resolve_file`` with an untrained default-size network in a fresh process, on
+Runs ``mrisr.inference.writing.super_resolve_file`` with an untrained default-size network in a fresh process, on
 random data from and to disk (uncompressed ``.nii``, so that gzip does not dominate the time), and prints
 the seconds and the peak resident memory. Memory depends on the in-plane size and the bound (which sets
 the slab depth), not on the number of slices: a thin input with a tight bound exercises the same streaming

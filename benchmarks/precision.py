@@ -10,8 +10,7 @@ import time
 import numpy as np
 import torch
 
-from mrisr.checkpoint import load_model
-from mrisr.inference import super_resolve_array
+from mrisr.inference.loaded import LoadedModel
 from mrisr.io import load_volume
 from mrisr.metrics import normalise_pair, psnr
 
@@ -20,14 +19,14 @@ parser.add_argument("--model", required=True)
 parser.add_argument("--lr", required=True)
 parser.add_argument("--truth", required=True)
 args = parser.parse_args()
-model, meta = load_model(args.model)
+model = LoadedModel.load(args.model, "cpu", "fp32")
 lr, truth = load_volume(args.lr).data, load_volume(args.truth).data
 results = {}
 for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
     start = time.perf_counter()
-    sr = super_resolve_array(model, lr, dtype=dtype)
+    sr = model.super_resolve(lr, dtype=dtype)
     seconds = time.perf_counter() - start
-    reference, prediction = normalise_pair(truth, sr, meta["normalisation"]["percentile"])
+    reference, prediction = normalise_pair(truth, sr, model.percentile)
     results[name] = sr
     print(f"{name}: {seconds:.1f} s, PSNR {psnr(prediction, reference):.3f} dB")
 scale = np.percentile(truth, 99.9)

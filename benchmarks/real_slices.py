@@ -28,11 +28,11 @@ import numpy as np
 from mrisr import datasets
 from mrisr.acquisition.degradation import acquire
 from mrisr.acquisition.geometry import protocol_factors
-from mrisr.checkpoint import load_model
 from mrisr.config import DEFAULT_FLIPS, preset
-from mrisr.data import foreground_mask, intensity_scale
 from mrisr.evaluation import interpolate, write_metrics
-from mrisr.inference import super_resolve_file
+from mrisr.inference.loaded import LoadedModel
+from mrisr.inference.writing import super_resolve_file
+from mrisr.intensity import foreground_mask, intensity_scale
 from mrisr.io import Volume, coarsen_affine, load_volume, save_volume
 from mrisr.metrics import score
 from mrisr.training import train
@@ -89,7 +89,7 @@ def run_scan(name: str, out: Path, *, minutes: float, seed: int, fixed_fwhm_mm: 
     started = time.perf_counter()
     model_path = train(config, folder / "run")
     train_seconds = time.perf_counter() - started
-    model, meta = load_model(model_path)
+    model = LoadedModel.load(model_path, "cpu", "fp32")
     sr = load_volume(super_resolve_file(model, scan_path, folder / "sr.nii.gz", overwrite=True, flips=DEFAULT_FLIPS))
     if sr.data.shape != real.shape:
         raise SystemExit(f"{name}: the SR's shape {sr.data.shape} is not the real slices' {real.shape}")
@@ -109,10 +109,10 @@ def run_scan(name: str, out: Path, *, minutes: float, seed: int, fixed_fwhm_mm: 
         "binned_slice_mm": spacing,
         "minutes": minutes,
         "fixed_fwhm_mm": fixed_fwhm_mm,
-        "steps": meta["step"],
+        "steps": model.meta["step"],
         "seed": seed,
         "train_seconds": round(train_seconds, 1),
-        "estimated_fwhm_mm": meta["acquisition"]["fwhm_mm"],
+        "estimated_fwhm_mm": model.meta["acquisition"]["fwhm_mm"],
         "head_psnr_gain_over_cubic": round(results["mrisr"]["psnr_fg"] - results["cubic"]["psnr_fg"], 3),
         "head_psnr_gain_not_reacquired": round(
             results["mrisr"]["psnr_fg_not_reacquired"] - results["cubic"]["psnr_fg_not_reacquired"], 3

@@ -25,10 +25,10 @@ from mrisr import datasets
 from mrisr.acquisition.degradation import gaussian_downsample
 from mrisr.acquisition.geometry import protocol_factors
 from mrisr.acquisition.simulate import SliceParams, simulate_slices
-from mrisr.checkpoint import load_model
 from mrisr.config import DEFAULT_FLIPS, preset
 from mrisr.evaluation import evaluate, format_table, write_metrics
-from mrisr.inference import super_resolve_file
+from mrisr.inference.loaded import LoadedModel
+from mrisr.inference.writing import super_resolve_file
 from mrisr.io import Volume, coarsen_affine, load_volume, save_volume
 from mrisr.training import train
 
@@ -70,7 +70,7 @@ def run_panel(name: str, out: Path, *, steps: int, seed: int, hr: list[str]) -> 
     started = time.perf_counter()
     model_path = train(config, folder / "run")
     train_seconds = time.perf_counter() - started
-    model, meta = load_model(model_path)
+    model = LoadedModel.load(model_path, "cpu", "fp32")
     started = time.perf_counter()
     sr_path = super_resolve_file(model, lr_path, folder / "sr.nii.gz", overwrite=True, flips=DEFAULT_FLIPS)
     infer_seconds = time.perf_counter() - started
@@ -92,7 +92,7 @@ def run_panel(name: str, out: Path, *, steps: int, seed: int, hr: list[str]) -> 
         "hr": hr,
         "train_seconds": round(train_seconds, 1),
         "infer_seconds": round(infer_seconds, 1),
-        "estimated_fwhm_mm": meta["acquisition"]["fwhm_mm"],
+        "estimated_fwhm_mm": model.meta["acquisition"]["fwhm_mm"],
         "head_psnr_gain_over_cubic": round(results["mrisr"]["psnr_fg"] - results["cubic"]["psnr_fg"], 3),
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -3,7 +3,7 @@
 Colin27 (or, as a check on another head, one of the templates: ``--subject``) is degraded like the panel
 (Gaussian profile of FWHM = factor, Rician ``--noise``, as ``mrisr simulate``) and super-resolved by
 ``mrisr infer --uncertainty``, averaging ``--flips`` flipped passes into the SR (4 by default, as ``mrisr
-infer``). The map ``u`` (:mod:`mrisr.errormap`) is fitted and calibrated on pairs made from the scan itself,
+infer``). The map ``u`` (:mod:`mrisr.trust.uncertainty`) is fitted and calibrated on pairs made from the scan itself,
 never on the truth. Inside the truth's head mask, each map is scored against the *local* error (the squared
 error smoothed by a Gaussian of σ 1.5 voxels, square root: the error at one voxel is mostly noise):
 Spearman, and the area under the sparsification error (AUSE; 0 for the error itself), with the coverage of
@@ -38,16 +38,19 @@ import numpy as np
 import torch
 from scipy import ndimage, stats
 
-from mrisr import datasets, errormap
+from mrisr import datasets
 from mrisr.acquisition.degradation import DegradationParams
 from mrisr.acquisition.simulate import simulate
-from mrisr.checkpoint import load_model
 from mrisr.config import DEFAULT_FLIPS
-from mrisr.data import foreground_mask, intensity_scale
-from mrisr.inference import Companions, fit_to_scan, served_profile, super_resolve_file, super_resolve_slabs
+from mrisr.inference.loaded import LoadedModel
+from mrisr.inference.running import super_resolve_slabs
+from mrisr.inference.writing import Companions, super_resolve_file
+from mrisr.intensity import foreground_mask, intensity_scale
 from mrisr.io import load_volume, save_volume
 from mrisr.metrics import ause, local_rms_error
-from mrisr.trust import Provenance
+from mrisr.trust.errornet import block_halves, fit_error_net, predict
+from mrisr.trust.features import error_features
+from mrisr.trust.pairs import sr_acquisition
 
 
 def timed(run: Callable[[], Path]) -> tuple[Path, float]:
@@ -70,22 +73,22 @@ def ranking(score: np.ndarray, local: np.ndarray, error: np.ndarray | None = Non
 
 def truth_fitted(
     model: torch.nn.Module,
-    meta: dict,
+    profile: tuple[tuple[float, ...], str],
     sr: np.ndarray,
     lr: np.ndarray,
     head: np.ndarray,
     local: np.ndarray,
     maps: dict[str, np.ndarray],
 ) -> dict:
-    """The error model of :mod:`mrisr.errormap` fitted on the SR's true ``local`` error over half of the
+    """The error model of :mod:`mrisr.trust.uncertainty` fitted on the SR's true ``local`` error over half of the
     ``head`` blocks, and how it and each of ``maps`` rank that error on the other half (``local`` and ``maps``:
     their values in the head; ``model``: turned to the scan, as inference ran it)."""
-    acquisition = errormap.sr_acquisition(model, *served_profile(meta, model.scale))
-    features = errormap.error_features(sr, lr, acquisition, (1.0, 1.0, 1.0), intensity_scale(lr, 99.9))[head.ravel()]
-    fit = errormap.block_halves(head.shape, 0)[head]
-    net = errormap.fit_error_net(features[fit], local[fit])
+    acquisition = sr_acquisition(model, *profile)
+    features = error_features(sr, lr, acquisition, (1.0, 1.0, 1.0), intensity_scale(lr, 99.9))[head.ravel()]
+    fit = block_halves(head.shape, 0)[head]
+    net = fit_error_net(features[fit], local[fit])
     held_out = ~fit
-    scored = {"fitted_on_truth": errormap.predict(net, features[held_out])}
+    scored = {"fitted_on_truth": predict(net, features[held_out])}
     scored |= {name: values[held_out] for name, values in maps.items()}
     return {"voxels": int(held_out.sum()), **{name: ranking(x, local[held_out]) for name, x in scored.items()}}
 
@@ -101,21 +104,22 @@ def main() -> None:
     args = parser.parse_args()
     head_path = datasets.colin27() if args.subject == "colin27" else datasets.template(args.subject)
     case = simulate(load_volume(head_path), DegradationParams(scale=tuple(args.scale), noise_sigma=args.noise))
-    model, meta = load_model(args.model)
-    provenance = Provenance(args.model, meta, "benchmarks/trust.py", "float32", "cpu")
+    model = LoadedModel.load(args.model, "cpu", "fp32", "benchmarks/trust.py")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         lr_path = folder / "lr.nii.gz"
         save_volume(lr_path, case.lr.data, case.lr.affine, case.lr.header)
-        infer = partial(super_resolve_file, model, lr_path, percentile=99.9, flips=args.flips)
+        infer = partial(super_resolve_file, model, lr_path, flips=args.flips)
         _, plain_seconds = timed(partial(infer, folder / "plain.nii.gz"))
-        companions = Companions(folder / "u.nii.gz", provenance=provenance)
+        companions = Companions(folder / "u.nii.gz")
         out, map_seconds = timed(partial(infer, folder / "sr.nii.gz", companions=companions))
         sr, u = load_volume(out).data, load_volume(folder / "u.nii.gz").data
         record = json.loads((folder / "sr.json").read_text())
     lr = case.lr.data.astype(np.float32)
-    oriented = fit_to_scan(model, case.lr.zooms, "lr", meta)
-    spread = np.concatenate([s for _, s in super_resolve_slabs(oriented, lr, percentile=99.9, passes=4)], axis=2)
+    oriented = model.for_scan(case.lr.zooms, "lr")
+    spread = np.concatenate(
+        [s for _, s in super_resolve_slabs(oriented, lr, percentile=model.percentile, passes=4)], axis=2
+    )
     truth = case.truth.data
     peak = intensity_scale(truth, 99.9)
     head = foreground_mask(truth / peak)
@@ -136,7 +140,13 @@ def main() -> None:
             "oracle": ranking(local, local),
         },
         "other_half_of_the_head": truth_fitted(
-            oriented, meta, sr, lr, head, local, {"uncertainty": u_head, "spread_4_passes": spread_head}
+            oriented,
+            model.served_profile(oriented.scale),
+            sr,
+            lr,
+            head,
+            local,
+            {"uncertainty": u_head, "spread_4_passes": spread_head},
         ),
         "coverage_2u_per_pair_scale": {  # each pair's own conformal scale, alone, on the truth
             name: round(float(np.mean(error <= 2 * factor * u_head)), 3) for name, factor in scaled.items()

@@ -18,14 +18,13 @@ from pathlib import Path
 
 from mrisr import datasets
 from mrisr.apps.demo import demo_config
-from mrisr.checkpoint import load_model
-from mrisr.data import intensity_scale
 from mrisr.evaluation import consistency, interpolate
 from mrisr.figures import comparison_figure, trust_figure
-from mrisr.inference import Companions, super_resolve_file
+from mrisr.inference.loaded import LoadedModel
+from mrisr.inference.writing import Companions, super_resolve_file
+from mrisr.intensity import intensity_scale
 from mrisr.io import load_volume
 from mrisr.training import train
-from mrisr.trust import Provenance
 
 SCALE = (2, 2, 2)
 
@@ -41,9 +40,8 @@ def main() -> None:
 
     config = demo_config(lr_paths, seed=0, minutes=args.minutes)
     model_path = train(config, out / "run")
-    model, meta = load_model(model_path)
-    provenance = Provenance(model_path, meta, "python examples/epi_b0.py", "float32", "cpu")
-    maps = Companions(out / "b0_1_uncertainty.nii.gz", out / "b0_1_consistency.nii.gz", provenance=provenance)
+    model = LoadedModel.load(model_path, "cpu", "fp32", "python examples/epi_b0.py")
+    maps = Companions(out / "b0_1_uncertainty.nii.gz", out / "b0_1_consistency.nii.gz")
     sr_path = super_resolve_file(model, lr_paths[0], out / "b0_1_sr.nii.gz", companions=maps, overwrite=True)
 
     lr, sr = load_volume(lr_paths[0]), load_volume(sr_path)

@@ -16,8 +16,8 @@ from conftest import real_crop
 from mrisr import MRISRError, datasets
 from mrisr.apps.bids.layout import derivative_path, find_scans, inherited_metadata, parse_name
 from mrisr.apps.bids.protocols import Protocol, group_by_protocol, same_protocol, slice_direction, training_sample
-from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
+from mrisr.models.checkpoint import load_checkpoint
 
 CORNERS = [(60, 70, 60), (70, 80, 50), (50, 60, 70), (65, 75, 55), (55, 85, 65), (75, 65, 60)]
 FAST = ["--steps", "2", "--device", "cpu", "-q"]

@@ -5,7 +5,7 @@ import torch
 from conftest import tiny_config
 
 from mrisr import MRISRError
-from mrisr.checkpoint import build_model, load_checkpoint, load_model, save_checkpoint
+from mrisr.models.checkpoint import build_model, load_checkpoint, load_model, save_checkpoint
 
 
 @pytest.fixture

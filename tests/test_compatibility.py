@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mrisr.checkpoint import load_model
-from mrisr.inference import Companions, super_resolve_file
+from mrisr.inference.loaded import LoadedModel
+from mrisr.inference.writing import Companions, super_resolve_file
 from mrisr.io import load_volume
-from mrisr.trust import Provenance
 
 FIXTURES = Path(__file__).parent / "data" / "checkpoint-v2"
 
@@ -19,18 +18,10 @@ FIXTURES = Path(__file__).parent / "data" / "checkpoint-v2"
 @pytest.mark.parametrize("architecture", ["planar", "unpaired"])
 def test_an_older_model_gives_the_same_sr(architecture, tmp_path):
     folder = FIXTURES / architecture
-    model, meta = load_model(folder / "model.pt")
-    assert meta["config"]["model"]["architecture"] == architecture
-    provenance = Provenance(folder / "model.pt", meta, "test", "float32", "cpu")
-    companions = Companions(consistency=tmp_path / "consistency.nii.gz", provenance=provenance)
-    out = super_resolve_file(
-        model,
-        folder / "lr.nii.gz",
-        tmp_path / "sr.nii.gz",
-        companions=companions,
-        percentile=meta["normalisation"]["percentile"],
-        flips=2,
-    )
+    model = LoadedModel.load(folder / "model.pt", "cpu", "fp32")
+    assert model.meta["config"]["model"]["architecture"] == architecture
+    companions = Companions(consistency=tmp_path / "consistency.nii.gz")
+    out = super_resolve_file(model, folder / "lr.nii.gz", tmp_path / "sr.nii.gz", companions=companions, flips=2)
     expected = np.load(folder / "expected.npz")
     np.testing.assert_allclose(load_volume(out).data, expected["sr"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(load_volume(companions.consistency).data, expected["consistency"], rtol=1e-5, atol=1e-6)

@@ -8,8 +8,8 @@ import pytest
 import torch
 from conftest import straight_and_resumed, tiny_config
 
-from mrisr.checkpoint import load_model
-from mrisr.inference import super_resolve_array, super_resolve_file
+from mrisr.inference.loaded import LoadedModel
+from mrisr.inference.writing import super_resolve_file
 from mrisr.io import load_volume
 from mrisr.metrics import psnr
 from mrisr.training import train
@@ -26,11 +26,11 @@ def cuda_config(real_data, steps=4):
 def test_a_model_trained_on_cuda_infers_alike_on_cuda_and_cpu(tmp_path, real_data):
     model_path = train(cuda_config(real_data), tmp_path / "run")
     lr = load_volume(real_data["colin"]).data
-    on_cpu = super_resolve_array(load_model(model_path, "cpu")[0], lr)
-    gpu_model, meta = load_model(model_path, "cuda")
-    assert meta["step"] == 4 and next(gpu_model.parameters()).is_cuda
-    fp32 = super_resolve_array(gpu_model, lr, device="cuda")
-    bf16 = super_resolve_array(gpu_model, lr, device="cuda", dtype=torch.bfloat16)
+    on_cpu = LoadedModel.load(model_path, "cpu", "fp32").super_resolve(lr)
+    gpu = LoadedModel.load(model_path, "cuda", "fp32")
+    assert gpu.meta["step"] == 4 and next(gpu.network.parameters()).is_cuda
+    fp32 = gpu.super_resolve(lr)
+    bf16 = gpu.super_resolve(lr, dtype=torch.bfloat16)
     peak = float(np.percentile(on_cpu, 99.9))
     assert psnr(fp32, on_cpu, data_range=peak) > 50  # TF32 convolutions on the GPU: close, not bit-equal
     assert psnr(bf16, on_cpu, data_range=peak) > 35
@@ -46,7 +46,7 @@ def test_training_on_cuda_resumes_where_it_stopped(tmp_path, real_data):
 
 def test_streamed_inference_on_cuda_writes_the_same_volume_as_one_pass(tmp_path, real_data):
     model_path = train(cuda_config(real_data, steps=2), tmp_path / "run")
-    model, _ = load_model(model_path, "cuda")
-    out = super_resolve_file(model, real_data["colin"], tmp_path / "sr.nii.gz", device="cuda", max_memory_gb=64)
-    whole = super_resolve_array(model, load_volume(real_data["colin"]).data, device="cuda")
+    model = LoadedModel.load(model_path, "cuda", "fp32")
+    out = super_resolve_file(model, real_data["colin"], tmp_path / "sr.nii.gz", max_memory_gb=64)
+    whole = model.super_resolve(load_volume(real_data["colin"]).data)
     np.testing.assert_allclose(load_volume(out).data, whole, rtol=1e-5, atol=1e-5)

@@ -1,9 +1,10 @@
 import numpy as np
 from conftest import blob
 
-from mrisr.data import PatchSampler, foreground_mask, intensity_scale, prepare_volume, shuffled_axes
+from mrisr.intensity import foreground_mask, intensity_scale
 from mrisr.io import Volume
-from mrisr.synthesis import paint, random_paint, tissue_labels
+from mrisr.sampling.synthesis import paint, random_paint, tissue_labels
+from mrisr.sampling.volumes import PatchSampler, prepare_volume, shuffled_axes
 
 
 def test_patches_come_from_the_foreground():

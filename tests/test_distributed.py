@@ -3,9 +3,9 @@
 import torch
 from conftest import tiny_config
 
-from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
 from mrisr.distributed import Replica
+from mrisr.models.checkpoint import load_checkpoint
 from mrisr.training import make_trainer
 
 

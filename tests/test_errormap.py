@@ -5,32 +5,30 @@ import pytest
 from scipy import ndimage, stats
 
 from mrisr.acquisition.degradation import acquire_axis
-from mrisr.errormap import (
-    COVERAGE,
-    DEPTH_CAP,
-    FEATURES,
-    PLANAR_COVERAGE,
-    Acquisition,
-    PairSamples,
-    block_halves,
-    conformal_scale,
-    cycle_pair,
-    derivative_magnitude,
-    error_features,
-    feature_columns,
-    fit_error_net,
-    head_depth,
-    internal_pair,
-    pair_samples,
-    planar_pairs,
-    predict,
-    reacquired,
-    slice_phase,
-    sr_acquisition,
-)
 from mrisr.evaluation import interpolate
 from mrisr.models import UnpairedSR
 from mrisr.models.planar import PlanarSR
+from mrisr.trust.errornet import (
+    COVERAGE,
+    PLANAR_COVERAGE,
+    PairSamples,
+    block_halves,
+    conformal_scale,
+    fit_error_net,
+    pair_samples,
+    predict,
+)
+from mrisr.trust.features import (
+    DEPTH_CAP,
+    FEATURES,
+    derivative_magnitude,
+    error_features,
+    feature_columns,
+    head_depth,
+    reacquired,
+    slice_phase,
+)
+from mrisr.trust.pairs import Acquisition, cycle_pair, internal_pair, planar_pairs, sr_acquisition
 
 
 def known_error(features: np.ndarray) -> np.ndarray:
@@ -39,7 +37,7 @@ def known_error(features: np.ndarray) -> np.ndarray:
 
 
 def test_the_error_net_ranks_a_known_error_field_and_is_seeded(monkeypatch):
-    monkeypatch.setattr("mrisr.errormap.FIT_STEPS", 500)  # a quarter of a scan's fit: enough for this field
+    monkeypatch.setattr("mrisr.trust.errornet.FIT_STEPS", 500)  # a quarter of a scan's fit: enough for this field
     rng = np.random.default_rng(0)
     n = 20_000
     features = np.exp(rng.normal(-2, 1, (n, len(FEATURES)))).astype(np.float32)
@@ -75,7 +73,7 @@ def samples_of(error_std: float, rng: np.random.Generator, n: int = 20_000) -> P
 
 
 def test_held_out_scales_follow_each_pairs_error_and_the_target(monkeypatch):
-    monkeypatch.setattr("mrisr.errormap.FIT_STEPS", 300)
+    monkeypatch.setattr("mrisr.trust.errornet.FIT_STEPS", 300)
     rng = np.random.default_rng(0)
     cycle, internal = samples_of(1.0, rng), samples_of(4.0, rng)  # the internal pair errs four times as much
     net = fit_error_net(cycle.features[cycle.fit], cycle.local[cycle.fit], seed=0)
@@ -105,7 +103,7 @@ def test_the_cycle_pair_takes_the_sr_as_its_noiseless_truth_and_samples_are_capp
     pair = cycle_pair(UnpairedSR((2, 2, 2), width=4), sr, (2.0, 2.0, 2.0), "gaussian", 0.05, rng)
     assert pair.noise == 0 and pair.truth.shape == (26, 26, 26) and pair.lr.shape == (13, 13, 13)  # a central box
     assert np.all(pair.truth == 2) and 0.045 < pair.lr.std() < 0.055  # noise topped up to the scan's
-    monkeypatch.setattr("mrisr.errormap.PAIR_VOXELS", 1000)
+    monkeypatch.setattr("mrisr.trust.errornet.PAIR_VOXELS", 1000)
     samples = pair_samples(pair, pair.truth + 0.01, peak=1.0, seed=0)
     assert samples.features.shape == (1000, len(FEATURES)) and samples.noise == 0
     np.testing.assert_allclose(samples.residual, 0.01, rtol=1e-3)

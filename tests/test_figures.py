@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from conftest import OBLIQUE
 
-from mrisr.data import foreground_mask
 from mrisr.figures import (
     ERROR_CMAP,
     SagittalView,
@@ -17,6 +16,7 @@ from mrisr.figures import (
     uncertainty_window,
     zoom_window,
 )
+from mrisr.intensity import foreground_mask
 from mrisr.metrics import normalise_pair, score
 
 SHAPE = (24, 28, 20)

@@ -5,8 +5,11 @@ import torch
 from conftest import OBLIQUE, blob, world_centroid
 
 from mrisr import MRISRError
-from mrisr.inference import fit_to_scan, flip_ensemble, output_name, super_resolve_array, super_resolve_file
-from mrisr.io import refine_affine, save_volume
+from mrisr.inference.loaded import LoadedModel
+from mrisr.inference.orient import fit_to_scan
+from mrisr.inference.running import flip_ensemble, super_resolve_array
+from mrisr.inference.writing import super_resolve_file
+from mrisr.io import output_name, refine_affine, save_volume
 from mrisr.models import PlanarSR, UnpairedSR
 
 
@@ -17,7 +20,7 @@ def test_output_overlays_the_input_in_world_space(tmp_path, scale, shape):
     header = nib.Nifti1Header()
     header.set_xyzt_units("mm")
     save_volume(tmp_path / "in.nii.gz", data, OBLIQUE, header)
-    out = super_resolve_file(UnpairedSR(scale, width=4), tmp_path / "in.nii.gz", tmp_path / "out.nii.gz")
+    out = super_resolve_file(LoadedModel(UnpairedSR(scale, width=4)), tmp_path / "in.nii.gz", tmp_path / "out.nii.gz")
     img = nib.load(out)
     assert img.shape == tuple(n * f for n, f in zip(shape, scale))
     np.testing.assert_allclose(img.affine, refine_affine(OBLIQUE, scale), atol=1e-4)
@@ -69,7 +72,7 @@ def test_output_names_follow_the_input():
 
 def test_memory_plan_streams_a_512_cube_in_slabs_and_refuses_what_cannot_fit():
     from mrisr import MRISRError
-    from mrisr.inference import check_memory, plan_slab_depth
+    from mrisr.inference.memory import check_memory, plan_slab_depth
 
     assert check_memory((90, 108, 90), (2, 2, 2), 4.0, "colin.nii.gz") == 90  # one slab: the whole volume
     depth = check_memory((512, 512, 512), (2, 2, 2), 4.0, "big.nii.gz")
@@ -80,7 +83,7 @@ def test_memory_plan_streams_a_512_cube_in_slabs_and_refuses_what_cannot_fit():
 
 
 def test_one_window_only_where_the_memory_plan_leaves_room_for_it():
-    from mrisr.inference import WHOLE_SLAB_VOXELS, check_memory, one_window_voxels
+    from mrisr.inference.memory import WHOLE_SLAB_VOXELS, check_memory, one_window_voxels
 
     assert one_window_voxels((90, 108, 90), (2, 2, 2), 90, 4.0) == WHOLE_SLAB_VOXELS  # a 2 mm head: one window
     depth = check_memory((512, 512, 512), (2, 2, 2), 4.0, "big.nii.gz")
@@ -113,13 +116,14 @@ def test_a_small_slab_runs_as_one_window_and_agrees_with_sliding_windows(monkeyp
 
 
 def test_a_streamed_file_equals_the_array_in_memory(tmp_path):
-    from mrisr.inference import RUNTIME_BYTES, one_window_voxels, super_resolve_slabs
+    from mrisr.inference.memory import RUNTIME_BYTES, one_window_voxels
+    from mrisr.inference.running import super_resolve_slabs
 
     model = UnpairedSR((1, 1, 4), width=4)
     lr = (blob((12, 10, 30), (6, 5, 15), sigma=4) + 0.1).astype(np.float32)
     save_volume(tmp_path / "in.nii", lr, OBLIQUE)
     limit_gb = (RUNTIME_BYTES + 300_000) / 2**30  # room for a few slices beyond the runtime
-    out = super_resolve_file(model, tmp_path / "in.nii", tmp_path / "out.nii.gz", max_memory_gb=limit_gb)
+    out = super_resolve_file(LoadedModel(model), tmp_path / "in.nii", tmp_path / "out.nii.gz", max_memory_gb=limit_gb)
     streamed = nib.load(out).get_fdata(dtype=np.float32)
     depth = check_memory_depth(lr.shape, model.scale, limit_gb)
     assert 0 < depth < 30  # the limit forced several slabs
@@ -129,7 +133,7 @@ def test_a_streamed_file_equals_the_array_in_memory(tmp_path):
 
 
 def check_memory_depth(shape, scale, limit_gb):
-    from mrisr.inference import check_memory
+    from mrisr.inference.memory import check_memory
 
     return check_memory(shape, scale, limit_gb, "x")
 
@@ -138,7 +142,7 @@ def test_shards_partition_the_file_list():
     from pathlib import Path
 
     from mrisr import MRISRError
-    from mrisr.inference import select_shard
+    from mrisr.inference.batch import select_shard
 
     files = [Path(f"{i}.nii.gz") for i in range(7)]
     shards = [select_shard(files, f"{i}/3") for i in range(3)]
@@ -199,7 +203,7 @@ def test_a_file_super_resolved_with_flips_equals_the_array_ensemble(tmp_path):
             parameter.normal_(0, 0.1)
     lr = np.random.default_rng(0).random((12, 10, 8)).astype(np.float32)
     save_volume(tmp_path / "lr.nii.gz", lr, np.eye(4))
-    out = super_resolve_file(model, tmp_path / "lr.nii.gz", tmp_path / "sr.nii.gz", flips=4)
+    out = super_resolve_file(LoadedModel(model), tmp_path / "lr.nii.gz", tmp_path / "sr.nii.gz", flips=4)
     plain = super_resolve_array(model, lr)
     ensemble = super_resolve_array(model, lr, flips=4)
     np.testing.assert_allclose(nib.load(out).get_fdata(), ensemble, rtol=1e-5, atol=1e-5)
@@ -226,7 +230,7 @@ def test_any_factor_in_any_orientation_keeps_the_field_of_view_and_the_world_pos
     affine = scan_affine(zooms)
     save_volume(tmp_path / "in.nii.gz", data, affine)
     model = PlanarSR((1, 1, factor), width=4, blocks=1).eval()  # trained along axis 2
-    out = super_resolve_file(model, tmp_path / "in.nii.gz", tmp_path / "out.nii.gz", flips=1)
+    out = super_resolve_file(LoadedModel(model), tmp_path / "in.nii.gz", tmp_path / "out.nii.gz", flips=1)
     img = nib.load(out)
     expected = list(shape)
     expected[axis] = round(shape[axis] * factor)

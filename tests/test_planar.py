@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from mrisr.data import TrainingVolume
 from mrisr.models.planar import (
     PlanarSR,
     PlaneSR,
@@ -16,7 +15,8 @@ from mrisr.models.planar import (
     slice_axis,
     upsample_last,
 )
-from mrisr.planes import acquire_along_last, noise_kept, pair_sampler, sharp_plane_stacks
+from mrisr.sampling.planes import acquire_along_last, noise_kept, pair_sampler, sharp_plane_stacks
+from mrisr.sampling.volumes import TrainingVolume
 
 
 def training_volume(data: np.ndarray, sigma: float) -> TrainingVolume:

@@ -7,7 +7,7 @@ from mrisr import datasets
 from mrisr.acquisition.degradation import DegradationParams, crop_to_multiple, degrade
 from mrisr.acquisition.noise import estimate_noise_sigma
 from mrisr.acquisition.profile import estimate_fwhm, power_spectrum, spectral_misfit
-from mrisr.data import intensity_scale
+from mrisr.intensity import intensity_scale
 from mrisr.io import load_volume
 
 

@@ -13,8 +13,9 @@ from mrisr.acquisition.report import acquisition_report, format_report, write_ac
 from mrisr.acquisition.resolve import Acquisition, settle
 from mrisr.config import Config
 from mrisr.console import console
-from mrisr.data import intensity_scale, prepare_volume
+from mrisr.intensity import intensity_scale
 from mrisr.io import Volume, load_volume
+from mrisr.sampling.volumes import prepare_volume
 
 
 @pytest.fixture(scope="module")

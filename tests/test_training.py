@@ -11,10 +11,10 @@ import torch
 from conftest import straight_and_resumed, tiny_config
 
 from mrisr import MRISRError
-from mrisr.checkpoint import load_checkpoint
 from mrisr.cli import main
 from mrisr.console import console
 from mrisr.distributed import Replica
+from mrisr.models.checkpoint import load_checkpoint
 from mrisr.models.system import rician_debiased
 from mrisr.training import Trainer, make_trainer, train
 

@@ -11,13 +11,17 @@ from conftest import OBLIQUE, blob
 from test_inference import random_model
 
 from mrisr.acquisition.degradation import acquire_axis, blur_decimate, gaussian_downsample
-from mrisr.checkpoint import load_model, save_checkpoint
 from mrisr.config import Config
-from mrisr.errormap import FEATURES
-from mrisr.inference import Companions, super_resolve_array, super_resolve_file, super_resolve_slabs
+from mrisr.inference.loaded import LoadedModel
+from mrisr.inference.running import super_resolve_slabs
+from mrisr.inference.sidecar import file_sha256
+from mrisr.inference.writing import Companions, super_resolve_file
 from mrisr.io import refine_affine, save_volume
 from mrisr.models import UnpairedSR
-from mrisr.trust import ConsistencyStream, Provenance, file_sha256, uncertainty_passes
+from mrisr.models.checkpoint import save_checkpoint
+from mrisr.trust.consistency import ConsistencyStream
+from mrisr.trust.features import FEATURES
+from mrisr.trust.spread import uncertainty_passes
 
 
 def test_passes_give_the_plain_prediction_and_a_spread_from_flips_and_noise():
@@ -103,15 +107,14 @@ def trained(tmp_path):
     return tmp_path / "model.pt", tmp_path / "lr.nii.gz"
 
 
-def companions(model_path, meta, tmp_path, **kwargs):
-    provenance = Provenance(model_path, meta, "mrisr infer ...", "float32", "cpu")
-    return Companions(tmp_path / "u.nii.gz", tmp_path / "c.nii.gz", provenance=provenance, **kwargs)
+def companions(tmp_path):
+    return Companions(tmp_path / "u.nii.gz", tmp_path / "c.nii.gz")
 
 
 def test_maps_land_on_the_exact_grids_and_the_sidecar_records_the_run(trained, tmp_path):
     model_path, lr_path = trained
-    model, meta = load_model(model_path)
-    out = super_resolve_file(model, lr_path, tmp_path / "sr.nii.gz", companions=companions(model_path, meta, tmp_path))
+    model = LoadedModel.load(model_path, "cpu", "fp32", "mrisr infer ...")
+    out = super_resolve_file(model, lr_path, tmp_path / "sr.nii.gz", companions=companions(tmp_path))
     lr, sr = nib.load(lr_path), nib.load(out)
     uncertainty, consistency = nib.load(tmp_path / "u.nii.gz"), nib.load(tmp_path / "c.nii.gz")
     assert uncertainty.shape == sr.shape and np.allclose(uncertainty.affine, refine_affine(OBLIQUE, (2, 2, 2)))
@@ -121,7 +124,7 @@ def test_maps_land_on_the_exact_grids_and_the_sidecar_records_the_run(trained, t
     assert np.all(uncertainty.get_fdata() >= 0) and uncertainty.get_fdata().max() > 0
     record = json.loads((tmp_path / "sr.json").read_text())
     assert record["Model"]["SHA256"] == file_sha256(model_path)
-    assert record["Model"]["WeightsSHA256"] == meta["weights_sha256"]
+    assert record["Model"]["WeightsSHA256"] == model.meta["weights_sha256"]
     assert record["Sources"] == [str(Path(lr_path).resolve())]
     assert record["GeneratedBy"][0]["Name"] == "mrisr" and record["Scale"] == [2, 2, 2]
     assert record["Degradation"]["FWHMmm"] == [2.0] * 3 and record["Degradation"]["Warnings"] == ["a warning"]
@@ -131,18 +134,18 @@ def test_maps_land_on_the_exact_grids_and_the_sidecar_records_the_run(trained, t
     assert calibration["Features"] == list(FEATURES) and calibration["HeldOutR2"] <= 1
     assert calibration["ConformalScale"] > 0 and 0.9 <= calibration["CalibrationCoverage"] <= 1
     assert record["Consistency"]["psnr"] > 10 and record["Consistency"]["mean_abs_residual_head"] > 0
-    plain = super_resolve_array(model, lr.get_fdata(dtype=np.float32))
+    plain = model.super_resolve(lr.get_fdata(dtype=np.float32))
     np.testing.assert_allclose(sr.get_fdata(), plain, rtol=1e-5, atol=1e-4)  # the maps do not change the SR
 
 
 def test_a_run_that_fails_midway_leaves_no_output_map_or_sidecar(trained, tmp_path, monkeypatch):
     model_path, lr_path = trained
-    model, meta = load_model(model_path)
+    model = LoadedModel.load(model_path, "cpu")
 
     def killed(self):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ConsistencyStream, "finish", killed)
     with pytest.raises(KeyboardInterrupt):
-        super_resolve_file(model, lr_path, tmp_path / "sr.nii.gz", companions=companions(model_path, meta, tmp_path))
+        super_resolve_file(model, lr_path, tmp_path / "sr.nii.gz", companions=companions(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lr.nii.gz", "model.pt"]  # no temp files either

@@ -77,12 +77,11 @@ def _train_config(args: argparse.Namespace):
 
 def _run(args: argparse.Namespace) -> None:
     """Train on the scans (their geometry from the headers), then super-resolve each of them with its maps."""
-    from mrisr.checkpoint import load_model
-    from mrisr.device import resolve_device, resolve_precision
-    from mrisr.inference import Companions, super_resolve_files
+    from mrisr.inference.batch import super_resolve_files
+    from mrisr.inference.loaded import LoadedModel
+    from mrisr.inference.writing import Companions
     from mrisr.io import list_nifti
     from mrisr.training import train
-    from mrisr.trust import Provenance
 
     output = Path(args.output)
     inputs = list_nifti(args.inputs)
@@ -93,22 +92,14 @@ def _run(args: argparse.Namespace) -> None:
         args.resume = (run_dir / "checkpoints" / "last.pt").is_file()
         config, _ = _train_config(args)
         model_path = train(config, run_dir, resume=args.resume)
-    device = resolve_device(args.device or "auto")
-    model, meta = load_model(model_path, device)
-    dtype = resolve_precision("auto", device)
-    provenance = Provenance(
-        model_path, meta, shlex.join(["mrisr", *args.argv]), str(dtype).removeprefix("torch."), str(device)
-    )
-    companions = Companions(uncertainty=output, consistency=output, provenance=provenance)
+    model = LoadedModel.load(model_path, args.device or "auto", command=shlex.join(["mrisr", *args.argv]))
+    companions = Companions(uncertainty=output, consistency=output)
     report = super_resolve_files(
         model,
         inputs,
         output,
         companions=companions,
         skip_existing=True,
-        percentile=meta["normalisation"]["percentile"],
-        device=device,
-        dtype=dtype,
         progress=showing_progress(),
         flips=DEFAULT_FLIPS,
     )
@@ -199,14 +190,12 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, dict]:
 
 
 def _infer(args: argparse.Namespace) -> None:
-    from mrisr.checkpoint import load_model
-    from mrisr.device import resolve_device, resolve_precision
-    from mrisr.inference import Companions, select_shard, super_resolve_file, super_resolve_files
+    from mrisr.inference.batch import select_shard, super_resolve_files
+    from mrisr.inference.loaded import LoadedModel
+    from mrisr.inference.writing import Companions, super_resolve_file
     from mrisr.io import list_nifti
-    from mrisr.trust import Provenance
 
-    device = resolve_device(args.device)
-    model, meta = load_model(args.model, device)
+    model = LoadedModel.load(args.model, args.device, args.precision, shlex.join(["mrisr", *args.argv]))
     if args.scale and tuple(args.scale) != model.scale:
         raise MRISRError(f"{args.model}: the model's scale is {list(model.scale)}, not the requested {args.scale}")
     inputs = list_nifti(args.inputs)
@@ -214,22 +203,14 @@ def _infer(args: argparse.Namespace) -> None:
     to_folder = len(inputs) > 1 or any(Path(i).is_dir() for i in args.inputs) or output.is_dir()
     if args.shard:
         inputs = select_shard(inputs, args.shard)
-    dtype = resolve_precision(args.precision, device)
-    provenance = Provenance(
-        Path(args.model), meta, shlex.join(["mrisr", *args.argv]), str(dtype).removeprefix("torch."), str(device)
-    )
     companions = Companions(
         uncertainty=Path(args.uncertainty) if args.uncertainty else None,
         consistency=Path(args.consistency) if args.consistency else None,
-        provenance=provenance,
     )
     options = {
         "companions": companions,
-        "percentile": meta["normalisation"]["percentile"],
         "overwrite": args.overwrite,
         "volume_index": args.volume_index,
-        "device": device,
-        "dtype": dtype,
         "progress": showing_progress(),
         "max_memory_gb": args.max_memory_gb,
         "allow_nonfinite": args.allow_nonfinite,

@@ -18,7 +18,7 @@ PROFILES = ("estimate", "learn")
 PRECISIONS = ("auto", "fp32", "bf16")
 TRAIN_PRECISIONS = ("fp32", "bf16")
 DEFAULT_FLIPS = 4
-"""Flipped passes that ``mrisr infer`` and the demo average by default (:func:`mrisr.inference.flip_ensemble`)."""
+"""Flipped passes that ``mrisr infer`` and the demo average by default (:func:`mrisr.inference.running.flip_ensemble`)."""
 ARCHITECTURES = ("auto", "unpaired", "planar")
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {},
@@ -71,7 +71,7 @@ RENAMED = {"loss": {"sty": "lr_adversarial", "align": "feature_adversarial"}}
 class ModelConfig:
     """Architecture of the generators and discriminators (see :mod:`mrisr.models`)."""
 
-    # the generator class (mrisr.checkpoint.GENERATORS): "unpaired" (the paper's 3D model), "planar" (2D, learns
+    # the generator class (mrisr.models.checkpoint.GENERATORS): "unpaired" (the paper's 3D model), "planar" (2D, learns
     # from the scan's own sharp planes; thick slices only) or "auto" (planar where one axis alone is coarse)
     architecture: str = "auto"
     # per-axis factor from the scan's voxels to the SR's; need not be an integer for the planar model (4.5)
@@ -152,7 +152,7 @@ class TrainConfig:
     # factor): a few HR sources seen from six sides
     transpose: bool = False
     # 3D model: share of HR patches repainted from the HR source's tissue labels with random intensities per
-    # label (mrisr.synthesis): edges as sharp as one person's, not a population average's
+    # label (mrisr.sampling.synthesis): edges as sharp as one person's, not a population average's
     hr_synthetic: float = 0.0
     log_every: int = 25  # steps between TensorBoard scalars
     checkpoint_every: int = 200  # steps between checkpoints (last.pt, for --resume)

@@ -13,8 +13,8 @@ import numpy as np
 from scipy import ndimage
 
 from mrisr import MRISRError
-from mrisr.data import foreground_mask, intensity_scale
 from mrisr.evaluation import interpolate
+from mrisr.intensity import foreground_mask, intensity_scale
 from mrisr.io import atomic_write
 from mrisr.metrics import score
 
@@ -271,7 +271,7 @@ def comparison_figure(
     units of the truth's 99.9th percentile), a zoom of the boxed square, and |image − truth| on
     [0, ``error_max``]; the reference's own (all-zero) error cell shows the head mask instead. Titles give
     the head-mask PSNR/SSIM of the whole volume: ``metrics[name]["psnr_fg"/"ssim_fg"]`` when given, else
-    :func:`mrisr.metrics.score` inside :func:`mrisr.data.foreground_mask` of the truth, as in ``evaluate``.
+    :func:`mrisr.metrics.score` inside :func:`mrisr.intensity.foreground_mask` of the truth, as in ``evaluate``.
 
     The zoom is chosen automatically, the same square in every panel: its side is ZOOM_FRACTION of the
     head's larger extent on the slice (about 6 cm on an adult head: gyri and ventricles stay recognisable

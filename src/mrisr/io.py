@@ -274,3 +274,10 @@ def list_nifti(inputs: Sequence[str | Path]) -> list[Path]:
     if not files:
         raise MRISRError("no input files given")
     return files
+
+
+def output_name(input_path: Path, suffix: str = "_sr", extension: str = ".nii.gz") -> str:
+    """``sub-01_T1w.nii.gz`` → ``sub-01_T1w_sr.nii.gz`` (or another suffix and extension)."""
+    name = input_path.name
+    stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else name.removesuffix(".nii")
+    return f"{stem}{suffix}{extension}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from mrisr.data import intensity_scale
+from mrisr.intensity import intensity_scale
 
 
 def normalise_pair(truth: np.ndarray, pred: np.ndarray, percentile: float = 99.9) -> tuple[np.ndarray, np.ndarray]:

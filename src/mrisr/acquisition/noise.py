@@ -109,3 +109,12 @@ def estimate_noise_sigma(image: np.ndarray, corner_fraction: float = 0.1) -> flo
     detail = np.einsum("aibjck,i,j,k->abc", blocks, signs, signs, signs) / np.sqrt(8.0)
     mean = blocks.mean(axis=(1, 3, 5))
     return float(np.median(np.abs(detail[mean > 0.1 * bright])) / 0.6745)
+
+
+def topped_up(lr: np.ndarray, sigma: float, kept: float, rng: np.random.Generator) -> np.ndarray:
+    """``lr`` with Rician noise bringing its std back to ``sigma``: the blur kept the share ``kept`` of it."""
+    extra = sigma * float(np.sqrt(max(0.0, 1 - kept**2)))
+    if extra == 0:
+        return lr.astype(np.float32)
+    real, imag = rng.standard_normal((2, *lr.shape)) * extra
+    return rician(lr, real, imag).astype(np.float32)

@@ -26,7 +26,7 @@ from mrisr.acquisition.profile import (
     sharper_than_any_gaussian,
 )
 from mrisr.config import PROFILE_SHAPES, PROFILES, Config
-from mrisr.data import TrainingVolume
+from mrisr.sampling.volumes import TrainingVolume
 
 NOMINAL_TOLERANCE = 0.1
 """How far below the nominal FWHM an estimate against other subjects may lie and still be used."""

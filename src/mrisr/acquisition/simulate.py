@@ -10,7 +10,7 @@ from scipy import ndimage
 from mrisr import MRISRError
 from mrisr.acquisition.degradation import DegradationParams, acquire_axis, crop_to_multiple, degrade, tidy_factors
 from mrisr.acquisition.noise import rician
-from mrisr.data import intensity_scale
+from mrisr.intensity import intensity_scale
 from mrisr.io import Volume, coarsen_affine
 
 

@@ -104,11 +104,11 @@ def inference_child(
 ) -> dict[str, float]:
     """Run in a fresh process: super-resolve an ``lr_shape`` volume from and to disk; time, peak RSS and
     peak GPU memory (0 on the CPU)."""
-    from mrisr.checkpoint import build_model, load_model, save_checkpoint
     from mrisr.evaluation import interpolate
-    from mrisr.inference import Companions, super_resolve_file
+    from mrisr.inference.loaded import LoadedModel
+    from mrisr.inference.writing import Companions, super_resolve_file
     from mrisr.io import load_volume, refine_affine, save_volume
-    from mrisr.trust import Provenance
+    from mrisr.models.checkpoint import build_model, save_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(0)
@@ -124,15 +124,12 @@ def inference_child(
             config = Config().override({"model": {"scale": list(scale), "width": width}})
             model = build_model(config).eval().to(device)
             output = Path(tmp) / f"sr{output_suffix}"
-            companions = Companions()
+            companions, loaded = Companions(), LoadedModel(model, device=torch.device(device))
             if method == TRUST_MAPS:
                 save_checkpoint(Path(tmp) / "model.pt", model, config)
-                _, meta = load_model(Path(tmp) / "model.pt")
-                provenance = Provenance(Path(tmp) / "model.pt", meta, "mrisr bench", "float32", device)
-                companions = Companions(Path(tmp) / "u.nii.gz", Path(tmp) / "c.nii.gz", provenance=provenance)
-            super_resolve_file(
-                model, Path(tmp) / "lr.nii", output, companions=companions, max_memory_gb=max_memory_gb, device=device
-            )
+                loaded = LoadedModel.load(Path(tmp) / "model.pt", device, "fp32", "mrisr bench")
+                companions = Companions(Path(tmp) / "u.nii.gz", Path(tmp) / "c.nii.gz")
+            super_resolve_file(loaded, Path(tmp) / "lr.nii", output, companions=companions, max_memory_gb=max_memory_gb)
         seconds = time.perf_counter() - start
     gpu_bytes = torch.cuda.max_memory_allocated() if torch.device(device).type == "cuda" else 0
     return {"seconds": seconds, "peak_rss_gib": peak_rss_bytes() / 2**30, "peak_gpu_gib": gpu_bytes / 2**30}
@@ -157,7 +154,7 @@ def inference_in_subprocess(*args: Any, **kwargs: Any) -> dict[str, float]:
 
 def window_options(config: Config, threads: Sequence[int], device: torch.device | str = "cpu") -> dict[str, float]:
     """Seconds per sliding-window batch (4 windows of 32³ LR voxels) under each option."""
-    from mrisr.checkpoint import build_model
+    from mrisr.models.checkpoint import build_model
 
     device = torch.device(device)
     model = build_model(config).eval().to(device)
@@ -196,8 +193,8 @@ def window_options(config: Config, threads: Sequence[int], device: torch.device 
 def sliding_window_options(config: Config, lr_size: int, device: torch.device | str = "cpu") -> dict[str, float]:
     """Seconds to super-resolve a ``lr_size``³ array as one window (the default for a volume this size) and
     under sliding-window size / overlap / batch choices."""
-    from mrisr.checkpoint import build_model
-    from mrisr.inference import super_resolve_array
+    from mrisr.inference.running import super_resolve_array
+    from mrisr.models.checkpoint import build_model
 
     model = build_model(config).eval().to(device)
     lr = np.random.default_rng(0).random((lr_size,) * 3, dtype=np.float32) + 1

@@ -17,16 +17,14 @@ from mrisr import datasets
 from mrisr.acquisition.degradation import DegradationParams
 from mrisr.acquisition.geometry import protocol_factors
 from mrisr.acquisition.simulate import Simulation, SliceParams, simulate, simulate_slices
-from mrisr.checkpoint import load_model
 from mrisr.config import DEFAULT_FLIPS, Config
 from mrisr.console import log
-from mrisr.device import resolve_device, resolve_precision
 from mrisr.evaluation import evaluate, format_table, write_metrics
 from mrisr.figures import comparison_figure, trust_figure
-from mrisr.inference import Companions, super_resolve_file
+from mrisr.inference.loaded import LoadedModel
+from mrisr.inference.writing import Companions, super_resolve_file
 from mrisr.io import check_output_path, load_volume, save_volume
 from mrisr.training import train
-from mrisr.trust import Provenance
 
 DEMO_NOISE_SIGMA = 0.02
 DEMO_STEPS = 2000
@@ -121,22 +119,10 @@ def run_demo(
         fwhm = [0.0, 0.0, 0.0]
         fwhm[SCAN.axis] = SCAN.thickness  # the truth's voxels are 1 mm
     model_path = train(config, out / "run")
-    target = resolve_device(device)
-    model, meta = load_model(model_path, target)
-    dtype = resolve_precision("auto", target)
-    provenance = Provenance(model_path, meta, "mrisr demo", str(dtype).removeprefix("torch."), str(target))
-    companions = Companions(
-        out / "colin27_uncertainty.nii.gz", out / "colin27_consistency.nii.gz", provenance=provenance
-    )
+    model = LoadedModel.load(model_path, device, command="mrisr demo")
+    companions = Companions(out / "colin27_uncertainty.nii.gz", out / "colin27_consistency.nii.gz")
     sr_path = super_resolve_file(
-        model,
-        lr_path,
-        out / "colin27_sr.nii.gz",
-        companions=companions,
-        overwrite=True,
-        device=target,
-        dtype=dtype,
-        flips=DEFAULT_FLIPS,
+        model, lr_path, out / "colin27_sr.nii.gz", companions=companions, overwrite=True, flips=DEFAULT_FLIPS
     )
 
     truth, lr, sr = load_volume(truth_path), load_volume(lr_path), load_volume(sr_path)
@@ -160,7 +146,7 @@ def run_demo(
         "degradation": degradation if paper else {k: v for k, v in SCAN.__dict__.items() if k != "sidecar"},
         "train_steps": steps if minutes is None else None,
         "train_minutes": minutes,
-        "steps": meta["step"],
+        "steps": model.meta["step"],
         "total_seconds": round(time.perf_counter() - started, 1),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

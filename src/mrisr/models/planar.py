@@ -4,7 +4,7 @@ A thick-slice scan (factor ``f`` along one axis, 1 along the two others) is shar
 plane cut *across* the slices (sagittal or coronal for axial slices) is sharp along its in-plane axis and
 blurred along the slice axis; :class:`PlaneSR` learns to undo that blur, from planes *inside* the slices
 that were blurred and decimated along one of their axes the way the scanner blurred the slice axis
-(:mod:`mrisr.planes`). This is internal learning in the manner of SMORE (Zhao et al. 2020) and ECLARE
+(:mod:`mrisr.sampling.planes`). This is internal learning in the manner of SMORE (Zhao et al. 2020) and ECLARE
 (Remedios et al. 2025), written from their papers; other people's HR volumes can add more such pairs.
 
 :class:`PlanarSR` applies the 2D network to every plane of a volume that contains the slice axis, in

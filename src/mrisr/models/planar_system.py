@@ -1,5 +1,5 @@
 """The thick-slice model as it trains: :class:`~mrisr.models.planar.PlanarSR` supervised on plane pairs made
-from the scan's own sharp planes and from HR volumes of other subjects (:mod:`mrisr.planes`).
+from the scan's own sharp planes and from HR volumes of other subjects (:mod:`mrisr.sampling.planes`).
 
 No discriminator and no contrastive term: the pairs are real (same subject, contrast and scanner for the
 internal ones) once the slice profile and the noise level are known, and both are settled from the scan
@@ -20,14 +20,14 @@ from torch import nn
 
 from mrisr.acquisition.report import acquisition_report, write_acquisition_report
 from mrisr.acquisition.resolve import Acquisition
-from mrisr.checkpoint import build_model
 from mrisr.config import Config, peak_learning_rate
-from mrisr.data import TrainingVolume
 from mrisr.device import training_autocast
 from mrisr.distributed import Replica, optimizer_step
 from mrisr.losses import charbonnier
+from mrisr.models.checkpoint import build_model
 from mrisr.models.planar import PlanarSR, sample_last
-from mrisr.planes import PlanePairSampler, pair_sampler
+from mrisr.sampling.planes import PlanePairSampler, pair_sampler
+from mrisr.sampling.volumes import TrainingVolume
 
 
 class PlanarSystem:
@@ -106,8 +106,8 @@ def check_in_plane_spacing(scan: TrainingVolume, scale: Sequence[float], axis: i
 def build_planar_system(config: Config, device: torch.device) -> PlanarSystem:
     """Load the scans and any HR volumes, settle the acquisition from the scans and build the system."""
     from mrisr.acquisition.resolve import settle
-    from mrisr.data import load_training_volumes
     from mrisr.models.planar import slice_axis
+    from mrisr.sampling.volumes import load_training_volumes
 
     t = config.train
     scans = load_training_volumes(t.lr, t.percentile, (1, 1, 1))

@@ -38,9 +38,7 @@ from torch import nn
 from mrisr.acquisition.degradation import white_noise_kept
 from mrisr.acquisition.report import acquisition_report, write_acquisition_report
 from mrisr.acquisition.resolve import Acquisition
-from mrisr.checkpoint import build_model
 from mrisr.config import Config, peak_learning_rate
-from mrisr.data import PatchSampler, TrainingVolume
 from mrisr.device import training_autocast
 from mrisr.distributed import Replica, optimizer_step
 from mrisr.losses import (
@@ -51,8 +49,10 @@ from mrisr.losses import (
     lsgan_generator_loss,
 )
 from mrisr.losses.contrastive import gather_locations, sample_locations
+from mrisr.models.checkpoint import build_model
 from mrisr.models.discriminator import PatchDiscriminator
 from mrisr.models.generator import UnpairedSR, downsample
+from mrisr.sampling.volumes import PatchSampler, TrainingVolume
 
 
 @dataclass
@@ -304,7 +304,7 @@ def noise_kept(profile: nn.Module) -> float:
 def build_unpaired_system(config: Config, device: torch.device) -> UnpairedSystem:
     """Load the run's volumes, settle its acquisition (:mod:`mrisr.acquisition.resolve`) and build the system."""
     from mrisr.acquisition.resolve import settle
-    from mrisr.data import load_training_volumes
+    from mrisr.sampling.volumes import load_training_volumes
 
     t = config.train
     lr_patch = tuple(t.lr_patch)

@@ -29,8 +29,8 @@ SYSTEMS: dict[str, Callable[[Config, torch.device], System]] = {
 def warm_start(system: System, path: str | Path) -> None:
     """Start ``system`` from the generator weights of another run's ``model.pt`` (``train.init``)."""
     from mrisr import MRISRError
-    from mrisr.checkpoint import load_checkpoint
     from mrisr.io import first_line
+    from mrisr.models.checkpoint import load_checkpoint
 
     try:
         system.generator.load_state_dict(load_checkpoint(path)["generator"])

@@ -40,7 +40,7 @@ class Monitor:
 
 def validation_ssim(generator: nn.Module, train: TrainConfig, device: torch.device) -> float:
     """Mean SSIM of the SR of the paired validation LR volumes against their HR."""
-    from mrisr.inference import super_resolve_array
+    from mrisr.inference.running import super_resolve_array
     from mrisr.io import load_volume
     from mrisr.metrics import normalise_pair, ssim
 
@@ -56,7 +56,7 @@ def validation_ssim(generator: nn.Module, train: TrainConfig, device: torch.devi
 
 def describe_run(run: Path) -> str:
     """A run in words: budget, data, config and the acquisition it trained with (``mrisr report``)."""
-    from mrisr.checkpoint import load_checkpoint
+    from mrisr.models.checkpoint import load_checkpoint
     from mrisr.training.state import divergence_warning
 
     state = load_checkpoint(run / "checkpoints" / "last.pt")

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from mrisr import MRISRError
-from mrisr.checkpoint import load_checkpoint, save_checkpoint
+from mrisr.models.checkpoint import load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
     from mrisr.training.loop import System

@@ -24,9 +24,11 @@ from mrisr.apps.bids.layout import DEFAULT_SUFFIXES, BidsScan, derivative_path, 
 from mrisr.apps.bids.protocols import Protocol, group_by_protocol, training_sample
 from mrisr.config import DEFAULT_FLIPS, Config, preset, settle_architecture
 from mrisr.console import log, showing_progress
-from mrisr.inference import output_name, select_shard
-from mrisr.io import atomic_write
-from mrisr.trust import file_sha256
+from mrisr.inference.batch import select_shard
+from mrisr.inference.loaded import LoadedModel
+from mrisr.inference.sidecar import file_sha256
+from mrisr.inference.writing import Companions, super_resolve_file
+from mrisr.io import atomic_write, output_name
 
 STAGES = ("all", "train", "infer")
 
@@ -160,36 +162,26 @@ def companion_path(output: Path, kind: str) -> Path:
 
 
 @functools.lru_cache(maxsize=1)
-def loaded_model(path: Path, modified_ns: int, device: str) -> tuple[Any, dict]:
+def loaded_model(path: Path, modified_ns: int, device: str, command: str | None) -> LoadedModel:
     """The model of ``path`` on ``device``, loaded once for the scans of a protocol (``modified_ns`` keys a
     file written anew)."""
-    from mrisr.checkpoint import load_model
-
-    return load_model(path, device)
+    return LoadedModel.load(path, device, command=command)
 
 
 def super_resolve_scan(scan: BidsScan, unit: Unit, model_path: Path, out: Path, options: BidsOptions) -> bool:
     """Write the SR of ``scan`` with its consistency map and sidecar (with the model adapted to the scan first
     when ``options.adapt_steps``); ``False`` when it was there already."""
-    from mrisr.device import resolve_device, resolve_precision
-    from mrisr.inference import Companions, super_resolve_file
-    from mrisr.trust import Provenance
-
     protocol_model = model_path
     if options.adapt_steps > 0:
         model_path = adapted_model(scan, unit, protocol_model, options)
-    device = resolve_device(options.device)
-    model, meta = loaded_model(model_path, model_path.stat().st_mtime_ns, str(device))
+    model = loaded_model(model_path, model_path.stat().st_mtime_ns, options.device, options.command)
     output = derivative_path(out, scan)
     source_sha = file_sha256(scan.path)
-    if is_finished(output, source_sha, meta["weights_sha256"]):
+    if is_finished(output, source_sha, model.meta["weights_sha256"]):
         return False
-    dtype = resolve_precision("auto", device)
-    provenance = Provenance(model_path, meta, options.command, str(dtype).removeprefix("torch."), str(device))
     companions = Companions(
         uncertainty=companion_path(output, "uncertainty") if options.uncertainty else None,
         consistency=companion_path(output, "consistency"),
-        provenance=provenance,
     )
     extra = {
         "Sources": [f"bids:raw:{scan.relative}"],
@@ -205,9 +197,6 @@ def super_resolve_scan(scan: BidsScan, unit: Unit, model_path: Path, out: Path, 
         output,
         companions=companions,
         overwrite=True,
-        percentile=meta["normalisation"]["percentile"],
-        device=device,
-        dtype=dtype,
         progress=showing_progress(),
         flips=options.flips,
         sidecar_extra=extra,

@@ -56,7 +56,7 @@ def protocol_of(scan: BidsScan, thickness: float | None = None) -> Protocol:
 
 VOXEL_TOLERANCE = 0.05
 """Voxel sizes within this fraction of a protocol's are that protocol (what a model serves: see
-:data:`mrisr.inference.FACTOR_TOLERANCE`), so a field of view a little larger does not split a protocol."""
+:data:`mrisr.inference.orient.FACTOR_TOLERANCE`), so a field of view a little larger does not split a protocol."""
 
 
 def same_protocol(a: Protocol, b: Protocol) -> bool:

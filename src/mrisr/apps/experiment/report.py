@@ -8,10 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mrisr.checkpoint import load_model
-from mrisr.device import resolve_device
 from mrisr.figures import comparison_figure
-from mrisr.inference import super_resolve_array
+from mrisr.inference.loaded import LoadedModel
 from mrisr.io import load_volume
 
 FIG2_METHODS = (
@@ -99,13 +97,12 @@ def plot_slices(degradation: str, methods: list[str], out: Path, metrics: dict[s
     truth = load_volume(out / "data" / f"colin27_hr_{degradation}.nii.gz")
     lr = load_volume(out / "data" / f"colin27_{degradation}.nii.gz")
     images = {}
-    device = resolve_device("auto")
     for method in methods:
         run = out / "runs" / f"{degradation}_{method}_n1_s0"
         if (run / FIG2_SR).is_file():
             images[method] = load_volume(run / FIG2_SR).data
         elif (run / "model.pt").is_file():  # rows scored before the SR was kept
-            images[method] = super_resolve_array(load_model(run / "model.pt", device)[0], lr.data, device=device)
+            images[method] = LoadedModel.load(run / "model.pt", precision="fp32").super_resolve(lr.data)
     figure = out / f"fig2_{degradation}.png"
     comparison_figure(truth.data, images, figure, affine=truth.affine, lr=lr.data, metrics=metrics)
 

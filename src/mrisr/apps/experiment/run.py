@@ -23,12 +23,10 @@ from mrisr.acquisition.simulate import simulate
 from mrisr.apps.experiment.grid import DegradationSpec, ExperimentConfig, method_config
 from mrisr.apps.experiment.report import FIG2_SR, read_rows, write_report
 from mrisr.apps.experiment.subjects import HR_POOL, hr_sources
-from mrisr.checkpoint import load_model
 from mrisr.config import Config
-from mrisr.data import intensity_scale
-from mrisr.device import resolve_device
 from mrisr.evaluation import evaluate
-from mrisr.inference import super_resolve_array
+from mrisr.inference.loaded import LoadedModel
+from mrisr.intensity import intensity_scale
 from mrisr.io import Volume, atomic_write, load_volume, save_volume
 from mrisr.training import train
 
@@ -130,10 +128,9 @@ def run_one(case: TestCase, method: str, n: int, seed: int, config: ExperimentCo
     run_config = method_run_config(case, method, n, seed, config, out)
     run_dir = out / "runs" / f"{case.spec.name}_{method}_n{n}_s{seed}"
     started = time.perf_counter()
-    device = resolve_device(run_config.train.device)
-    model, meta = load_model(train(run_config, run_dir), device)
+    model = LoadedModel.load(train(run_config, run_dir), run_config.train.device, precision="fp32")
     seconds = time.perf_counter() - started
-    sr = super_resolve_array(model, case.lr.data, device=device)
+    sr = model.super_resolve(case.lr.data)
     if n == 1 and seed == 0:  # the run Fig. 2 shows
         save_volume(run_dir / FIG2_SR, sr, case.truth.affine, case.truth.header)
     scores = evaluate(case.truth, {method: sr}, lr=case.lr, degradation=case.spec.kind, baselines=False)[method]
@@ -144,7 +141,7 @@ def run_one(case: TestCase, method: str, n: int, seed: int, config: ExperimentCo
         "seed": seed,
         **scores,
         "train_seconds": round(seconds, 1),
-        "steps": meta["step"],
+        "steps": model.meta["step"],
     }
 
 

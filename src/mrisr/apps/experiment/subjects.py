@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mrisr import datasets
-from mrisr.data import intensity_scale
+from mrisr.intensity import intensity_scale
 from mrisr.io import load_volume, save_volume
 
 HR_POOL = ("mni2009a", "mni6gen", "pydeface-mean")  # the real HR sources; beyond three, synthetic subjects

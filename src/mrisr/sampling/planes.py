@@ -28,7 +28,8 @@ import torch
 
 from mrisr.acquisition.degradation import acquire_axis, blur_decimate, is_integer_factor
 from mrisr.acquisition.noise import rician
-from mrisr.data import TrainingVolume, foreground_mask
+from mrisr.intensity import foreground_mask
+from mrisr.sampling.volumes import TrainingVolume
 
 
 def acquire_along_last(planes: np.ndarray, factor: float, fwhm: float) -> np.ndarray:

@@ -20,7 +20,8 @@ from torch import nn
 from mrisr import MRISRError, __version__
 from mrisr.config import Config, settle_architecture
 from mrisr.io import atomic_write, first_line
-from mrisr.models import PlanarSR, UnpairedSR
+from mrisr.models.generator import UnpairedSR
+from mrisr.models.planar import PlanarSR
 
 FORMAT = "mrisr-checkpoint"
 FORMAT_VERSION = 2

@@ -1,4 +1,4 @@
-"""Training data: per-volume intensity normalisation, foreground-aware unpaired patch sampling."""
+"""Training volumes: loaded, normalised and held in memory, with foreground-aware unpaired patch sampling."""
 
 from __future__ import annotations
 
@@ -7,26 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from mrisr import MRISRError
 from mrisr.acquisition.noise import estimate_noise_sigma
+from mrisr.intensity import foreground_mask, intensity_scale
 from mrisr.io import Volume, load_volume
-from mrisr.synthesis import random_paint, tissue_labels
-
-
-def intensity_scale(data: np.ndarray, percentile: float) -> float:
-    """The value mapped to 1: a high percentile, robust to a few hot voxels."""
-    peak = float(np.percentile(data, percentile))
-    if peak <= 0:
-        peak = float(np.max(np.abs(data)))
-    return peak
-
-
-def foreground_mask(normalised: np.ndarray, threshold: float = 0.1) -> np.ndarray:
-    """Head/brain voxels: above ``threshold`` of the normalised range, holes filled, specks removed."""
-    mask = ndimage.binary_opening(normalised > threshold, structure=np.ones((3, 3, 3)))
-    return ndimage.binary_fill_holes(mask)
+from mrisr.sampling.synthesis import random_paint, tissue_labels
 
 
 @dataclass
@@ -62,7 +48,7 @@ def load_training_volumes(paths: Sequence[str], percentile: float, min_shape: Se
 
 class PatchSampler:
     """Draws random foreground patches from a set of volumes, with flips, axis transposes, gain and gamma jitter,
-    and a share of them repainted from tissue labels (:mod:`mrisr.synthesis`).
+    and a share of them repainted from tissue labels (:mod:`mrisr.sampling.synthesis`).
 
     HR (source) and LR (target) batches come from two independent samplers: the data are unpaired.
     """
