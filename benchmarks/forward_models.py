@@ -3,7 +3,7 @@
     python benchmarks/forward_models.py [--out benchmarks/forward_models.json]
 
 On packaged Colin27 (cropped to 2×2×2, scaled to its 99.9th percentile): PSNR of the torch forward model
-(:func:`mrisr.acquisition.degradation.blur_decimate`, Gaussian of FWHM 2 and sinc) against the FFT crop of
+(:func:`mrisr.acquisition.forward.blur_decimate`, Gaussian of FWHM 2 and sinc) against the FFT crop of
 the k-space simulation, over the whole volume and 8 LR voxels from the edges; the largest difference of
 the cubic SR base (:func:`mrisr.models.generator.cubic_upsample`) from SciPy's cubic B-spline zoom; and
 the shape :func:`mrisr.acquisition.profile.estimate_shape` settles for the k-space and the Gaussian +
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from mrisr import datasets
-from mrisr.acquisition.degradation import DegradationParams, blur_decimate, crop_to_multiple, degrade, kspace_downsample
+from mrisr.acquisition.forward import SimulationParams, blur_decimate, crop_to_multiple, degrade, kspace_downsample
 from mrisr.acquisition.noise import estimate_noise_sigma
 from mrisr.acquisition.profile import estimate_profile, estimate_shape
 from mrisr.evaluation import interpolate
@@ -56,7 +56,7 @@ cubic = cubic_upsample(torch.from_numpy(fft_crop)[None, None], SCALE)[0, 0].nump
 results["cubic_base_vs_scipy_max_abs"] = float(np.abs(cubic - interpolate(fft_crop, SCALE, 3)).max())
 scans = {
     "kspace-2x2x2": fft_crop,
-    "gaussian-rician-2x2x2": degrade(colin, DegradationParams(scale=SCALE, noise_sigma=0.02, noise_seed=0)),
+    "gaussian-rician-2x2x2": degrade(colin, SimulationParams(scale=SCALE, noise_sigma=0.02, noise_seed=0)),
 }
 results["settled_shape"] = {}
 for name, lr in scans.items():

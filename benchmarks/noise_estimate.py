@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mrisr import datasets
-from mrisr.acquisition.degradation import DegradationParams
+from mrisr.acquisition.forward import SimulationParams
 from mrisr.acquisition.noise import air_corners, estimate_noise_sigma, rayleigh_sigma
 from mrisr.acquisition.simulate import simulate
 from mrisr.io import load_volume
@@ -56,7 +56,7 @@ def main() -> None:
         volume = load_volume(path)
         for panel, scale in SCALES.items():
             for noise in NOISE:
-                lr = simulate(volume, DegradationParams(scale=scale, noise_sigma=noise)).lr.data
+                lr = simulate(volume, SimulationParams(scale=scale, noise_sigma=noise)).lr.data
                 rows.append(row(head, panel, noise, lr))
                 print(json.dumps(rows[-1]), flush=True)
     with tempfile.TemporaryDirectory() as folder:

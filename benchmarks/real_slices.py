@@ -11,7 +11,7 @@ same binned scan is the baseline.
 
 The real slices are thick themselves: a sharper prediction is not a worse one. So the SR and cubic are
 first *acquired as the real slices were* — blurred along the slice axis by one real slice, a Gaussian
-profile as thick as the spacing (:func:`mrisr.acquisition.degradation.acquire`) — and then scored against
+profile as thick as the spacing (:func:`mrisr.acquisition.forward.acquire`) — and then scored against
 them inside the head mask (``psnr_fg``, ``ssim_fg``); the scores without that step are reported beside.
 Writes ``OUT/SCAN/metrics.json`` and ``summary.json``.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mrisr import datasets
-from mrisr.acquisition.degradation import acquire
+from mrisr.acquisition.forward import acquire
 from mrisr.acquisition.geometry import protocol_factors
 from mrisr.config import DEFAULT_FLIPS, preset
 from mrisr.evaluation import interpolate, write_metrics

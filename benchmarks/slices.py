@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mrisr import datasets
-from mrisr.acquisition.degradation import gaussian_downsample
+from mrisr.acquisition.forward import gaussian_downsample
 from mrisr.acquisition.geometry import protocol_factors
 from mrisr.acquisition.simulate import SliceParams, simulate_slices
 from mrisr.config import DEFAULT_FLIPS, preset

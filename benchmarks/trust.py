@@ -39,7 +39,8 @@ import torch
 from scipy import ndimage, stats
 
 from mrisr import datasets
-from mrisr.acquisition.degradation import DegradationParams
+from mrisr.acquisition.forward import SimulationParams
+from mrisr.acquisition.model import Acquisition
 from mrisr.acquisition.simulate import simulate
 from mrisr.config import DEFAULT_FLIPS
 from mrisr.inference.loaded import LoadedModel
@@ -73,7 +74,7 @@ def ranking(score: np.ndarray, local: np.ndarray, error: np.ndarray | None = Non
 
 def truth_fitted(
     model: torch.nn.Module,
-    profile: tuple[tuple[float, ...], str],
+    served: Acquisition,
     sr: np.ndarray,
     lr: np.ndarray,
     head: np.ndarray,
@@ -83,7 +84,7 @@ def truth_fitted(
     """The error model of :mod:`mrisr.trust.uncertainty` fitted on the SR's true ``local`` error over half of the
     ``head`` blocks, and how it and each of ``maps`` rank that error on the other half (``local`` and ``maps``:
     their values in the head; ``model``: turned to the scan, as inference ran it)."""
-    acquisition = sr_acquisition(model, *profile)
+    acquisition = sr_acquisition(model, served)
     features = error_features(sr, lr, acquisition, (1.0, 1.0, 1.0), intensity_scale(lr, 99.9))[head.ravel()]
     fit = block_halves(head.shape, 0)[head]
     net = fit_error_net(features[fit], local[fit])
@@ -103,7 +104,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args()
     head_path = datasets.colin27() if args.subject == "colin27" else datasets.template(args.subject)
-    case = simulate(load_volume(head_path), DegradationParams(scale=tuple(args.scale), noise_sigma=args.noise))
+    case = simulate(load_volume(head_path), SimulationParams(scale=tuple(args.scale), noise_sigma=args.noise))
     model = LoadedModel.load(args.model, "cpu", "fp32", "benchmarks/trust.py")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -141,7 +142,7 @@ def main() -> None:
         },
         "other_half_of_the_head": truth_fitted(
             oriented,
-            model.served_profile(oriented.scale),
+            model.served_acquisition(oriented.scale),
             sr,
             lr,
             head,

@@ -17,14 +17,14 @@ import json
 from pathlib import Path
 
 from mrisr import datasets
-from mrisr.apps.demo import demo_config
+from mrisr.apps.demo import paper_request
+from mrisr.apps.figures import comparison_figure, trust_figure
 from mrisr.evaluation import consistency, interpolate
-from mrisr.figures import comparison_figure, trust_figure
 from mrisr.inference.loaded import LoadedModel
 from mrisr.inference.writing import Companions, super_resolve_file
 from mrisr.intensity import intensity_scale
 from mrisr.io import load_volume
-from mrisr.training import train
+from mrisr.training.plan import ensure_model, plan_training
 
 SCALE = (2, 2, 2)
 
@@ -38,8 +38,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     lr_paths = [datasets.epi_b0_nifti(out / f"b0_{i}.nii.gz", i) for i in (1, 2)]
 
-    config = demo_config(lr_paths, seed=0, minutes=args.minutes)
-    model_path = train(config, out / "run")
+    request = paper_request(lr_paths, seed=0, minutes=args.minutes)
+    model_path = ensure_model(plan_training(request, out / "run", on_existing="replace"))
     model = LoadedModel.load(model_path, "cpu", "fp32", "python examples/epi_b0.py")
     maps = Companions(out / "b0_1_uncertainty.nii.gz", out / "b0_1_consistency.nii.gz")
     sr_path = super_resolve_file(model, lr_paths[0], out / "b0_1_sr.nii.gz", companions=maps, overwrite=True)

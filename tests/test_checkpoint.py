@@ -5,13 +5,14 @@ import torch
 from conftest import tiny_config
 
 from mrisr import MRISRError
-from mrisr.models.checkpoint import build_model, load_checkpoint, load_model, save_checkpoint
+from mrisr.models.checkpoint import load_checkpoint, load_model, save_checkpoint
+from mrisr.models.registry import build_network
 
 
 @pytest.fixture
 def saved(tmp_path):
     config = tiny_config(["hr.nii.gz"], ["lr.nii.gz"], scale=(1, 1, 4))
-    model = build_model(config)
+    model = build_network(config)
     path = tmp_path / "model.pt"
     save_checkpoint(path, model, config, step=7)
     return path, model

@@ -387,13 +387,13 @@ def test_run_trains_on_a_folder_of_scans_and_super_resolves_each_and_a_rerun_red
 
 
 def test_the_reference_is_made_from_the_parser_and_the_config():
-    """docs/REFERENCE.md must be what `python -m mrisr.apps.reference` writes today: it cannot drift."""
+    """docs/REFERENCE.md must be what `python -m mrisr.cli.reference` writes today: it cannot drift."""
     from pathlib import Path
 
-    from mrisr.apps.reference import reference
+    from mrisr.cli.reference import reference
 
     written = (Path(__file__).parent.parent / "docs" / "REFERENCE.md").read_text()
-    assert written == reference(), "docs/REFERENCE.md is stale: python -m mrisr.apps.reference > docs/REFERENCE.md"
+    assert written == reference(), "docs/REFERENCE.md is stale: python -m mrisr.cli.reference > docs/REFERENCE.md"
     for name in ("train", "infer", "run", "evaluate", "simulate", "demo", "report", "bench", "experiment"):
         assert f"### `mrisr {name}`" in written
     assert "| `slice_thickness` |" in written and "| `--spacing` |" in written

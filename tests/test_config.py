@@ -1,7 +1,10 @@
 import pytest
 
 from mrisr import MRISRError
-from mrisr.config import Config, peak_learning_rate, preset, settle_architecture
+from mrisr.config import Config, preset
+from mrisr.models.registry import settle_architecture
+from mrisr.training.systems.planar import PlanarSystem
+from mrisr.training.systems.unpaired import UnpairedSystem
 
 
 def test_yaml_round_trip(tmp_path):
@@ -63,8 +66,10 @@ def test_a_saved_config_keeps_what_its_run_ran_with(tmp_path):
 def test_each_model_trains_at_its_own_rate_and_an_old_shared_rate_still_serves_both():
     thick, iso = ({"model": {"scale": s}} for s in ([1, 1, 4], [2, 2, 2]))
     config = Config().override({"train": {"learning_rate": 1e-3, "plane_learning_rate": 2e-4}})
-    assert peak_learning_rate(settle_architecture(config.override(thick))) == 2e-4
-    assert peak_learning_rate(settle_architecture(config.override(iso))) == 1e-3
+    assert settle_architecture(config.override(thick)).model.architecture == "planar"
+    assert settle_architecture(config.override(iso)).model.architecture == "unpaired"
+    assert PlanarSystem.learning_rate(config) == 2e-4
+    assert UnpairedSystem.learning_rate(config) == 1e-3
     old = {"train": {"learning_rate": 3e-4}}  # saved when one rate served both models
     saved = Config.from_saved(old).train
     assert (saved.plane_learning_rate, saved.learning_rate) == (3e-4, 3e-4)

@@ -4,9 +4,9 @@ import torch
 from conftest import blob, world_centroid
 
 from mrisr import MRISRError
-from mrisr.acquisition.degradation import (
+from mrisr.acquisition.forward import (
     FWHM_TO_SIGMA,
-    DegradationParams,
+    SimulationParams,
     acquire,
     acquire_axis,
     bias_field,
@@ -155,12 +155,12 @@ def test_bias_field_is_the_exponential_of_its_polynomial():
     assert field[15, 15, 30] == pytest.approx(np.exp(c[2] + c[8]), rel=1e-5)  # z = 1
     assert field[30, 30, 15] == pytest.approx(np.exp(c[0] + c[1] + c[3] + c[6]), rel=1e-5)  # x = y = 1
     hr = blob((31, 31, 31), (15, 15, 15), sigma=6) + 0.2
-    np.testing.assert_allclose(degrade(hr, DegradationParams(scale=(1, 1, 1), bias_coeffs=c)), hr * field, rtol=1e-5)
+    np.testing.assert_allclose(degrade(hr, SimulationParams(scale=(1, 1, 1), bias_coeffs=c)), hr * field, rtol=1e-5)
 
 
 def test_unknown_kind_is_an_error():
     with pytest.raises(MRISRError, match="unknown degradation"):
-        degrade(np.ones((4, 4, 4)), DegradationParams(kind="nearest"))
+        degrade(np.ones((4, 4, 4)), SimulationParams(kind="nearest"))
 
 
 @pytest.mark.parametrize(("spacing", "thickness"), [(5.0, 4.0), (4.5, 4.5), (6.0, 5.0), (3.0, 4.5)])

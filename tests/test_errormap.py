@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from scipy import ndimage, stats
 
-from mrisr.acquisition.degradation import acquire_axis
+from mrisr.acquisition.forward import acquire_axis
+from mrisr.acquisition.model import Acquisition
 from mrisr.evaluation import interpolate
-from mrisr.models import UnpairedSR
+from mrisr.models.generator import UnpairedSR
 from mrisr.models.planar import PlanarSR
 from mrisr.trust.errornet import (
     COVERAGE,
@@ -28,7 +29,7 @@ from mrisr.trust.features import (
     reacquired,
     slice_phase,
 )
-from mrisr.trust.pairs import Acquisition, cycle_pair, internal_pair, planar_pairs, sr_acquisition
+from mrisr.trust.pairs import cycle_pair, internal_pair, planar_pairs, sr_acquisition
 
 
 def known_error(features: np.ndarray) -> np.ndarray:
@@ -89,7 +90,7 @@ def test_held_out_scales_follow_each_pairs_error_and_the_target(monkeypatch):
 def test_reacquiring_the_truth_gives_back_its_input_whole_factors_or_not():
     rng = np.random.default_rng(0)
     truth = ndimage.gaussian_filter(rng.standard_normal((16, 12, 40)), 2).astype(np.float32)
-    pair = internal_pair(UnpairedSR((2, 2, 2), width=4), truth, (2.0, 2.0, 2.0), "gaussian", 0.0, rng)
+    pair = internal_pair(UnpairedSR((2, 2, 2), width=4), truth, Acquisition((2, 2, 2), (2.0, 2.0, 2.0)), rng)
     np.testing.assert_allclose(reacquired(pair.truth, pair.lr.shape, pair.acquisition), pair.lr, atol=1e-5)
     thick = Acquisition((1.0, 1.0, 2.5), (0.0, 0.0, 2.5))
     lr = acquire_axis(truth, 2, 2.5, 2.5)
@@ -100,7 +101,9 @@ def test_the_cycle_pair_takes_the_sr_as_its_noiseless_truth_and_samples_are_capp
     rng = np.random.default_rng(0)
     sr = np.ones((32, 32, 32), np.float32)
     sr[3:29, 3:29, 3:29] = 2  # the central box of 0.8 of each axis
-    pair = cycle_pair(UnpairedSR((2, 2, 2), width=4), sr, (2.0, 2.0, 2.0), "gaussian", 0.05, rng)
+    pair = cycle_pair(
+        UnpairedSR((2, 2, 2), width=4), sr, Acquisition((2, 2, 2), (2.0, 2.0, 2.0), noise_sigma=0.05), rng
+    )
     assert pair.noise == 0 and pair.truth.shape == (26, 26, 26) and pair.lr.shape == (13, 13, 13)  # a central box
     assert np.all(pair.truth == 2) and 0.045 < pair.lr.std() < 0.055  # noise topped up to the scan's
     monkeypatch.setattr("mrisr.trust.errornet.PAIR_VOXELS", 1000)
@@ -159,7 +162,7 @@ def test_planar_pairs_acquire_the_scan_along_its_in_plane_axes_with_its_noise():
     rng = np.random.default_rng(0)
     sigma = 0.05
     scan = (1 + sigma * rng.standard_normal((48, 40, 12))).astype(np.float32)  # slices along the last axis
-    pairs = planar_pairs(PlanarSR((1, 1, 4), width=4, blocks=1), scan, 4.0, sigma, rng)
+    pairs = planar_pairs(PlanarSR((1, 1, 4), width=4, blocks=1), scan, Acquisition.slices(2, 4, 4.0, sigma), rng)
     assert [p.scale for p in pairs] == [(4.0, 1.0, 1.0), (1.0, 4.0, 1.0)]
     assert [p.lr.shape for p in pairs] == [(12, 40, 12), (48, 10, 12)]
     assert all(p.truth.shape == scan.shape and p.spacing == (1.0, 1.0, 4.0) for p in pairs)
@@ -171,13 +174,15 @@ def test_the_internal_pair_is_the_scan_degraded_once_more_with_its_noise():
     rng = np.random.default_rng(0)
     sigma = 0.05
     scan = (1 + sigma * rng.standard_normal((33, 32, 30))).astype(np.float32)
-    pair = internal_pair(UnpairedSR((2, 2, 2), width=4), scan, (2.0, 2.0, 2.0), "gaussian", sigma, rng)
+    pair = internal_pair(
+        UnpairedSR((2, 2, 2), width=4), scan, Acquisition((2, 2, 2), (2.0, 2.0, 2.0), noise_sigma=sigma), rng
+    )
     assert pair.lr.shape == (16, 16, 15) and pair.truth.shape == (32, 32, 30) and pair.scale == (2, 2, 2)
     assert 0.9 * sigma < pair.lr.std() < 1.1 * sigma
 
 
 def test_the_sr_is_seen_as_acquired_by_the_models_profile_gaussian_for_the_planar_model():
-    sinc = sr_acquisition(UnpairedSR((2, 2, 2), width=4), (2.0, 2.0, 2.0), "sinc")
+    sinc = sr_acquisition(UnpairedSR((2, 2, 2), width=4), Acquisition((2, 2, 2), (2.0, 2.0, 2.0), "sinc"))
     assert sinc == Acquisition((2, 2, 2), (2.0, 2.0, 2.0), "sinc")
-    planar = sr_acquisition(PlanarSR((1, 1, 4), width=4, blocks=1), (0.0, 0.0, 4.0), "sinc")
+    planar = sr_acquisition(PlanarSR((1, 1, 4), width=4, blocks=1), Acquisition((1, 1, 4), (0.0, 0.0, 4.0), "sinc"))
     assert planar == Acquisition((1, 1, 4), (0.0, 0.0, 4.0), "gaussian")  # its pairs are acquired alike

@@ -3,7 +3,7 @@ import pytest
 from conftest import blob, world_centroid
 
 from mrisr import MRISRError
-from mrisr.acquisition.degradation import gaussian_downsample
+from mrisr.acquisition.forward import gaussian_downsample
 from mrisr.evaluation import evaluate, format_table, interpolate
 from mrisr.io import Volume, coarsen_affine, refine_affine
 

@@ -6,18 +6,10 @@ import numpy as np
 import pytest
 from conftest import OBLIQUE
 
-from mrisr.figures import (
-    ERROR_CMAP,
-    SagittalView,
-    comparison_figure,
-    comparison_panels,
-    draw_comparison,
-    trust_figure,
-    uncertainty_window,
-    zoom_window,
-)
+from mrisr.apps.figures import comparison_figure, comparison_panels, draw_comparison, trust_figure, uncertainty_window
 from mrisr.intensity import foreground_mask
 from mrisr.metrics import normalise_pair, score
+from mrisr.plotting import ERROR_CMAP, SagittalView, zoom_window
 
 SHAPE = (24, 28, 20)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

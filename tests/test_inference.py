@@ -10,7 +10,8 @@ from mrisr.inference.orient import fit_to_scan
 from mrisr.inference.running import flip_ensemble, super_resolve_array
 from mrisr.inference.writing import super_resolve_file
 from mrisr.io import output_name, refine_affine, save_volume
-from mrisr.models import PlanarSR, UnpairedSR
+from mrisr.models.generator import UnpairedSR
+from mrisr.models.planar import PlanarSR
 
 
 @pytest.mark.parametrize("scale", [(2, 2, 2), (1, 1, 4)])

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from mrisr.acquisition.degradation import blur_decimate
+from mrisr.acquisition.forward import blur_decimate
 from mrisr.evaluation import interpolate
-from mrisr.models import PatchDiscriminator, UnpairedSR
 from mrisr.models.blocks import pixel_shuffle_3d
-from mrisr.models.generator import cubic_upsample, downsample, upsample
+from mrisr.models.discriminator import PatchDiscriminator
+from mrisr.models.generator import UnpairedSR, cubic_upsample, downsample, upsample
 
 FACTORS = [(2, 2, 2), (1, 1, 4), (1, 2, 3)]
 

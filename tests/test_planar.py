@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mrisr.models.planar import (
-    PlanarSR,
-    PlaneSR,
-    output_positions,
-    sample_last,
-    shuffle_last,
-    slice_axis,
-    upsample_last,
-)
+from mrisr.acquisition.geometry import slice_axis
+from mrisr.models.planar import PlanarSR, PlaneSR, output_positions, sample_last, shuffle_last, upsample_last
 from mrisr.sampling.planes import acquire_along_last, noise_kept, pair_sampler, sharp_plane_stacks
 from mrisr.sampling.volumes import TrainingVolume
 
@@ -117,7 +110,7 @@ def test_hr_volumes_give_pairs_in_every_orientation_and_only_they_are_sampled_wi
 
 
 def test_in_plane_voxels_unlike_the_target_spacing_are_warned_about():
-    from mrisr.models.planar_system import check_in_plane_spacing
+    from mrisr.training.systems.planar import check_in_plane_spacing
 
     scan = training_volume(np.zeros((4, 4, 4)), 0.0)  # 1 x 1 x 4 mm: 1 mm in-plane, as the SR along z
     with warnings.catch_warnings():

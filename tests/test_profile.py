@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mrisr import datasets
-from mrisr.acquisition.degradation import DegradationParams, crop_to_multiple, degrade
+from mrisr.acquisition.forward import SimulationParams, crop_to_multiple, degrade
 from mrisr.acquisition.noise import estimate_noise_sigma
 from mrisr.acquisition.profile import estimate_fwhm, power_spectrum, spectral_misfit
 from mrisr.intensity import intensity_scale
@@ -29,7 +29,7 @@ def colin() -> np.ndarray:
 def test_slice_profile_and_noise_are_recovered_within_10_percent(colin, scale, fwhm, sigma):
     """The reference is the HR volume itself (2×2×2) or the scan's own in-plane axes (thick slices), but only
     spectra are used: no voxel is paired."""
-    lr = degrade(crop_to_multiple(colin, scale), DegradationParams(scale=scale, fwhm=fwhm, noise_sigma=sigma))
+    lr = degrade(crop_to_multiple(colin, scale), SimulationParams(scale=scale, fwhm=fwhm, noise_sigma=sigma))
     noise = estimate_noise_sigma(lr)
     assert noise == pytest.approx(sigma, rel=0.1)
     estimate = estimate_fwhm(lr, scale, [colin], noise_sigma=noise)
@@ -53,7 +53,7 @@ def test_axes_too_short_for_spectra_keep_the_slice_wide_default():
 def test_thick_slices_are_measured_against_the_scan_itself_not_a_smoother_template(colin):
     """A population template as the only HR volume would bias a 4-voxel profile low (3.1); the scan's own
     in-plane axes are used instead and land within 10%."""
-    lr = degrade(crop_to_multiple(colin, (1, 1, 4)), DegradationParams(scale=(1, 1, 4), fwhm=(0, 0, 4.0)))
+    lr = degrade(crop_to_multiple(colin, (1, 1, 4)), SimulationParams(scale=(1, 1, 4), fwhm=(0, 0, 4.0)))
     template = load_volume(datasets.template("mni2009a")).data
     estimate = estimate_fwhm(lr, (1, 1, 4), [template / intensity_scale(template, 99.9)])
     assert estimate[:2] == (0.0, 0.0) and estimate[2] == pytest.approx(4.0, rel=0.1)

@@ -7,15 +7,15 @@ import pytest
 from scipy import ndimage
 
 from mrisr import MRISRError, datasets
-from mrisr.acquisition.degradation import DegradationParams, crop_to_multiple, degrade
+from mrisr.acquisition.forward import SimulationParams, crop_to_multiple, degrade
 from mrisr.acquisition.profile import on_search_bound
-from mrisr.acquisition.report import acquisition_report, format_report, write_acquisition_report
-from mrisr.acquisition.resolve import Acquisition, settle
 from mrisr.config import Config
 from mrisr.console import console
 from mrisr.intensity import intensity_scale
 from mrisr.io import Volume, load_volume
 from mrisr.sampling.volumes import prepare_volume
+from mrisr.training.scanner_report import acquisition_report, format_report, write_acquisition_report
+from mrisr.training.settle import Settled, settle
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_a_reference_smoother_than_the_scan_gives_a_bound_that_training_does_not
     Gaussian profile each such axis trains with the nominal FWHM (the factor) and the warning names the
     axis, the bound and the mm; with the ``auto`` shape it trains with the sinc of k-space truncation, the
     sharpest physical profile, and one warning says why."""
-    lr = degrade(colin, DegradationParams(scale=(2, 2, 2), fwhm=(2.0, 2.0, 2.0)))
+    lr = degrade(colin, SimulationParams(scale=(2, 2, 2), fwhm=(2.0, 2.0, 2.0)))
     smooth = ndimage.gaussian_filter(colin, 3.0)
     model = {"scale": [2, 2, 2], "architecture": "unpaired", "profile_shape": "gaussian"}
     config = Config().override({"model": model})
@@ -63,9 +63,9 @@ def test_an_estimate_below_the_nominal_against_another_subject_is_a_lower_bound(
     """A reference a little smoother than the scan (as templates are) puts the estimate of a 2 mm profile
     inside the search but below the nominal (1.65-1.75 mm): each such axis trains with the nominal and a
     warning calls the estimate a lower bound. A thick-slice scan is its own reference: no such rule."""
-    from mrisr.acquisition.resolve import below_nominal
+    from mrisr.training.settle import below_nominal
 
-    lr = degrade(colin, DegradationParams(scale=(2, 2, 2), fwhm=(2.0, 2.0, 2.0)))
+    lr = degrade(colin, SimulationParams(scale=(2, 2, 2), fwhm=(2.0, 2.0, 2.0)))
     model = {"scale": [2, 2, 2], "architecture": "unpaired", "profile_shape": "gaussian"}
     acquisition = settle(
         Config().override({"model": model}),
@@ -88,18 +88,21 @@ def test_an_estimate_below_the_nominal_against_another_subject_is_a_lower_bound(
 def test_a_kspace_truncated_scan_trains_with_the_sinc_profile(colin):
     """The paper's k-space degradation against the scan's own HR: the spectra prefer the sinc to every
     Gaussian, and the run says so in its source, its report and its forward model."""
-    lr = degrade(colin, DegradationParams(scale=(2, 2, 2), kind="kspace"))
+    lr = degrade(colin, SimulationParams(scale=(2, 2, 2), kind="kspace"))
     config = Config().override({"model": {"scale": [2, 2, 2], "architecture": "unpaired"}})
     acquisition = settle(config, [training_volume(colin)], [training_volume(lr, 2.0)])
     assert acquisition.config.model.profile_shape == "sinc"
     assert acquisition.config.model.fixed_fwhm == (2.0, 2.0, 2.0)
     assert (
-        acquisition_report(acquisition, acquisition.config.model.fixed_fwhm, (2.0, 2.0, 2.0))["profile_shape"] == "sinc"
+        acquisition_report(acquisition, acquisition.acquisition(acquisition.config.model.fixed_fwhm), (2.0, 2.0, 2.0))[
+            "profile_shape"
+        ]
+        == "sinc"
     )
 
 
 def test_a_gaussian_scan_keeps_the_gaussian_profile(colin):
-    lr = degrade(colin, DegradationParams(scale=(2, 2, 2), fwhm=(2.0, 2.0, 2.0), noise_sigma=0.01))
+    lr = degrade(colin, SimulationParams(scale=(2, 2, 2), fwhm=(2.0, 2.0, 2.0), noise_sigma=0.01))
     config = Config().override({"model": {"scale": [2, 2, 2], "architecture": "unpaired"}})
     assert settle(config, [training_volume(colin)], [training_volume(lr, 2.0)]).config.model.profile_shape == "gaussian"
 
@@ -114,7 +117,7 @@ def test_a_sinc_profile_needs_an_estimated_3d_model(change):
 
 
 def test_a_matching_reference_gives_a_measurement_without_warnings(colin):
-    lr = degrade(colin, DegradationParams(scale=(2, 2, 2), fwhm=(2.5, 2.5, 2.5), noise_sigma=0.01))
+    lr = degrade(colin, SimulationParams(scale=(2, 2, 2), fwhm=(2.5, 2.5, 2.5), noise_sigma=0.01))
     config = Config().override({"model": {"scale": [2, 2, 2], "architecture": "unpaired"}})
     acquisition = settle(config, [training_volume(colin)], [training_volume(lr, 2.0)])
     np.testing.assert_allclose(acquisition.config.model.fixed_fwhm, 2.5, rtol=0.1)
@@ -134,8 +137,8 @@ def test_a_noise_estimate_without_air_is_flagged_unless_the_sigma_is_configured(
 
 def test_the_scanner_report_carries_the_warnings_and_prints_them(tmp_path, capsys):
     config = Config().override({"model": {"scale": [2, 2, 2], "fixed_fwhm": [2.0, 2.0, 2.0]}})
-    acquisition = Acquisition(config, [0.01], "fixed (config)", ["the estimate is a bound"])
-    report = acquisition_report(acquisition, (2.0, 2.0, 2.0), (2.0, 2.0, 2.0))
+    settled = Settled(config, [0.01], "fixed (config)", ["the estimate is a bound"])
+    report = acquisition_report(settled, settled.acquisition((2.0, 2.0, 2.0)), (2.0, 2.0, 2.0))
     with console():
         write_acquisition_report(tmp_path, report, np.random.default_rng(0).random((20, 20, 20)) * 0.01)
     assert json.loads((tmp_path / "degradation.json").read_text())["warnings"] == ["the estimate is a bound"]
@@ -147,7 +150,7 @@ def test_the_scanner_report_carries_the_warnings_and_prints_them(tmp_path, capsy
 def test_the_slice_thickness_centres_the_estimate_and_a_disagreement_is_warned(colin, thickness, warned):
     """Slices 4 mm thick every 5 mm (a gap): the estimate finds the thickness, not the spacing; a header
     thickness 50% too large is reported beside it, and training uses the estimate."""
-    from mrisr.acquisition.degradation import acquire_axis
+    from mrisr.acquisition.forward import acquire_axis
 
     scan = acquire_axis(colin[30:150, 30:190, :], 2, 5.0, 4.0)
     volume = prepare_volume(Volume(scan, np.diag([1.0, 1.0, 5.0, 1.0])), 99.9, (1, 1, 1))
@@ -156,7 +159,7 @@ def test_the_slice_thickness_centres_the_estimate_and_a_disagreement_is_warned(c
     assert acquisition.config.model.fixed_fwhm[2] == pytest.approx(4.0, rel=0.15)
     assert acquisition.thickness_source == "model.slice_thickness (the config or --slice-thickness)"
     assert any("differs from the slice thickness 6 mm" in w for w in acquisition.warnings) == warned
-    report = acquisition_report(acquisition, acquisition.config.model.fixed_fwhm, volume.zooms)
+    report = acquisition_report(acquisition, acquisition.acquisition(acquisition.config.model.fixed_fwhm), volume.zooms)
     assert report["slice_thickness_mm"] == thickness and report["sr_voxel_mm"] == [1.0, 1.0, 1.0]
     console = format_report(report).splitlines()
     assert len(console) == 5 and f"  thickness      {thickness:g} mm ({acquisition.thickness_source})" in console

@@ -15,8 +15,8 @@ from mrisr.cli import main
 from mrisr.console import console
 from mrisr.distributed import Replica
 from mrisr.models.checkpoint import load_checkpoint
-from mrisr.models.system import rician_debiased
 from mrisr.training import Trainer, make_trainer, train
+from mrisr.training.systems.unpaired import rician_debiased
 
 
 def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -153,8 +153,8 @@ def test_the_profile_is_settled_without_changing_the_callers_config(tmp_path, re
     first, second = make_trainer(config, tmp_path / "a"), make_trainer(config, tmp_path / "b")
     assert config.model.fixed_fwhm is None
     assert first.system.config.model.fixed_fwhm == second.system.config.model.fixed_fwhm is not None
-    assert first.system.acquisition.profile_source == second.system.acquisition.profile_source
-    assert first.system.acquisition.profile_source.startswith("estimated")
+    assert first.system.settled.profile_source == second.system.settled.profile_source
+    assert first.system.settled.profile_source.startswith("estimated")
 
 
 def test_a_frozen_physics_model_trains_no_lr_discriminator_and_no_lr_decoder(tmp_path, real_data):

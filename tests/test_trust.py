@@ -10,15 +10,16 @@ import torch
 from conftest import OBLIQUE, blob
 from test_inference import random_model
 
-from mrisr.acquisition.degradation import acquire_axis, blur_decimate, gaussian_downsample
+from mrisr.acquisition.forward import acquire_axis, blur_decimate, gaussian_downsample
+from mrisr.acquisition.model import Acquisition
 from mrisr.config import Config
 from mrisr.inference.loaded import LoadedModel
 from mrisr.inference.running import super_resolve_slabs
 from mrisr.inference.sidecar import file_sha256
 from mrisr.inference.writing import Companions, super_resolve_file
 from mrisr.io import refine_affine, save_volume
-from mrisr.models import UnpairedSR
 from mrisr.models.checkpoint import save_checkpoint
+from mrisr.models.generator import UnpairedSR
 from mrisr.trust.consistency import ConsistencyStream
 from mrisr.trust.features import FEATURES
 from mrisr.trust.spread import uncertainty_passes
@@ -50,7 +51,7 @@ def test_the_streamed_consistency_equals_degrading_the_whole_sr(scale, fwhm, sla
     rng = np.random.default_rng(0)
     lr_shape = (8, 6, 17)
     sr = rng.random(tuple(n * f for n, f in zip(lr_shape, scale))).astype(np.float32)
-    stream = ConsistencyStream(lr_shape, sr.shape, fwhm, shape)
+    stream = ConsistencyStream(lr_shape, sr.shape, Acquisition(scale, fwhm, shape))
     for z in range(0, sr.shape[2], slab * scale[2]):
         stream.add(sr[:, :, z : z + slab * scale[2]])
     whole = blur_decimate(
@@ -68,7 +69,7 @@ def test_the_streamed_consistency_at_a_non_integer_factor_is_the_slice_forward_m
     sr = rng.random(sr_shape).astype(np.float32)
     fwhm = [0.0, 0.0, 0.0]
     fwhm[axis] = 3.0
-    stream = ConsistencyStream(lr_shape, sr_shape, fwhm)
+    stream = ConsistencyStream(lr_shape, sr_shape, Acquisition.slices(axis, scale, 3.0))
     slab = sr.shape[2] if axis == 2 else 4
     for z in range(0, sr.shape[2], slab):
         stream.add(sr[:, :, z : z + slab])

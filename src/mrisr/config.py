@@ -10,16 +10,18 @@ from typing import Any
 import yaml
 
 from mrisr import MRISRError
+from mrisr.acquisition.forward import PROFILE_SHAPES
 
 DEGRADATION_MODELS = ("free", "physics", "hybrid")
-PROFILE_SHAPES = ("auto", "gaussian", "sinc")
+PROFILE_SETTINGS = ("auto", *PROFILE_SHAPES)
+"""What ``model.profile_shape`` may say: a shape, or ``auto`` (settled from the spectra)."""
 UPSAMPLERS = ("cubic", "trilinear")
 PROFILES = ("estimate", "learn")
 PRECISIONS = ("auto", "fp32", "bf16")
 TRAIN_PRECISIONS = ("fp32", "bf16")
 DEFAULT_FLIPS = 4
-"""Flipped passes that ``mrisr infer`` and the demo average by default (:func:`mrisr.inference.running.flip_ensemble`)."""
-ARCHITECTURES = ("auto", "unpaired", "planar")
+"""Flipped passes that ``mrisr infer`` and the demo average by default
+(:func:`mrisr.inference.running.flip_ensemble`)."""
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {},
     "gpu": {
@@ -71,7 +73,7 @@ RENAMED = {"loss": {"sty": "lr_adversarial", "align": "feature_adversarial"}}
 class ModelConfig:
     """Architecture of the generators and discriminators (see :mod:`mrisr.models`)."""
 
-    # the generator class (mrisr.models.checkpoint.GENERATORS): "unpaired" (the paper's 3D model), "planar" (2D, learns
+    # the generator class (mrisr.models.registry.NETWORKS): "unpaired" (the paper's 3D model), "planar" (2D, learns
     # from the scan's own sharp planes; thick slices only) or "auto" (planar where one axis alone is coarse)
     architecture: str = "auto"
     # per-axis factor from the scan's voxels to the SR's; need not be an integer for the planar model (4.5)
@@ -90,7 +92,7 @@ class ModelConfig:
     noise_sigma: float | None = None  # Rician sigma of the degradation; None: estimated from each LR's air
     fixed_fwhm: tuple[float, float, float] | None = None  # a known slice profile (HR voxels): not learned
     # an estimate against other subjects' HR more than 10% below the nominal FWHM is a lower bound: train with
-    # the nominal (mrisr.acquisition.resolve.below_nominal); the paper preset keeps such estimates
+    # the nominal (mrisr.training.settle.below_nominal); the paper preset keeps such estimates
     nominal_floor: bool = True
     # "gaussian", "sinc" (k-space truncation: an axis sampled in k-space, as in 3D acquisitions) or "auto"
     # (settled from the spectra when the profile is estimated, see mrisr.acquisition.profile.estimate_shape;
@@ -244,30 +246,6 @@ def preset(name: str) -> Config:
     if name not in PRESETS:
         raise MRISRError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return Config().override(PRESETS[name])
-
-
-def peak_learning_rate(config: Config) -> float:
-    """Adam's rate at the start of the cosine schedule for the config's settled architecture."""
-    t = config.train
-    return t.plane_learning_rate if config.model.architecture == "planar" else t.learning_rate
-
-
-def settle_architecture(config: Config) -> Config:
-    """``config`` with ``model.architecture = "auto"`` replaced by what its factors call for: ``planar`` when
-    exactly one axis is coarse (thick slices: the scan is sharp within each slice), else ``unpaired``."""
-    m = config.model
-    if m.architecture not in ARCHITECTURES:
-        raise MRISRError(f"config: model.architecture must be one of {ARCHITECTURES}, got {m.architecture!r}")
-    if m.architecture == "auto":
-        coarse = sum(1 for f in m.scale if f > 1)
-        config = config.override({"model": {"architecture": "planar" if coarse == 1 else "unpaired"}})
-    if config.model.architecture == "unpaired" and any(abs(f - round(f)) > 1e-6 for f in m.scale):
-        raise MRISRError(
-            f"factors {[round(float(f), 3) for f in m.scale]} are not all whole numbers, and the 3D model (needed "
-            "where more than one axis is coarse) takes whole factors only: give --spacing so that each factor is "
-            "one (e.g. half the voxel size) or --scale 2 2 2"
-        )
-    return config
 
 
 def _renamed(section: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 
+import numpy as np
+
 from mrisr import MRISRError
+from mrisr.io import save_volume
 
 COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")
 COLIN27_BRAIN = Path("/usr/share/mricron/templates/ch2bet.nii.gz")
@@ -49,12 +53,8 @@ def colin27(brain_only: bool = False) -> Path:
 def epi_b0_nifti(out: Path, repeat: int = 1) -> Path:
     """Write one of the two repeats of the real 3 T b≈0 EPI (a Siemens mosaic in heudiconv's test data) as
     NIfTI, read with nibabel's DICOM wrapper (it warns 'experimental'; it works)."""
-    import warnings
 
-    import numpy as np
-    from nibabel.nicom import dicomwrappers
-
-    from mrisr.io import save_volume
+    from nibabel.nicom import dicomwrappers  # needs pydicom, installed for this example's data only
 
     dicom = package_file("heudiconv", f"tests/data/b0dwiForFmap/b0dwi_for_fmap+0000{repeat}.dcm")
     with warnings.catch_warnings():

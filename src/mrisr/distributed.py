@@ -11,6 +11,8 @@ one-forward-per-backward wrapper does not allow.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -112,3 +114,25 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, replica
     loss.backward()
     average_gradients((p for group in optimizer.param_groups for p in group["params"]), replica)
     optimizer.step()
+
+
+def relaunch_under_torchrun(argv: list[str], nproc: int) -> None:
+    """Run the ``mrisr`` command ``argv`` again as ``nproc`` data-parallel processes under ``torchrun`` on this
+    machine (``--nproc`` itself left out)."""
+    rest, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--nproc="):
+            skip = False
+            continue
+        skip = arg == "--nproc"
+        if not skip:
+            rest.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    code = subprocess.run([*command, "-m", "mrisr", *rest], check=False).returncode
+    if code != 0:
+        raise MRISRError(f"torchrun with {nproc} processes exited with status {code}")
+
+
+def is_replica() -> bool:
+    """Whether this process is one of a ``torchrun`` group (its launcher sets ``WORLD_SIZE``)."""
+    return "WORLD_SIZE" in os.environ

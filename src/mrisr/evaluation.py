@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from mrisr import MRISRError
-from mrisr.acquisition.degradation import acquire, default_fwhm, kspace_downsample, tidy_factors
+from mrisr.acquisition.forward import acquire, default_fwhm, kspace_downsample, tidy_factors
 from mrisr.intensity import foreground_mask, intensity_scale
 from mrisr.io import Volume, atomic_write, refine_affine
 from mrisr.metrics import psnr, score

@@ -8,6 +8,7 @@ population statistics, the setting of Wang et al. 2004.
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from mrisr.intensity import intensity_scale
@@ -61,8 +62,6 @@ def local_rms_error(pred: np.ndarray, truth: np.ndarray, sigma: float = 1.5) -> 
     """The error around each voxel: the squared error smoothed by a Gaussian of ``sigma`` voxels, square root.
 
     The error at one voxel is mostly noise; what a trust map can point at is where the SR is wrong locally."""
-    from scipy import ndimage
-
     squared = (np.asarray(pred, np.float64) - np.asarray(truth, np.float64)) ** 2
     return np.sqrt(ndimage.gaussian_filter(squared, sigma))
 

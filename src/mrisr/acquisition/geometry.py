@@ -3,7 +3,7 @@
 dcm2niix, which makes most NIfTI files users have, writes the slice *spacing* into the affine and the
 slice *thickness* into the JSON sidecar beside the file (same stem: ``SliceThickness``,
 ``SpacingBetweenSlices``). Both matter: slices 4 mm thick every 5 mm leave a 1 mm gap, and the forward model
-blurs with the thickness and samples at the spacing (:func:`mrisr.acquisition.degradation.slice_matrix`).
+blurs with the thickness and samples at the spacing (:func:`mrisr.acquisition.forward.slice_matrix`).
 
 Rules (docs/USER_GUIDE.md, "Your own scans"):
 
@@ -28,7 +28,7 @@ import nibabel as nib
 import numpy as np
 
 from mrisr import MRISRError
-from mrisr.acquisition.degradation import tidy_factors
+from mrisr.acquisition.forward import tidy_factors
 
 COARSE = 1.1
 """An axis whose spacing is within this ratio of another's is not coarser than it: the scan is isotropic
@@ -167,3 +167,11 @@ def protocol_factors(
     voxels = [round(v, 3) for v in first.spacing]
     sr = [round(s / f, 3) for s, f in zip(first.spacing, factors)]
     return factors, f"geometry: voxels {voxels} mm, {where}{thick} -> {sr} mm, factors {list(factors)}"
+
+
+def slice_axis(scale: Sequence[float]) -> int:
+    """The one axis with a factor above 1; a clear error for factors the planar model cannot serve."""
+    coarse = [axis for axis, f in enumerate(scale) if f > 1]
+    if len(coarse) != 1:
+        raise ValueError(f"the planar model needs exactly one axis with a factor above 1, got {tuple(scale)}")
+    return coarse[0]

@@ -111,9 +111,15 @@ def estimate_noise_sigma(image: np.ndarray, corner_fraction: float = 0.1) -> flo
     return float(np.median(np.abs(detail[mean > 0.1 * bright])) / 0.6745)
 
 
+def top_up(kept: float) -> float:
+    """The std, as a share of the scan's noise, that fresh noise must add back to a blurred patch that kept
+    the share ``kept`` of it: ``sqrt(1 - kept²)``, so that the patch is as noisy as the scan."""
+    return float(np.sqrt(max(0.0, 1 - kept**2)))
+
+
 def topped_up(lr: np.ndarray, sigma: float, kept: float, rng: np.random.Generator) -> np.ndarray:
     """``lr`` with Rician noise bringing its std back to ``sigma``: the blur kept the share ``kept`` of it."""
-    extra = sigma * float(np.sqrt(max(0.0, 1 - kept**2)))
+    extra = sigma * top_up(kept)
     if extra == 0:
         return lr.astype(np.float32)
     real, imag = rng.standard_normal((2, *lr.shape)) * extra

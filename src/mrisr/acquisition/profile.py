@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mrisr.acquisition.degradation import acquire_axis, blur_decimate, is_integer_factor
+from mrisr.acquisition.forward import acquire_axis, blur_decimate, is_integer_factor
 
 SEGMENT = 32
 """LR samples per line segment: the spectra have ``SEGMENT // 2`` frequencies above DC."""
@@ -72,8 +72,8 @@ def reference_length(factor: float) -> int:
 
 
 def blur_lines(segments: np.ndarray, factor: float, fwhm: float, shape: str = "gaussian") -> np.ndarray:
-    """The slice profile of :func:`mrisr.acquisition.degradation.blur_decimate` applied along each segment
-    (:func:`mrisr.acquisition.degradation.acquire_axis` at a non-integer factor)."""
+    """The slice profile of :func:`mrisr.acquisition.forward.blur_decimate` applied along each segment
+    (:func:`mrisr.acquisition.forward.acquire_axis` at a non-integer factor)."""
     if not is_integer_factor(factor):
         return acquire_axis(segments, 1, factor, fwhm).astype(np.float64)
     factor = int(round(factor))

@@ -8,7 +8,15 @@ import numpy as np
 from scipy import ndimage
 
 from mrisr import MRISRError
-from mrisr.acquisition.degradation import DegradationParams, acquire_axis, crop_to_multiple, degrade, tidy_factors
+from mrisr.acquisition.forward import (
+    SimulationParams,
+    acquire_axis,
+    crop_to_multiple,
+    default_fwhm,
+    degrade,
+    tidy_factors,
+)
+from mrisr.acquisition.model import Acquisition
 from mrisr.acquisition.noise import rician
 from mrisr.intensity import intensity_scale
 from mrisr.io import Volume, coarsen_affine
@@ -21,9 +29,10 @@ class Simulation:
     truth: Volume  # the input cropped to a multiple of the scale, scaled so its 99.9th percentile is 1
     lr: Volume  # the simulated scan, on the coarse grid (block-centred affine)
     peak: float  # the input's 99.9th percentile: multiply by it to return to the input's units
+    acquisition: Acquisition  # how the scan was acquired from the truth's grid (noise in the truth's units)
 
 
-def simulate(volume: Volume, params: DegradationParams) -> Simulation:
+def simulate(volume: Volume, params: SimulationParams) -> Simulation:
     """Crop ``volume`` to the scale, scale it to about [0, 1] by its 99.9th percentile and degrade it."""
     hr = crop_to_multiple(volume.data, params.scale)
     peak = intensity_scale(hr, 99.9)
@@ -33,7 +42,16 @@ def simulate(volume: Volume, params: DegradationParams) -> Simulation:
         truth=Volume(hr, volume.affine, volume.header, volume.path),
         lr=Volume(lr, coarsen_affine(volume.affine, params.scale), volume.header, volume.path),
         peak=peak,
+        acquisition=simulated_acquisition(params),
     )
+
+
+def simulated_acquisition(params: SimulationParams) -> Acquisition:
+    """The :class:`Acquisition` of a simulation: its Gaussian profile (the factor by default), or for k-space
+    truncation the sinc profile that models it."""
+    fwhm = params.fwhm if params.fwhm is not None else default_fwhm(params.scale)
+    shape = "sinc" if params.kind == "kspace" else "gaussian"
+    return Acquisition(tuple(params.scale), tuple(fwhm), shape, params.noise_sigma)
 
 
 @dataclass
@@ -79,7 +97,7 @@ def simulate_slices(volume: Volume, params: SliceParams) -> Simulation:
     """
     tilted = tilt_volume(volume, params.axis, params.tilt)
     mm = float(tilted.zooms[params.axis])
-    factor, fwhm = params.spacing / mm, params.thickness / mm
+    factor = params.spacing / mm
     fits = int(np.floor(tilted.data.shape[params.axis] / factor + 1e-6))
     n_lr = fits
     while n_lr > 1 and abs(n_lr * factor - round(n_lr * factor)) > 1e-6:  # SR voxels on truth voxels
@@ -94,15 +112,15 @@ def simulate_slices(volume: Volume, params: SliceParams) -> Simulation:
     hr = tilted.data[tuple(keep)]
     peak = intensity_scale(hr, 99.9)
     hr = hr / peak
-    lr = acquire_axis(hr, params.axis, factor, fwhm, n_lr)
-    if params.noise_sigma > 0:
-        normal = np.random.default_rng(params.noise_seed).standard_normal((2, *lr.shape)) * params.noise_sigma
+    acquisition = Acquisition.slices(params.axis, factor, params.thickness / mm, params.noise_sigma)
+    lr = acquire_axis(hr, params.axis, factor, acquisition.fwhm[params.axis], n_lr)
+    if acquisition.noise_sigma > 0:
+        normal = np.random.default_rng(params.noise_seed).standard_normal((2, *lr.shape)) * acquisition.noise_sigma
         lr = rician(lr, normal[0], normal[1]).astype(np.float32)
-    scale = [1, 1, 1]
-    scale[params.axis] = factor
     params.sidecar.update(SliceThickness=params.thickness, SpacingBetweenSlices=params.spacing)
     return Simulation(
         truth=Volume(hr.astype(np.float32), tilted.affine, tilted.header, volume.path),
-        lr=Volume(lr, coarsen_affine(tilted.affine, tidy_factors(scale)), tilted.header, volume.path),
+        lr=Volume(lr, coarsen_affine(tilted.affine, tidy_factors(acquisition.scale)), tilted.header, volume.path),
         peak=peak,
+        acquisition=acquisition,
     )

@@ -28,7 +28,18 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from mrisr import datasets
 from mrisr.config import Config
+from mrisr.console import log
+from mrisr.device import cpu_bf16_units, resolve_device
+from mrisr.evaluation import interpolate
+from mrisr.inference.loaded import LoadedModel
+from mrisr.inference.running import super_resolve_array
+from mrisr.inference.writing import Companions, super_resolve_file
+from mrisr.io import atomic_write, check_output_path, load_volume, refine_affine, save_volume
+from mrisr.models.checkpoint import save_checkpoint
+from mrisr.models.registry import build_network
+from mrisr.training import make_trainer
 
 TRUST_MAPS = "mrisr+maps"
 """The inference row with the uncertainty and consistency maps and the sidecar."""
@@ -82,8 +93,6 @@ def conv_roofline(
 
 def training_throughput(config: Config, run_dir: Path, device: torch.device | str = "cpu") -> dict[str, float]:
     """FLOPs per step, steps/s and HR voxels/s of the real training step on the packaged MRI."""
-    from mrisr import datasets
-    from mrisr.training import make_trainer
 
     data = {"hr": [str(datasets.template("mni2009a"))], "lr": [str(datasets.COLIN27)], "device": str(device)}
     trainer = make_trainer(config.override({"train": data}), run_dir)
@@ -104,11 +113,6 @@ def inference_child(
 ) -> dict[str, float]:
     """Run in a fresh process: super-resolve an ``lr_shape`` volume from and to disk; time, peak RSS and
     peak GPU memory (0 on the CPU)."""
-    from mrisr.evaluation import interpolate
-    from mrisr.inference.loaded import LoadedModel
-    from mrisr.inference.writing import Companions, super_resolve_file
-    from mrisr.io import load_volume, refine_affine, save_volume
-    from mrisr.models.checkpoint import build_model, save_checkpoint
 
     with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(0)
@@ -122,7 +126,7 @@ def inference_child(
             save_volume(Path(tmp) / f"sr{output_suffix}", sr, refine_affine(volume.affine, scale), volume.header)
         else:
             config = Config().override({"model": {"scale": list(scale), "width": width}})
-            model = build_model(config).eval().to(device)
+            model = build_network(config).eval().to(device)
             output = Path(tmp) / f"sr{output_suffix}"
             companions, loaded = Companions(), LoadedModel(model, device=torch.device(device))
             if method == TRUST_MAPS:
@@ -154,10 +158,9 @@ def inference_in_subprocess(*args: Any, **kwargs: Any) -> dict[str, float]:
 
 def window_options(config: Config, threads: Sequence[int], device: torch.device | str = "cpu") -> dict[str, float]:
     """Seconds per sliding-window batch (4 windows of 32³ LR voxels) under each option."""
-    from mrisr.models.checkpoint import build_model
 
     device = torch.device(device)
-    model = build_model(config).eval().to(device)
+    model = build_network(config).eval().to(device)
     x = torch.rand(4, 1, 32, 32, 32, device=device)
     results: dict[str, float] = {}
 
@@ -175,7 +178,7 @@ def window_options(config: Config, threads: Sequence[int], device: torch.device 
     torch.set_num_threads(default_threads)
     results["default"] = seconds_per_call(run(model.super_resolve, x))
     results["bf16 autocast"] = seconds_per_call(run(model.super_resolve, x, autocast=True))
-    last = build_model(config).eval().to(device, memory_format=torch.channels_last_3d)
+    last = build_network(config).eval().to(device, memory_format=torch.channels_last_3d)
     last.load_state_dict(model.state_dict())
     results["channels_last_3d"] = seconds_per_call(run(last.super_resolve, x.to(memory_format=torch.channels_last_3d)))
     try:
@@ -193,10 +196,8 @@ def window_options(config: Config, threads: Sequence[int], device: torch.device 
 def sliding_window_options(config: Config, lr_size: int, device: torch.device | str = "cpu") -> dict[str, float]:
     """Seconds to super-resolve a ``lr_size``³ array as one window (the default for a volume this size) and
     under sliding-window size / overlap / batch choices."""
-    from mrisr.inference.running import super_resolve_array
-    from mrisr.models.checkpoint import build_model
 
-    model = build_model(config).eval().to(device)
+    model = build_network(config).eval().to(device)
     lr = np.random.default_rng(0).random((lr_size,) * 3, dtype=np.float32) + 1
     super_resolve_array(model, lr[:32, :32, :32], device=device)  # warm-up: CUDA context, kernel choice
     choices: dict[str, dict] = {"one window (default)": {}}
@@ -219,7 +220,6 @@ def run_benchmark(
     device: str = "auto",
 ) -> dict[str, Any]:
     """All measurements, in one process on one machine; ``sizes`` are output edge lengths."""
-    from mrisr.device import cpu_bf16_units, resolve_device
 
     device = str(resolve_device(device))
     config = Config().override({"model": {"scale": list(scale)}})
@@ -303,3 +303,14 @@ def format_report(report: dict[str, Any]) -> str:
     for name, seconds in slide.items():
         lines.append(f"{name:<34} {seconds:>8.2f} {first / seconds:>10.2f}x")
     return "\n".join(lines)
+
+
+def bench(out: str | None = None, **options: Any) -> dict[str, Any]:
+    """:func:`run_benchmark` with ``options``, printed, and written as JSON to ``out`` when given."""
+    target = check_output_path(out, overwrite=True) if out else None
+    report = run_benchmark(**options)
+    print(format_report(report))
+    if target:
+        atomic_write(target, lambda tmp: Path(tmp).write_text(json.dumps(report, indent=2) + "\n"))
+        log.info(f"benchmark written to {target}")
+    return report

@@ -14,17 +14,17 @@ import time
 from pathlib import Path
 
 from mrisr import datasets
-from mrisr.acquisition.degradation import DegradationParams
-from mrisr.acquisition.geometry import protocol_factors
+from mrisr.acquisition.forward import SimulationParams
+from mrisr.acquisition.model import Acquisition
 from mrisr.acquisition.simulate import Simulation, SliceParams, simulate, simulate_slices
-from mrisr.config import DEFAULT_FLIPS, Config
+from mrisr.apps.figures import comparison_figure, trust_figure
+from mrisr.config import DEFAULT_FLIPS
 from mrisr.console import log
 from mrisr.evaluation import evaluate, format_table, write_metrics
-from mrisr.figures import comparison_figure, trust_figure
 from mrisr.inference.loaded import LoadedModel
 from mrisr.inference.writing import Companions, super_resolve_file
 from mrisr.io import check_output_path, load_volume, save_volume
-from mrisr.training import train
+from mrisr.training.plan import TrainRequest, ensure_model, plan_training
 
 DEMO_NOISE_SIGMA = 0.02
 DEMO_STEPS = 2000
@@ -38,7 +38,7 @@ SCAN_SECONDS_PER_STEP = 0.12
 """The default case: about 8 steps a second on a 2-core x86-64 CPU (PyTorch 2.13)."""
 
 
-def simulate_colin27(params: DegradationParams) -> Simulation:
+def simulate_colin27(params: SimulationParams) -> Simulation:
     """Colin27 cropped to the scale and scaled to [0, 1] (the truth), and its simulated LR scan."""
     return simulate(load_volume(datasets.colin27()), params)
 
@@ -46,37 +46,46 @@ def simulate_colin27(params: DegradationParams) -> Simulation:
 def simulate_test_case(out_dir: Path, kind: str, scale=(2, 2, 2), seed: int = 0) -> tuple[Path, Path]:
     """Write Colin27's truth and its simulated clinical LR scan."""
     noise = DEMO_NOISE_SIGMA if kind == "gaussian" else 0.0
-    case = simulate_colin27(DegradationParams(scale=tuple(scale), kind=kind, noise_sigma=noise, noise_seed=seed))
+    case = simulate_colin27(SimulationParams(scale=tuple(scale), kind=kind, noise_sigma=noise, noise_seed=seed))
     truth_path, lr_path = out_dir / "colin27_hr.nii.gz", out_dir / "colin27_lr.nii.gz"
     save_volume(truth_path, case.truth.data, case.truth.affine, case.truth.header)
     save_volume(lr_path, case.lr.data, case.lr.affine, case.lr.header)
     return truth_path, lr_path
 
 
-def write_scan_case(out_dir: Path, seed: int = 0) -> tuple[Path, Path]:
-    """Write Colin27's truth and the default case's scan with its JSON sidecar, as a scanner would."""
+def write_scan_case(out_dir: Path, seed: int = 0) -> tuple[Path, Path, Acquisition]:
+    """Write Colin27's truth and the default case's scan with its JSON sidecar, as a scanner would; returns
+    their paths and how the scan was acquired from the truth."""
     params = SliceParams(**{**SCAN.__dict__, "noise_seed": seed, "sidecar": {}})
     case = simulate_slices(load_volume(datasets.colin27()), params)
     truth_path, scan_path = out_dir / "colin27_hr.nii.gz", out_dir / "colin27_scan.nii.gz"
     save_volume(truth_path, case.truth.data, case.truth.affine, case.truth.header)
     save_volume(scan_path, case.lr.data, case.lr.affine, case.lr.header)
     (out_dir / "colin27_scan.json").write_text(json.dumps(params.sidecar, indent=2) + "\n")
-    return truth_path, scan_path
+    return truth_path, scan_path, case.acquisition
 
 
-def demo_config(
-    lr_paths: list[Path], seed: int, *, steps: int | None = DEMO_STEPS, minutes: float | None = None
-) -> Config:
-    """The three packaged templates as HR source, ``lr_paths`` as LR target; a budget in steps, or in
-    minutes when ``minutes`` is given."""
-    train = {
-        "hr": [str(datasets.template(name)) for name in datasets.TEMPLATES],
-        "lr": [str(p) for p in lr_paths],
-        "seed": seed,
-        "steps": None if minutes is not None else steps,
-        "minutes": minutes,
-    }
-    return Config().override({"train": train})
+def paper_request(
+    lr_paths: list[Path],
+    seed: int,
+    *,
+    steps: int | None = DEMO_STEPS,
+    minutes: float | None = None,
+    device: str = "auto",
+    degradation_model: str = "physics",
+) -> TrainRequest:
+    """The paper's case: the three packaged templates as HR source, ``lr_paths`` as LR target at 2×2×2; a
+    budget in steps, or in minutes when ``minutes`` is given."""
+    return TrainRequest(
+        lr=[str(p) for p in lr_paths],
+        hr=[str(datasets.template(name)) for name in datasets.TEMPLATES],
+        scale=(2, 2, 2),
+        seed=seed,
+        steps=None if minutes is not None else steps,
+        minutes=minutes,
+        device=device,
+        degradation_model=degradation_model,
+    )
 
 
 def run_demo(
@@ -103,22 +112,18 @@ def run_demo(
     if minutes is None:
         seconds = steps * (SECONDS_PER_STEP if paper else SCAN_SECONDS_PER_STEP)
         log.info(f"training {steps} steps: about {seconds / 60:.0f} minutes on a 2-core CPU")
-    budget = {"steps": None if minutes is not None else steps, "minutes": minutes, "device": device}
     if paper:
         truth_path, lr_path = simulate_test_case(out, degradation, seed=seed)
-        config = demo_config([lr_path], seed, steps=steps, minutes=minutes)
-        config = config.override({"train": budget, "model": {"degradation": degradation_model}})
+        request = paper_request(
+            [lr_path], seed, steps=steps, minutes=minutes, device=device, degradation_model=degradation_model
+        )
         fwhm = None
     else:
-        truth_path, lr_path = write_scan_case(out, seed)
-        factors, described = protocol_factors([str(lr_path)])  # from the header and the sidecar, as a user's scan
-        log.info(described)
-        config = Config().override(
-            {"model": {"scale": list(factors)}, "train": {"lr": [str(lr_path)], "seed": seed, **budget}}
-        )
-        fwhm = [0.0, 0.0, 0.0]
-        fwhm[SCAN.axis] = SCAN.thickness  # the truth's voxels are 1 mm
-    model_path = train(config, out / "run")
+        truth_path, lr_path, acquired = write_scan_case(out, seed)  # mrisr reads only the header and sidecar
+        budget = {"steps": None if minutes is not None else steps, "minutes": minutes}
+        request = TrainRequest(lr=[str(lr_path)], seed=seed, device=device, **budget)
+        fwhm = list(acquired.fwhm)  # the scoring's forward model: the scan's own
+    model_path = ensure_model(plan_training(request, out / "run", on_existing="replace"))
     model = LoadedModel.load(model_path, device, command="mrisr demo")
     companions = Companions(out / "colin27_uncertainty.nii.gz", out / "colin27_consistency.nii.gz")
     sr_path = super_resolve_file(

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from mrisr.acquisition.model import Acquisition
 from mrisr.device import resolve_device, resolve_precision
-from mrisr.inference.orient import fit_to_scan, model_fwhm, model_profile_shape, profile_on_axis
+from mrisr.inference.orient import fit_to_scan, model_fwhm, model_profile_shape
 from mrisr.inference.running import super_resolve_array
 from mrisr.models.checkpoint import load_model
 
@@ -70,11 +71,12 @@ class LoadedModel:
         it learned (:func:`mrisr.inference.orient.fit_to_scan`)."""
         return fit_to_scan(self.network, zooms, path, self.meta)
 
-    def served_profile(self, scale: Sequence[float]) -> tuple[tuple[float, ...], str]:
-        """The slice profile the model serves on a scan of factors ``scale``: FWHM per axis (a planar model's
-        moved to the axis it now serves) and its shape."""
+    def served_acquisition(self, scale: Sequence[float]) -> Acquisition:
+        """The acquisition the model serves on a scan of factors ``scale``: the slice profile it trained with
+        (a planar model's moved to the axis it now serves) and its shape."""
         meta = self.checkpoint("the slice profile")
-        return profile_on_axis(model_fwhm(meta)[0], meta["scale"], scale), model_profile_shape(meta)
+        trained = Acquisition(tuple(meta["scale"]), model_fwhm(meta)[0], model_profile_shape(meta))
+        return trained.on_axes(scale)
 
     def super_resolve(self, lr: np.ndarray, **options: Any) -> np.ndarray:
         """LR array → SR array in one piece, normalised as in training (options as

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mrisr import MRISRError
-from mrisr.acquisition.degradation import is_integer_factor
+from mrisr.acquisition.forward import is_integer_factor
 from mrisr.trust.features import FEATURES
 
 HALO = 8

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from mrisr import MRISRError
-from mrisr.acquisition.degradation import default_fwhm
+from mrisr.acquisition.forward import default_fwhm
 from mrisr.acquisition.geometry import find_slice_axis
 
 FACTOR_TOLERANCE = 0.05
@@ -21,7 +21,7 @@ def fit_to_scan(model: torch.nn.Module, zooms: Sequence[float], path: str, meta:
     or a clear error when the scan's slices are not the ones it learned (``meta``: the checkpoint's, for its
     SR spacing)."""
     axis = find_slice_axis(zooms)
-    if not hasattr(model, "oriented") or axis is None:
+    if not model.planar or axis is None:
         return model
     factor = model.scale[model.slice_axis]
     sr_mm = ((meta or {}).get("acquisition") or {}).get("sr_voxel_mm")
@@ -34,17 +34,6 @@ def fit_to_scan(model: torch.nn.Module, zooms: Sequence[float], path: str, meta:
                 "on scans of this protocol"
             )
     return model.oriented(axis)
-
-
-def profile_on_axis(fwhm: Sequence[float], trained_scale: Sequence[float], scale: Sequence[float]) -> tuple[float, ...]:
-    """A planar model's slice profile per axis moved to the axis it now serves (``scale``'s coarse axis)."""
-    if list(trained_scale) == list(scale) or sum(f > 1 for f in scale) != 1:
-        return tuple(fwhm)
-    source = next(a for a, f in enumerate(trained_scale) if f > 1)
-    target = next(a for a, f in enumerate(scale) if f > 1)
-    moved = [0.0, 0.0, 0.0]
-    moved[target] = float(fwhm[source])
-    return tuple(moved)
 
 
 def model_fwhm(meta: dict[str, Any]) -> tuple[tuple[float, float, float], str]:

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mrisr.acquisition.degradation import is_integer_factor
+from mrisr.acquisition.forward import is_integer_factor
 from mrisr.inference.memory import HALO, WHOLE_SLAB_VOXELS
 from mrisr.intensity import intensity_scale
-from mrisr.models import UnpairedSR
+from mrisr.models.generator import UnpairedSR
 from mrisr.trust.spread import FLIPS, uncertainty_passes
 
 
@@ -22,8 +22,8 @@ def flip_ensemble(
 ) -> torch.Tensor:
     """The mean of ``predict`` over the first ``flips`` flips of :data:`mrisr.trust.spread.FLIPS` of ``(B, C, D, H, W)``
     (flip, predict, flip back): the self-ensemble of EDSR+ and nnU-Net's test-time mirroring. The networks
-    are not flip-equivariant, so their errors partly average out (+0.1 dB inside the head for 4 flips on
-    the demo's model; README, Usage). ``plain``, the unflipped prediction when it is already made, is
+    are not flip-equivariant, so their errors partly average out (the gain per model is in
+    the table in docs/USER_GUIDE.md). ``plain``, the unflipped prediction when it is already made, is
     reused (and accumulated into in place) rather than computed again."""
     if not 1 <= flips <= len(FLIPS):
         raise ValueError(f"flips must be 1..{len(FLIPS)}, got {flips}")
@@ -75,7 +75,7 @@ def super_resolve_slabs(
             return model.super_resolve(window).float()
 
     def slab_sr(x: torch.Tensor) -> torch.Tensor:
-        if getattr(model, "whole_slabs", False) or x[0, 0].numel() <= whole_slab_voxels:  # the slab itself
+        if model.whole_slabs or x[0, 0].numel() <= whole_slab_voxels:  # the slab itself
             return predictor(x.to(device)).cpu()
         return sliding_window_inference(
             x,

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from mrisr import MRISRError
+from mrisr.acquisition.model import Acquisition
 from mrisr.inference.loaded import LoadedModel
 from mrisr.inference.memory import ERROR_MAP_VOLUMES, check_memory, map_buffers, one_window_voxels, output_shape
 from mrisr.inference.running import super_resolve_array, super_resolve_slabs
@@ -90,8 +91,8 @@ def super_resolve_file(
     run = {"percentile": model.percentile, "device": model.device, "dtype": model.dtype, "flips": flips}
     run["whole_slab_voxels"] = one_window_voxels(lr.shape, scale, slab_depth, max_memory_gb, maps, volumes)
     slabs = super_resolve_slabs(network, lr, slab_depth=slab_depth, progress=progress, **run)
-    profile = model.served_profile(scale) if c.uncertainty or c.consistency else None
-    degraded = ConsistencyStream(lr.shape, sr_shape, *profile) if c.consistency else None
+    served = model.served_acquisition(scale) if c.uncertainty or c.consistency else None
+    degraded = ConsistencyStream(lr.shape, sr_shape, served) if c.consistency else None
     whole = np.empty(sr_shape, np.float32) if c.uncertainty else None  # the error map's features need it all
     with atomic_files(list(named.values())) as tmp_list:
         tmp = dict(zip(named, tmp_list))
@@ -110,7 +111,7 @@ def super_resolve_file(
             def pair_sr(pair_network: torch.nn.Module, pair_lr: np.ndarray) -> np.ndarray:
                 return super_resolve_array(pair_network, pair_lr, **run)
 
-            uncertainty, record = uncertainty_map(network, volume, whole, profile, pair_sr, model.percentile)
+            uncertainty, record = uncertainty_map(network, volume, whole, served, pair_sr, model.percentile)
             del whole
             with NiftiStream(tmp["uncertainty"], sr_shape, sr_affine, volume.header) as map_file:
                 map_file.write(uncertainty)
@@ -138,7 +139,7 @@ def uncertainty_map(
     network: torch.nn.Module,
     volume: Volume,
     sr: np.ndarray,
-    profile: tuple[tuple[float, ...], str],
+    acquisition: Acquisition,
     pair_sr: Any,
     percentile: float,
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -146,7 +147,7 @@ def uncertainty_map(
     pair super-resolved by ``pair_sr`` as ``sr`` was, and the sidecar's record of it."""
     lr = volume.data
     peak, head = input_head(lr, percentile)
-    uncertainty, fitted = self_calibrated_map(network, lr, sr, *profile, pair_sr, peak)
+    uncertainty, fitted = self_calibrated_map(network, lr, sr, acquisition, pair_sr, peak)
     mean_head = HeadMean(head, sr.shape)
     mean_head.add(uncertainty)
     record = {"Method": ERROR_MAP_METHOD, "MeanHead": round(mean_head.mean() / peak, 5), "Calibration": fitted.record()}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import pickle
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +17,14 @@ import torch
 from torch import nn
 
 from mrisr import MRISRError, __version__
-from mrisr.config import Config, settle_architecture
+from mrisr.config import Config
 from mrisr.io import atomic_write, first_line
-from mrisr.models.generator import UnpairedSR
-from mrisr.models.planar import PlanarSR
+from mrisr.models.registry import build_network
 
 FORMAT = "mrisr-checkpoint"
 FORMAT_VERSION = 2
 """2: the physics model has no ``lr_decoder``, and with a frozen profile no LR discriminator; loss weights
 ``sty``/``align`` are named ``lr_adversarial``/``feature_adversarial``."""
-
-GENERATORS: dict[str, Callable[[Config], nn.Module]] = {
-    "unpaired": UnpairedSR.from_config,
-    "planar": PlanarSR.from_config,
-}
-"""The generator class of each ``model.architecture``: the module exported to ``model.pt``. It has
-``scale`` (the per-axis factor) and ``super_resolve(lr)``; add a new architecture here."""
 
 
 def weights_hash(state_dict: dict[str, torch.Tensor]) -> str:
@@ -43,12 +34,6 @@ def weights_hash(state_dict: dict[str, torch.Tensor]) -> str:
         digest.update(name.encode())
         digest.update(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-def build_model(config: Config) -> nn.Module:
-    """A freshly initialised generator of ``config.model.architecture`` ("auto": see :func:`settle_architecture`)."""
-    config = settle_architecture(config)  # refuses an unknown architecture
-    return GENERATORS[config.model.architecture](config)
 
 
 def save_checkpoint(path: str | Path, generator: nn.Module, config: Config, **extra: Any) -> None:
@@ -98,7 +83,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
     """The generator of a checkpoint, in eval mode on ``device``, and the checkpoint's metadata."""
     payload = load_checkpoint(path)
     config = Config.from_saved(payload["config"])
-    model = build_model(config)
+    model = build_network(config)
     try:
         model.load_state_dict(payload["generator"])
     except RuntimeError as err:

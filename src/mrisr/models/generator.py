@@ -42,12 +42,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import nn
 
-from mrisr.acquisition.degradation import blur_decimate, max_fwhm
+from mrisr.acquisition.forward import blur_decimate, max_fwhm
 from mrisr.acquisition.noise import rician
 from mrisr.config import DEGRADATION_MODELS, UPSAMPLERS, Config
 from mrisr.models.blocks import ResidualBlock, pixel_shuffle_3d, zero_init
+from mrisr.models.network import SRNetwork
 
 
 class HREncoder(nn.Module):
@@ -173,8 +175,6 @@ def spline_phases(factor: int) -> torch.Tensor:
     """Weights ``W (factor, 2 * SPLINE_TAPS + 1)`` with ``HR[f*j + p] = sum_k W[p, k] LR[j + k - SPLINE_TAPS]``:
     SciPy's cubic B-spline zoom (``ndimage.zoom(order=3, grid_mode=True)``, the evaluation's ``cubic``) as
     a polyphase filter, read off its response to a unit impulse."""
-    from scipy import ndimage
-
     n = 4 * SPLINE_TAPS + 1
     centre = n // 2
     impulse = np.zeros(n)
@@ -216,7 +216,7 @@ def add_noise(x: torch.Tensor, sigma: torch.Tensor, normal: torch.Tensor | None 
     return rician(x, sigma * normal[:, :1], sigma * normal[:, 1:], eps=1e-12)
 
 
-class UnpairedSR(nn.Module):
+class UnpairedSR(SRNetwork):
     """The generators of the unpaired SR model (``lr_decoder`` only in the free and hybrid degradation
     models); see the module docstring for the symbol map."""
 

@@ -9,8 +9,8 @@ that were blurred and decimated along one of their axes the way the scanner blur
 
 :class:`PlanarSR` applies the 2D network to every plane of a volume that contains the slice axis, in
 both such orientations, and averages the two results: each orientation alone sees the anatomy from one
-side only, and their errors are partly independent (a throwaway prototype on Colin27 measured the average
-about 0.5 dB above either orientation alone; not rerun as a committed experiment).
+side only, and their errors are partly independent (no committed experiment measures the average against
+either orientation alone).
 
 Any factor ``r`` along the slice axis, integer or not (5 mm slices to 0.9 mm: 5.56): the network makes
 ``F = ceil(r)`` samples per LR slice (the *fine* grid, edges aligned with the slices), and when ``r`` is not
@@ -29,8 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mrisr.acquisition.degradation import is_integer_factor
+from mrisr.acquisition.forward import is_integer_factor
+from mrisr.acquisition.geometry import slice_axis
 from mrisr.models.blocks import ResidualBlock, zero_init
+from mrisr.models.network import SRNetwork
 
 if TYPE_CHECKING:
     from mrisr.config import Config
@@ -102,22 +104,15 @@ class PlaneSR(nn.Module):
         return sample_last(fine, self.fine, positions[None].expand(x.shape[0], -1))
 
 
-def slice_axis(scale: Sequence[float]) -> int:
-    """The one axis with a factor above 1; a clear error for factors the planar model cannot serve."""
-    coarse = [axis for axis, f in enumerate(scale) if f > 1]
-    if len(coarse) != 1:
-        raise ValueError(f"the planar model needs exactly one axis with a factor above 1, got {tuple(scale)}")
-    return coarse[0]
-
-
-class PlanarSR(nn.Module):
+class PlanarSR(SRNetwork):
     """A 3D super-resolver made of :class:`PlaneSR` run over the planes that contain the slice axis.
 
-    ``super_resolve(lr)`` takes ``(B, 1, D, H, W)`` like :class:`mrisr.models.UnpairedSR` does, so the
+    ``super_resolve(lr)`` takes ``(B, 1, D, H, W)`` like :class:`mrisr.models.generator.UnpairedSR` does, so the
     same sliding-window, slab-streamed inference serves both.
     """
 
     whole_slabs = True
+    planar = True
     """Inference runs it on whole slabs, not on small windows: planes are cheap, and window overlap is not."""
     planes_per_pass = 32
     """Planes run through the 2D network at once: bounds the activations when a window is a whole slab."""

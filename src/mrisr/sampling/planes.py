@@ -1,7 +1,7 @@
 """Training pairs for the planar model (:mod:`mrisr.models.planar`): sharp planes acquired along one axis.
 
 A thick-slice scan is sharp inside its slices. Blurring and decimating one in-plane axis of such a plane
-with the scanner's slice profile (the same :func:`mrisr.acquisition.degradation.blur_decimate`, on the same
+with the scanner's slice profile (the same :func:`mrisr.acquisition.forward.blur_decimate`, on the same
 block-centred grid) and adding the scanner's noise gives an (LR, HR) pair of the same subject, contrast
 and scanner as the through-plane data the model will sharpen (internal learning). HR volumes of other
 subjects are sharp along every axis and give more such pairs (external learning); both feed one model.
@@ -9,7 +9,7 @@ subjects are sharp along every axis and give more such pairs (external learning)
 Slices at any spacing and thickness: the factor ``r`` (spacing over the SR's voxel) need not be an integer
 and the profile's FWHM (the thickness) need not equal it, so pairs made for 4 mm slices every 5 mm have
 the gap, and pairs for 4.5 mm slices sample the sharp plane every 4.5 pixels
-(:func:`mrisr.acquisition.degradation.slice_matrix`). Each LR column then sits at its own phase on the
+(:func:`mrisr.acquisition.forward.slice_matrix`). Each LR column then sits at its own phase on the
 sharp grid, and a pair carries the positions of its sharp pixels in LR-index units, where the network's
 fine grid is read (:func:`mrisr.models.planar.sample_last`).
 
@@ -26,15 +26,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mrisr.acquisition.degradation import acquire_axis, blur_decimate, is_integer_factor
-from mrisr.acquisition.noise import rician
+from mrisr.acquisition.forward import acquire_axis, blur_decimate, is_integer_factor
+from mrisr.acquisition.geometry import slice_axis
+from mrisr.acquisition.noise import rician, top_up
 from mrisr.intensity import foreground_mask
 from mrisr.sampling.volumes import TrainingVolume
 
 
 def acquire_along_last(planes: np.ndarray, factor: float, fwhm: float) -> np.ndarray:
     """Slice profile (FWHM in HR voxels) + decimation along the last axis of ``(n, A, B)``: block-centred at
-    integer factors, at :func:`mrisr.acquisition.degradation.slice_centres` otherwise."""
+    integer factors, at :func:`mrisr.acquisition.forward.slice_centres` otherwise."""
     if not is_integer_factor(factor):
         return acquire_axis(planes, 2, factor, fwhm)
     factor = int(round(factor))
@@ -196,7 +197,6 @@ def pair_sampler(
     ``noise_sigmas`` (one per scan, or one for all; default: each scan's own estimate) is the Rician level of
     the scans; the HR volumes get the first one.
     """
-    from mrisr.models.planar import slice_axis
 
     axis = slice_axis(scale)
     factor = scale[axis]
@@ -204,11 +204,11 @@ def pair_sampler(
     min_size = (int(patch[0]), span)  # the sharp pixels of one patch
     sigmas = [v.noise_sigma for v in scans] if noise_sigmas is None else list(noise_sigmas)
     sigmas = sigmas * len(scans) if len(sigmas) == 1 else sigmas
-    top_up = np.sqrt(max(0.0, 1 - noise_kept(factor, fwhm) ** 2))  # what the in-plane blur took away
+    lost = top_up(noise_kept(factor, fwhm))  # what the in-plane blur took away
     internal = []
     for scan, sigma in zip(scans, sigmas):
         sharp = finest_in_plane(scan, axis)
-        internal += sharp_plane_stacks(scan, [axis], factor, fwhm, sigma * top_up, min_size, sharp)
+        internal += sharp_plane_stacks(scan, [axis], factor, fwhm, sigma * lost, min_size, sharp)
     hr_sigma = sigmas[0] if sigmas else 0.0
     external = [
         stack for hr in hr_volumes for stack in sharp_plane_stacks(hr, (0, 1, 2), factor, fwhm, hr_sigma, min_size)

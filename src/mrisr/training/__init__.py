@@ -7,30 +7,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from mrisr.config import Config, settle_architecture
+from mrisr import MRISRError
+from mrisr.config import Config
 from mrisr.device import set_threads
 from mrisr.distributed import init_replica
-from mrisr.models.planar_system import build_planar_system
-from mrisr.models.system import build_unpaired_system
-from mrisr.training.loop import System, Trainer
-
-SYSTEMS: dict[str, Callable[[Config, torch.device], System]] = {
-    "unpaired": build_unpaired_system,
-    "planar": build_planar_system,
-}
-"""How each ``model.architecture`` is trained: a builder of its :class:`~mrisr.training.loop.System`."""
+from mrisr.io import first_line
+from mrisr.models.checkpoint import load_checkpoint
+from mrisr.models.registry import settle_architecture
+from mrisr.training.loop import Trainer
+from mrisr.training.system import System
+from mrisr.training.systems import SYSTEMS
 
 
 def warm_start(system: System, path: str | Path) -> None:
     """Start ``system`` from the generator weights of another run's ``model.pt`` (``train.init``)."""
-    from mrisr import MRISRError
-    from mrisr.io import first_line
-    from mrisr.models.checkpoint import load_checkpoint
 
     try:
         system.generator.load_state_dict(load_checkpoint(path)["generator"])

@@ -6,51 +6,17 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
-from mrisr.config import Config, TrainConfig, peak_learning_rate
+from mrisr.config import TrainConfig
 from mrisr.console import log, showing_progress, warn
 from mrisr.distributed import Replica, broadcast_parameters, check_in_sync, finish, global_max
 from mrisr.training.monitor import Monitor, validation_ssim
 from mrisr.training.state import Progress, divergence_warning, export_model, restore, save_state
-
-
-class System(Protocol):
-    """What the loop needs of a trainable model (:class:`mrisr.models.system.UnpairedSystem` is one)."""
-
-    config: Config  # settled: saved as the run's config.yaml and in every checkpoint
-    generator: nn.Module  # exported to model.pt; has ``scale`` and ``super_resolve(lr)``
-    optimizers: dict[str, torch.optim.Optimizer]  # a param group's ``lr_scale`` multiplies the scheduled rate
-
-    @property
-    def networks(self) -> dict[str, nn.Module]:
-        """Every module that trains, ``generator`` included: saved, restored and kept in sync across ranks."""
-        ...
-
-    def sample_batch(self, rng: np.random.Generator, replica: Replica) -> Any:
-        """This replica's share of one step's data, drawn from ``rng`` (shared by all replicas)."""
-        ...
-
-    def train_step(self, batch: Any, replica: Replica) -> dict[str, float]:
-        """Update every optimiser once on ``batch`` (gradients averaged over replicas); returns scalars to log."""
-        ...
-
-    def images(self) -> dict[str, torch.Tensor]:
-        """3D images of the last step to show in TensorBoard (may be empty)."""
-        ...
-
-    def metadata(self) -> dict[str, Any]:
-        """Extra entries of every checkpoint (e.g. the noise levels the model trained with)."""
-        ...
-
-    def write_report(self, run_dir: Path) -> None:
-        """Files written next to the model at the end of the run (may write none)."""
-        ...
+from mrisr.training.system import System
 
 
 def budget_used(train: TrainConfig, progress: Progress) -> float:
@@ -94,7 +60,7 @@ class Trainer:
     def __init__(self, system: System, run_dir: str | Path, replica: Replica, *, resume: bool = False) -> None:
         self.system, self.run_dir, self.replica = system, Path(run_dir), replica
         self.train_config = system.config.train
-        self.peak_rate = peak_learning_rate(system.config)
+        self.peak_rate = system.learning_rate(system.config)
         self.rng = np.random.default_rng(self.train_config.seed)
         self.progress = restore(self.run_dir, system, self.rng) if resume else Progress()
         broadcast_parameters(list(system.networks.values()), replica)

@@ -10,13 +10,18 @@ import torch
 from torch import nn
 
 from mrisr.config import TrainConfig
+from mrisr.inference.running import super_resolve_array
+from mrisr.io import load_volume
+from mrisr.metrics import normalise_pair, ssim
+from mrisr.models.checkpoint import load_checkpoint
+from mrisr.training.state import divergence_warning
 
 
 class Monitor:
     """TensorBoard logging of one run (rank 0 only)."""
 
     def __init__(self, run_dir: Path) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # slow to import: only a training process pays
 
         self.writer = SummaryWriter(str(run_dir / "tensorboard"))
 
@@ -40,9 +45,6 @@ class Monitor:
 
 def validation_ssim(generator: nn.Module, train: TrainConfig, device: torch.device) -> float:
     """Mean SSIM of the SR of the paired validation LR volumes against their HR."""
-    from mrisr.inference.running import super_resolve_array
-    from mrisr.io import load_volume
-    from mrisr.metrics import normalise_pair, ssim
 
     generator.eval()
     scores = []
@@ -56,8 +58,6 @@ def validation_ssim(generator: nn.Module, train: TrainConfig, device: torch.devi
 
 def describe_run(run: Path) -> str:
     """A run in words: budget, data, config and the acquisition it trained with (``mrisr report``)."""
-    from mrisr.models.checkpoint import load_checkpoint
-    from mrisr.training.state import divergence_warning
 
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     t = state["config"]["train"]

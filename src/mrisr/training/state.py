@@ -18,7 +18,7 @@ from mrisr import MRISRError
 from mrisr.models.checkpoint import load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
-    from mrisr.training.loop import System
+    from mrisr.training.system import System
 
 
 RECENT_STEPS = 100

@@ -8,19 +8,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from mrisr.acquisition.degradation import (
-    acquire,
-    acquire_axis,
-    blur_decimate,
-    is_integer_factor,
-    profile_weights,
-)
+from mrisr.acquisition.forward import acquire, acquire_axis, blur_decimate, is_integer_factor, profile_weights
+from mrisr.acquisition.model import Acquisition
 from mrisr.metrics import psnr
 
 
 class ConsistencyStream:
     """The SR degraded by the slice profile + decimation (the training forward model,
-    :func:`mrisr.acquisition.degradation.blur_decimate`, or :func:`~mrisr.acquisition.degradation.acquire`
+    :func:`mrisr.acquisition.forward.blur_decimate`, or :func:`~mrisr.acquisition.forward.acquire`
     at non-integer factors), fed SR slabs along the last axis in order.
 
     In-slab axes are reduced as each slab arrives; the last axis waits in a small buffer until the kernel
@@ -29,17 +24,16 @@ class ConsistencyStream:
     (edges replicated).
     """
 
-    def __init__(
-        self, lr_shape: Sequence[int], sr_shape: Sequence[int], fwhm: Sequence[float], shape: str = "gaussian"
-    ) -> None:
-        self.lr_shape, self.fwhm, self.shape = tuple(int(n) for n in lr_shape), tuple(float(w) for w in fwhm), shape
+    def __init__(self, lr_shape: Sequence[int], sr_shape: Sequence[int], acquisition: Acquisition) -> None:
+        self.lr_shape = tuple(int(n) for n in lr_shape)
+        self.fwhm, self.shape = acquisition.fwhm, acquisition.shape
         factors = [m / n for m, n in zip(sr_shape, self.lr_shape)]
         self.scale = tuple(int(round(f)) if is_integer_factor(f) else f for f in factors)
         self.lr_depth = self.lr_shape[2]
         f, w = self.scale[2], self.fwhm[2]
         self.weights, self.radius = np.ones(1), 0  # an axis left alone by blur_decimate
         if isinstance(f, int) and (f > 1 or w > 0):
-            along = shape if f > 1 else "gaussian"
+            along = self.shape if f > 1 else "gaussian"
             weights, self.radius = profile_weights(f, torch.tensor(w, dtype=torch.float64), along)
             self.weights = weights.numpy()
         self.buffer: np.ndarray | None = None

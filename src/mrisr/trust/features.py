@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from mrisr.acquisition.degradation import acquire, blur_decimate, is_integer_factor
+from mrisr.acquisition.forward import acquire, blur_decimate, is_integer_factor
+from mrisr.acquisition.model import Acquisition
 from mrisr.evaluation import interpolate
 from mrisr.intensity import foreground_mask
 from mrisr.trust.consistency import nearest_index
-from mrisr.trust.pairs import Acquisition
 from mrisr.trust.spread import local_noise_sigma
 
 FEATURES = (

@@ -10,19 +10,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from mrisr.acquisition.degradation import blur_decimate, is_integer_factor, white_noise_kept
+from mrisr.acquisition.forward import blur_decimate, is_integer_factor, white_noise_kept
+from mrisr.acquisition.model import Acquisition
 from mrisr.acquisition.noise import topped_up
 from mrisr.sampling.planes import acquire_along_last, noise_kept
-
-
-@dataclass(frozen=True)
-class Acquisition:
-    """How an input was acquired from its truth's grid: the factor per axis, the slice profile's FWHM (in
-    voxels of the truth) and its shape (``"gaussian"`` or ``"sinc"``, :func:`blur_decimate`)."""
-
-    scale: tuple[float, float, float]
-    fwhm: tuple[float, float, float]
-    shape: str = "gaussian"
 
 
 @dataclass(frozen=True)
@@ -52,11 +43,13 @@ def crop_to_factor(x: np.ndarray, scale: Sequence[float]) -> np.ndarray:
 
 
 def planar_pairs(
-    model: torch.nn.Module, scan: np.ndarray, fwhm: float, sigma: float, rng: np.random.Generator
+    model: torch.nn.Module, scan: np.ndarray, acquisition: Acquisition, rng: np.random.Generator
 ) -> list[SelfPair]:
-    """The scan blurred and decimated along each in-plane axis like its slice axis (planar model)."""
+    """The scan blurred and decimated along each in-plane axis like its slice axis (planar model), as the
+    scan's ``acquisition`` (its slice profile and noise) says."""
     axis = model.slice_axis
     factor = model.scale[axis]
+    fwhm, sigma = acquisition.fwhm[axis], acquisition.noise_sigma
     pairs = []
     for a in (x for x in range(3) if x != axis):
         scale = [1.0, 1.0, 1.0]
@@ -75,27 +68,27 @@ def planar_pairs(
 
 
 def internal_pair(
-    model: torch.nn.Module, scan: np.ndarray, fwhm: Sequence[float], shape: str, sigma: float, rng: np.random.Generator
+    model: torch.nn.Module, scan: np.ndarray, acquisition: Acquisition, rng: np.random.Generator
 ) -> SelfPair:
-    """The scan degraded once more by the model's slice profile (3D model, whole factors)."""
+    """The scan degraded once more by the model's slice profile, noise topped up to the scan's (3D model,
+    whole factors; ``acquisition``: the scan's profile and noise)."""
     scale = tuple(int(f) for f in model.scale)
+    fwhm, shape, sigma = acquisition.fwhm, acquisition.shape, acquisition.noise_sigma
     truth = crop_to_factor(scan, scale)
     x = torch.from_numpy(np.ascontiguousarray(truth, dtype=np.float32))[None, None]
     lr = blur_decimate(x, scale, torch.tensor(fwhm, dtype=torch.float32), shape)[0, 0].numpy()
     kept = white_noise_kept(scale, fwhm, shape)
-    acquired = sr_acquisition(model, fwhm, shape)
+    acquired = sr_acquisition(model, acquisition)
     return SelfPair(topped_up(lr, sigma, kept, rng), truth.astype(np.float32), acquired, (1.0, 1.0, 1.0), sigma, model)
 
 
-def cycle_pair(
-    model: torch.nn.Module, sr: np.ndarray, fwhm: Sequence[float], shape: str, sigma: float, rng: np.random.Generator
-) -> SelfPair:
+def cycle_pair(model: torch.nn.Module, sr: np.ndarray, acquisition: Acquisition, rng: np.random.Generator) -> SelfPair:
     """The SR's :func:`central_box` degraded by the model's slice profile, noise topped up as for
     :func:`internal_pair`, with the SR as its truth (3D model): its errors sit at the SR's own scale, where
     the internal pair's sit one factor coarser, so they rank the SR's error better (results/REPORT.md,
     "Trust maps"). The SR is the network's own output, which it reproduces more easily than a real truth:
     the pair understates the error's size, so it is not calibrated alone (:func:`self_calibrated_map`)."""
-    return replace(internal_pair(model, central_box(sr, CYCLE_BOX), fwhm, shape, sigma, rng), noise=0.0)
+    return replace(internal_pair(model, central_box(sr, CYCLE_BOX), acquisition, rng), noise=0.0)
 
 
 CYCLE_BOX = 0.8
@@ -108,12 +101,8 @@ def central_box(x: np.ndarray, share: float) -> np.ndarray:
     return x[tuple(slice((n - round(share * n)) // 2, (n - round(share * n)) // 2 + round(share * n)) for n in x.shape)]
 
 
-def sr_acquisition(model: torch.nn.Module, fwhm: Sequence[float], shape: str) -> Acquisition:
-    """How the scan was acquired from the SR's grid, as ``model`` (slice profile ``fwhm`` HR voxels of
-    ``shape``) sees it: the acquisition the SR's features are computed with (the planar pairs' is Gaussian)."""
-    return Acquisition(tuple(model.scale), tuple(float(w) for w in fwhm), "gaussian" if is_planar(model) else shape)
-
-
-def is_planar(model: torch.nn.Module) -> bool:
-    """Whether ``model`` is the planar one (it turns to any axis), whose pairs are :func:`planar_pairs`."""
-    return hasattr(model, "oriented")
+def sr_acquisition(model: torch.nn.Module, acquisition: Acquisition) -> Acquisition:
+    """How the scan was acquired from the SR's grid, as ``model`` (serving ``acquisition``'s slice profile)
+    sees it: the acquisition the SR's features are computed with (the planar pairs' is Gaussian)."""
+    shape = "gaussian" if model.planar else acquisition.shape
+    return Acquisition(tuple(model.scale), acquisition.fwhm, shape, acquisition.noise_sigma)

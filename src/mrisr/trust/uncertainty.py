@@ -15,11 +15,13 @@ split-conformal calibration on the other half (:func:`conformal_scale`), so that
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
 
+from mrisr.acquisition.model import Acquisition
 from mrisr.acquisition.noise import estimate_noise_sigma
 from mrisr.trust.errornet import (
     COVERAGE,
@@ -33,7 +35,7 @@ from mrisr.trust.errornet import (
     r_squared,
 )
 from mrisr.trust.features import error_features
-from mrisr.trust.pairs import Acquisition, cycle_pair, internal_pair, is_planar, planar_pairs, sr_acquisition
+from mrisr.trust.pairs import cycle_pair, internal_pair, planar_pairs, sr_acquisition
 
 ERROR_MAP_METHOD = (
     "std of the SR's error predicted by a small network from what needs no truth (the SR's edges, its departure "
@@ -55,14 +57,13 @@ def self_calibrated_map(
     model: torch.nn.Module,
     lr: np.ndarray,
     sr: np.ndarray,
-    fwhm: Sequence[float],
-    shape: str,
+    acquisition: Acquisition,
     super_resolve: Callable[[torch.nn.Module, np.ndarray], np.ndarray],
     peak: float,
     seed: int = 0,
 ) -> tuple[np.ndarray, ErrorModel]:
-    """The uncertainty map of ``sr`` (the SR of ``lr`` by ``model``, whose slice profile is ``fwhm`` HR voxels
-    of ``shape``; ``peak``: the intensity ``lr`` was normalised by) and its fitted model.
+    """The uncertainty map of ``sr`` (the SR of ``lr`` by ``model``, which serves the slice profile of
+    ``acquisition``; ``peak``: the intensity ``lr`` was normalised by) and its fitted model.
 
     Planar model: :func:`planar_pairs`, fitted on half of their head voxels and calibrated on the other half
     at :data:`PLANAR_COVERAGE`. 3D model: fitted on half of the :func:`cycle_pair`'s head voxels; its scale
@@ -72,16 +73,17 @@ def self_calibrated_map(
     factor coarser, on structure the SR need not resolve (results/REPORT.md, "Trust maps"). Every pair is
     super-resolved by ``super_resolve`` as ``sr`` was. Holds the whole SR and its features in memory."""
     sigma = estimate_noise_sigma(lr)
+    scan = replace(acquisition, noise_sigma=sigma)  # this scan's own noise, measured in its air
     rng = np.random.default_rng(seed)
-    if is_planar(model):
-        pairs = planar_pairs(model, lr, float(fwhm[model.slice_axis]), sigma, rng)
+    if model.planar:
+        pairs = planar_pairs(model, lr, scan, rng)
         samples = joined([pair_samples(p, super_resolve(p.model, p.lr), peak, seed + i) for i, p in enumerate(pairs)])
         kind = "planar: the scan acquired along each in-plane axis like its slices"
         calibration = f"split-conformal on half of the pairs' head voxels at {PLANAR_COVERAGE:.1%} of their error"
     else:
-        internal = internal_pair(model, lr, fwhm, shape, sigma, rng)
+        internal = internal_pair(model, lr, scan, rng)
         internal_samples = pair_samples(internal, super_resolve(model, internal.lr), peak, seed)
-        cycle = cycle_pair(model, sr, fwhm, shape, sigma, rng)
+        cycle = cycle_pair(model, sr, scan, rng)
         samples = pair_samples(cycle, super_resolve(model, cycle.lr), peak, seed + 1)
         del cycle
         kind = "cycle: the SR degraded and super-resolved again (fit); internal: the scan degraded once more"
@@ -92,7 +94,7 @@ def self_calibrated_map(
     net, predicted = fit_error_net_on(samples, seed)
     held_out = ~samples.fit
     residual, local = samples.residual[held_out], samples.local[held_out]
-    if is_planar(model):
+    if model.planar:
         pair_scales = {"planar": conformal_scale(predicted, residual, samples.noise, PLANAR_COVERAGE)}
         scaled = pair_scales["planar"]
     else:
@@ -106,4 +108,4 @@ def self_calibrated_map(
     covered = float(np.mean(residual <= 2 * np.sqrt((scaled * predicted) ** 2 + samples.noise**2)))
     voxels = int(samples.fit.sum()), int(held_out.sum())
     fitted = ErrorModel(net, scaled, pair_scales, kind, calibration, *voxels, covered, r2, sigma / peak)
-    return error_map(sr, lr, sr_acquisition(model, fwhm, shape), fitted, peak), fitted
+    return error_map(sr, lr, sr_acquisition(model, scan), fitted, peak), fitted

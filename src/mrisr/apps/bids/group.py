@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mrisr import MRISRError
+from mrisr.io import atomic_write
+from mrisr.plotting import pyplot
 
 COLUMNS = (
     "scan",
@@ -63,8 +68,6 @@ def collect_rows(output_dir: Path) -> list[dict[str, Any]]:
 def run_group(output_dir: str | Path) -> tuple[Path, Path]:
     """``group/summary.tsv`` and ``group/overview.png`` of a derivatives dataset written by the participant
     level; returns their paths."""
-    from mrisr.figures import cohort_overview
-
     out = Path(output_dir)
     rows = collect_rows(out)
     if not rows:
@@ -78,3 +81,36 @@ def run_group(output_dir: str | Path) -> tuple[Path, Path]:
     figure = out / "group" / "overview.png"
     cohort_overview(rows, figure)
     return table, figure
+
+
+def cohort_overview(rows: Sequence[dict], path: str | Path, flagged: int = 5) -> None:
+    """A cohort at a glance: each scan's consistency PSNR (how well its SR explains the scan) by protocol,
+    scans with warnings hollow, failed scans as red crosses below, and the ``flagged`` lowest named."""
+    plt = pyplot()
+
+    protocols = sorted({r["protocol"] for r in rows if r["status"] == "done"}) or ["none"]
+    done = [r for r in rows if r["status"] == "done" and r["consistency_psnr"] not in (None, "")]
+    failed = [r for r in rows if r["status"] == "failed"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(protocols) + 3), 4.5))
+    rng = np.random.default_rng(0)  # horizontal jitter, the same at every run
+    floor = min((float(r["consistency_psnr"]) for r in done), default=30.0) - 1
+    where = {}
+    for x, protocol in enumerate(protocols):
+        mine = [r for r in done if r["protocol"] == protocol]
+        for r, jitter in zip(mine, x + rng.uniform(-0.2, 0.2, len(mine))):
+            where[r["scan"]] = (jitter, float(r["consistency_psnr"]))
+            warned = int(r["warnings"] or 0) > 0
+            style = {"facecolors": "none", "edgecolors": "tab:orange"} if warned else {"color": "tab:blue"}
+            ax.scatter([jitter], [where[r["scan"]][1]], s=20, **style)
+    for r in sorted(done, key=lambda r: float(r["consistency_psnr"]))[:flagged]:
+        ax.annotate(Path(r["scan"]).name, where[r["scan"]], fontsize=6, xytext=(5, -2), textcoords="offset points")
+    if failed:
+        ax.scatter(rng.uniform(-0.2, 0.2, len(failed)), [floor] * len(failed), marker="x", color="red", s=30)
+        ax.text(0.01, 0.02, f"{len(failed)} failed: see group/summary.tsv", color="red", transform=ax.transAxes)
+    ax.set_xticks(range(len(protocols)), protocols, rotation=15, ha="right", fontsize=7)
+    ax.set_xlim(-0.6, len(protocols) - 0.4)
+    ax.set_ylabel("consistency PSNR, dB (degraded SR vs the scan)")
+    ax.set_title(f"{len(done)} scans super-resolved, {len(failed)} failed; hollow: with warnings")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)

@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from mrisr import MRISRError
-from mrisr.acquisition.geometry import protocol_factors
 from mrisr.apps.bids.layout import DEFAULT_SUFFIXES, BidsScan, derivative_path, find_scans, write_dataset_description
 from mrisr.apps.bids.protocols import Protocol, group_by_protocol, training_sample
-from mrisr.config import DEFAULT_FLIPS, Config, preset, settle_architecture
+from mrisr.config import DEFAULT_FLIPS
 from mrisr.console import log, showing_progress
 from mrisr.inference.batch import select_shard
 from mrisr.inference.loaded import LoadedModel
 from mrisr.inference.sidecar import file_sha256
 from mrisr.inference.writing import Companions, super_resolve_file
 from mrisr.io import atomic_write, output_name
+from mrisr.training.plan import REUSE, TrainRequest, ensure_model, plan_training
 
 STAGES = ("all", "train", "infer")
 
@@ -90,58 +90,39 @@ def units_of(groups: dict[Protocol, list[BidsScan]], train_scans: int, per_scan:
     return [Unit(f"{p.name}/{scan.stem}", p, [scan], [scan]) for p, scans in groups.items() for scan in scans]
 
 
-def protocol_config(paths: Sequence[Path], protocol: Protocol, options: BidsOptions) -> Config:
-    """The training config of one model: the preset, the factors from the scans' headers, the budget, and the
-    protocol's thickness (which BIDS metadata may give above the scans' folders) unless one is given."""
+def protocol_request(paths: Sequence[Path], protocol: Protocol, options: BidsOptions) -> TrainRequest:
+    """The training request of one model: the preset, the budget, and the protocol's thickness (which BIDS
+    metadata may give above the scans' folders) unless one is given; the factors come from the headers."""
     thickness = options.thickness if options.thickness is not None else protocol.thickness
-    factors, described = protocol_factors([str(p) for p in paths], options.spacing, thickness)
-    log.info(described)
-    train: dict[str, Any] = {
-        "lr": [str(p) for p in paths],
-        "hr": [str(p) for p in options.hr],
-        "seed": options.seed,
-        "device": options.device,
-    }
-    if options.minutes is not None:
-        train.update(minutes=options.minutes, steps=None)
-    elif options.steps is not None:
-        train.update(steps=options.steps, minutes=None)
-    model: dict[str, Any] = {"scale": list(factors)}
-    if thickness is not None:
-        model["slice_thickness"] = thickness
-    config = settle_architecture(preset(options.preset).override({"model": model, "train": train}))
-    if config.model.architecture != "planar" and not options.hr:
-        raise MRISRError("scans without one coarse axis need HR volumes of other subjects (--hr)")
-    return config
+    return TrainRequest(
+        lr=[str(p) for p in paths],
+        hr=[str(p) for p in options.hr],
+        spacing=options.spacing,
+        thickness=thickness,
+        preset=options.preset,
+        steps=options.steps,
+        minutes=options.minutes,
+        seed=options.seed,
+        device=options.device,
+    )
 
 
-def ensure_model(unit: Unit, models_dir: Path, options: BidsOptions) -> Path:
+def ensure_unit_model(unit: Unit, models_dir: Path, options: BidsOptions) -> Path:
     """The unit's ``model.pt``: reused when it is there, the training resumed when it was interrupted."""
-    from mrisr.training import train
-
-    run = models_dir / unit.name
-    if (run / "model.pt").is_file():
-        return run / "model.pt"
-    resume = (run / "checkpoints" / "last.pt").is_file()
-    if resume:
-        config = Config.load(run / "config.yaml", saved=True)
-    else:
-        config = protocol_config([scan.path for scan in unit.sample], unit.protocol, options)
-    log.info(f"{unit.name}: training on {len(unit.sample)} of its {len(unit.scans)} scans")
-    return train(config, run, resume=resume)
+    plan = plan_training(
+        protocol_request([s.path for s in unit.sample], unit.protocol, options), models_dir / unit.name
+    )
+    if plan.action != REUSE:
+        log.info(f"{unit.name}: training on {len(unit.sample)} of its {len(unit.scans)} scans")
+    return ensure_model(plan)
 
 
 def adapted_model(scan: BidsScan, unit: Unit, protocol_model: Path, options: BidsOptions) -> Path:
     """The protocol's model after ``options.adapt_steps`` more steps on ``scan`` alone (its own profile, noise
     and planes), in ``models/<protocol>/adapted/<scan>/``; reused when it is there."""
-    from mrisr.training import train
-
-    run = protocol_model.parent / "adapted" / scan.stem
-    if (run / "model.pt").is_file():
-        return run / "model.pt"
     budget = dataclasses.replace(options, steps=options.adapt_steps, minutes=None)
-    config = protocol_config([scan.path], unit.protocol, budget).override({"train": {"init": str(protocol_model)}})
-    return train(config, run, resume=(run / "checkpoints" / "last.pt").is_file())
+    request = dataclasses.replace(protocol_request([scan.path], unit.protocol, budget), init=str(protocol_model))
+    return ensure_model(plan_training(request, protocol_model.parent / "adapted" / scan.stem))
 
 
 def is_finished(output: Path, source_sha: str, weights_sha: str) -> bool:
@@ -262,10 +243,10 @@ def run_participant(bids_dir: str | Path, output_dir: str | Path, options: BidsO
 
 
 def train_unit(unit: Unit, out: Path, options: BidsOptions, report: ParticipantReport) -> Path | None:
-    """The unit's model (:func:`ensure_model`), or ``None`` when it could not be trained; noted in ``report``."""
+    """The unit's model (:func:`ensure_unit_model`), or ``None`` when it could not be trained; noted in ``report``."""
     started, model = time.perf_counter(), None
     try:
-        model, status = ensure_model(unit, out / "models", options), "ready"
+        model, status = ensure_unit_model(unit, out / "models", options), "ready"
     except MRISRError as err:
         status = f"failed: {err}"
         log.error(f"{unit.name}: {err}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 import yaml
 
 from mrisr import MRISRError
-from mrisr.acquisition.degradation import DegradationParams, default_fwhm
+from mrisr.acquisition.forward import SimulationParams, default_fwhm
 from mrisr.config import PAPER_LOSS, PAPER_MODEL, PAPER_TRAIN
 from mrisr.io import first_line
 
@@ -23,8 +25,8 @@ class DegradationSpec:
     scale: tuple[int, int, int] = (2, 2, 2)
     noise_sigma: float = 0.0
 
-    def params(self) -> DegradationParams:
-        return DegradationParams(scale=tuple(self.scale), kind=self.kind, noise_sigma=self.noise_sigma)
+    def params(self) -> SimulationParams:
+        return SimulationParams(scale=tuple(self.scale), kind=self.kind, noise_sigma=self.noise_sigma)
 
 
 @dataclass
@@ -172,3 +174,25 @@ def method_config(method: str, spec: DegradationSpec, true_sigma: float) -> dict
     if method not in methods:
         raise MRISRError(f"unknown method {method!r}; choose from {sorted(methods)}")
     return methods[method]
+
+
+def grid_part(
+    config: ExperimentConfig,
+    *,
+    degradations: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    n_hr: Sequence[int] | None = None,
+    seeds: Sequence[int] | None = None,
+    steps: int | None = None,
+) -> ExperimentConfig:
+    """A part of the grid: only these panels, methods, numbers of HR volumes and seeds (e.g. one part per
+    parallel process), or the same grid at another budget in ``steps`` (into another output folder: rows
+    resume by name, not by budget)."""
+    part: dict[str, Any] = {
+        name: value for name, value in (("methods", methods), ("n_hr", n_hr), ("seeds", seeds)) if value
+    }
+    if steps:
+        part.update(steps=steps, minutes=None)
+    if degradations:
+        part["degradations"] = [d for d in config.degradations if d.name in degradations]
+    return dataclasses.replace(config, **part)

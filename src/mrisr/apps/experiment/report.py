@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mrisr.figures import comparison_figure
+from mrisr.apps.figures import comparison_figure
 from mrisr.inference.loaded import LoadedModel
 from mrisr.io import load_volume
+from mrisr.plotting import pyplot
 
 FIG2_METHODS = (
     "supervised-estimated-noise",
@@ -111,10 +112,7 @@ def plot_panel(name: str, methods: dict, baselines: dict, path: Path) -> None:
     """PSNR and SSIM vs the number of HR volumes (mean ± std over seeds), baselines as horizontal lines.
 
     Only methods run at several n are drawn (the n = 1 comparisons are the tables' job), unless none was."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     curves = {method: by_n for method, by_n in methods.items() if len(by_n) > 1} or methods
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))

@@ -1,5 +1,5 @@
 """The command and config reference (docs/REFERENCE.md), made from the parser and the config dataclasses so
-that it cannot drift from them: ``python -m mrisr.apps.reference > docs/REFERENCE.md`` (a test compares)."""
+that it cannot drift from them: ``python -m mrisr.cli.reference > docs/REFERENCE.md`` (a test compares)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import inspect
 import io
 import tokenize
 
+from mrisr.cli import build_parser
 from mrisr.config import Config, LossConfig, ModelConfig, TrainConfig
 
 HEADER = """# Command and config reference
 
-Made by `python -m mrisr.apps.reference > docs/REFERENCE.md` from the command-line parser and the config
+Made by `python -m mrisr.cli.reference > docs/REFERENCE.md` from the command-line parser and the config
 dataclasses (`mrisr.config`); a test fails when this file and the code differ. The user guide
 ([USER_GUIDE.md](USER_GUIDE.md)) says when to use what.
 """
@@ -83,7 +84,6 @@ def command_reference(parser: argparse.ArgumentParser) -> str:
 
 def reference() -> str:
     """The whole of docs/REFERENCE.md."""
-    from mrisr.cli import build_parser
 
     return "\n".join([HEADER, command_reference(build_parser()), config_reference()])
 

@@ -3,7 +3,7 @@ from the scan's own sharp planes and from HR volumes of other subjects (:mod:`mr
 
 No discriminator and no contrastive term: the pairs are real (same subject, contrast and scanner for the
 internal ones) once the slice profile and the noise level are known, and both are settled from the scan
-before training (:mod:`mrisr.acquisition.resolve`). The training loop sees this class through
+before training (:mod:`mrisr.training.settle`). The training loop sees this class through
 :class:`mrisr.training.loop.System`.
 """
 
@@ -18,36 +18,42 @@ import numpy as np
 import torch
 from torch import nn
 
-from mrisr.acquisition.report import acquisition_report, write_acquisition_report
-from mrisr.acquisition.resolve import Acquisition
-from mrisr.config import Config, peak_learning_rate
+from mrisr.acquisition.geometry import slice_axis
+from mrisr.config import Config
 from mrisr.device import training_autocast
 from mrisr.distributed import Replica, optimizer_step
 from mrisr.losses import charbonnier
-from mrisr.models.checkpoint import build_model
 from mrisr.models.planar import PlanarSR, sample_last
+from mrisr.models.registry import build_network
 from mrisr.sampling.planes import PlanePairSampler, pair_sampler
-from mrisr.sampling.volumes import TrainingVolume
+from mrisr.sampling.volumes import TrainingVolume, load_training_volumes
+from mrisr.training.scanner_report import acquisition_report, write_acquisition_report
+from mrisr.training.settle import Settled, settle
 
 
 class PlanarSystem:
     """The 2D network, its pair sampler and optimiser, built from a settled config."""
 
+    @staticmethod
+    def learning_rate(config: Config) -> float:
+        """Adam's rate at the start of the cosine schedule: ``train.plane_learning_rate``."""
+        return config.train.plane_learning_rate
+
     def __init__(
         self,
-        acquisition: Acquisition,
+        settled: Settled,
         sampler: PlanePairSampler,
         scans: Sequence[TrainingVolume],
         device: torch.device,
     ) -> None:
-        config = acquisition.config
+        config = settled.config
         t = config.train
-        self.acquisition, self.config, self.sampler, self.device = acquisition, config, sampler, device
+        self.settled, self.config, self.sampler, self.device = settled, config, sampler, device
         self.autocast = training_autocast(t.precision, device)
         self.lr_zooms = np.mean([v.zooms for v in scans], axis=0)
         self.first_lr = scans[0].data
-        self.generator: PlanarSR = build_model(config).to(device)
-        adam = torch.optim.Adam(self.generator.parameters(), lr=peak_learning_rate(config), betas=tuple(t.betas))
+        self.generator: PlanarSR = build_network(config).to(device)
+        adam = torch.optim.Adam(self.generator.parameters(), lr=self.learning_rate(config), betas=tuple(t.betas))
         self.optimizers = {"g": adam}
         self._last: tuple[torch.Tensor, ...] = ()
 
@@ -79,11 +85,11 @@ class PlanarSystem:
 
     def metadata(self) -> dict[str, Any]:
         """Saved in every checkpoint next to the weights: the acquisition, which inference reports."""
-        return {"noise_sigmas": self.acquisition.noise_sigmas, "acquisition": self.acquisition_report()}
+        return {"noise_sigmas": self.settled.noise_sigmas, "acquisition": self.acquisition_report()}
 
     def acquisition_report(self) -> dict[str, Any]:
-        """The acquisition the pairs were made with (:func:`mrisr.acquisition.report.acquisition_report`)."""
-        return acquisition_report(self.acquisition, self.config.model.fixed_fwhm, self.lr_zooms)
+        """The acquisition the pairs were made with (:func:`mrisr.training.scanner_report.acquisition_report`)."""
+        return acquisition_report(self.settled, self.settled.acquisition(self.config.model.fixed_fwhm), self.lr_zooms)
 
     def write_report(self, run_dir: Path) -> None:
         """``degradation.json`` and ``degradation.png``: the acquisition the pairs were made with."""
@@ -105,15 +111,12 @@ def check_in_plane_spacing(scan: TrainingVolume, scale: Sequence[float], axis: i
 
 def build_planar_system(config: Config, device: torch.device) -> PlanarSystem:
     """Load the scans and any HR volumes, settle the acquisition from the scans and build the system."""
-    from mrisr.acquisition.resolve import settle
-    from mrisr.models.planar import slice_axis
-    from mrisr.sampling.volumes import load_training_volumes
 
     t = config.train
     scans = load_training_volumes(t.lr, t.percentile, (1, 1, 1))
     hr_volumes = load_training_volumes(t.hr, t.percentile, (1, 1, 1)) if t.hr else []
-    acquisition = settle(config, hr_volumes, scans)
-    resolved = acquisition.config
+    settled = settle(config, hr_volumes, scans)
+    resolved = settled.config
     axis = slice_axis(resolved.model.scale)
     for scan in scans:
         check_in_plane_spacing(scan, resolved.model.scale, axis)
@@ -124,8 +127,8 @@ def build_planar_system(config: Config, device: torch.device) -> PlanarSystem:
         resolved.model.scale,
         fwhm,
         t.plane_patch,
-        noise_sigmas=acquisition.noise_sigmas,
+        noise_sigmas=settled.noise_sigmas,
         external_fraction=t.external_fraction,
         intensity_jitter=t.intensity_jitter,
     )
-    return PlanarSystem(acquisition, sampler, scans, device)
+    return PlanarSystem(settled, sampler, scans, device)

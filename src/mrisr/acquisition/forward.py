@@ -1,4 +1,4 @@
-"""Simulated MRI acquisitions: how a low-resolution scan is made from a high-resolution one.
+"""Forward models of an acquisition: slice profiles and decimation, k-space truncation, simulated scans.
 
 Written by hand because no library does it right (docs/CONVENTIONS.md §4): every transform is block-centred
 (LR voxel ``j`` covers HR voxels ``f*j … f*j+f-1``, see :func:`mrisr.io.coarsen_affine`), per-axis
@@ -29,7 +29,7 @@ FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 
 @dataclass
-class DegradationParams:
+class SimulationParams:
     """Every number needed to reproduce one simulated acquisition."""
 
     scale: tuple[int, int, int] = (2, 2, 2)
@@ -223,7 +223,7 @@ def bias_field(shape: Sequence[int], coeffs: Sequence[float]) -> np.ndarray:
     return np.exp(log_field).astype(np.float32) if len(coeffs) else np.ones(shape, np.float32)
 
 
-def degrade(hr: np.ndarray, params: DegradationParams) -> np.ndarray:
+def degrade(hr: np.ndarray, params: SimulationParams) -> np.ndarray:
     """Apply one simulated acquisition (deterministic given ``params``): blur/crop, bias, noise."""
     if params.kind == "gaussian":
         lr = gaussian_downsample(hr, params.scale, params.fwhm)
@@ -247,10 +247,10 @@ def sample_params(
     fwhm_range: tuple[float, float] = (1.0, 1.0),
     noise_range: tuple[float, float] = (0.0, 0.0),
     bias_strength: float = 0.0,
-) -> DegradationParams:
+) -> SimulationParams:
     """Draw random acquisition parameters; ``fwhm_range`` is relative to the factor of each axis."""
     fwhm = tuple(float(f * rng.uniform(*fwhm_range)) if f > 1 else 0.0 for f in scale)
-    return DegradationParams(
+    return SimulationParams(
         scale=tuple(int(f) for f in scale),
         kind=kind,
         fwhm=fwhm,

@@ -35,10 +35,9 @@ import torch
 from monai.losses import SSIMLoss
 from torch import nn
 
-from mrisr.acquisition.degradation import white_noise_kept
-from mrisr.acquisition.report import acquisition_report, write_acquisition_report
-from mrisr.acquisition.resolve import Acquisition
-from mrisr.config import Config, peak_learning_rate
+from mrisr.acquisition.forward import white_noise_kept
+from mrisr.acquisition.noise import top_up
+from mrisr.config import Config
 from mrisr.device import training_autocast
 from mrisr.distributed import Replica, optimizer_step
 from mrisr.losses import (
@@ -49,10 +48,12 @@ from mrisr.losses import (
     lsgan_generator_loss,
 )
 from mrisr.losses.contrastive import gather_locations, sample_locations
-from mrisr.models.checkpoint import build_model
 from mrisr.models.discriminator import PatchDiscriminator
 from mrisr.models.generator import UnpairedSR, downsample
-from mrisr.sampling.volumes import PatchSampler, TrainingVolume
+from mrisr.models.registry import build_network
+from mrisr.sampling.volumes import PatchSampler, TrainingVolume, load_training_volumes
+from mrisr.training.scanner_report import acquisition_report, write_acquisition_report
+from mrisr.training.settle import Settled, settle
 
 
 @dataclass
@@ -89,18 +90,23 @@ class UnpairedForward:
 
 class UnpairedSystem:
     """Everything that trains in one unpaired run, built from a settled acquisition (see
-    :func:`mrisr.acquisition.resolve.settle`)."""
+    :func:`mrisr.training.settle.settle`)."""
+
+    @staticmethod
+    def learning_rate(config: Config) -> float:
+        """Adam's rate at the start of the cosine schedule, of both optimisers: ``train.learning_rate``."""
+        return config.train.learning_rate
 
     def __init__(
         self,
-        acquisition: Acquisition,
+        settled: Settled,
         hr_volumes: Sequence[TrainingVolume],
         lr_volumes: Sequence[TrainingVolume],
         device: torch.device,
     ) -> None:
-        config = acquisition.config
+        config = settled.config
         t, m = config.train, config.model
-        self.acquisition, self.config, self.device = acquisition, config, device
+        self.settled, self.config, self.device = settled, config, device
         self.autocast = training_autocast(t.precision, device)
         self.scale = tuple(m.scale)
         self.lr_patch = tuple(t.lr_patch)
@@ -115,15 +121,15 @@ class UnpairedSystem:
             self.internal_sampler = PatchSampler(
                 lr_volumes, internal_patch(lr_volumes, self.hr_patch, self.scale), **jitter
             )
-        self.noise_sigmas = torch.tensor(acquisition.noise_sigmas, dtype=torch.float32)
+        self.noise_sigmas = torch.tensor(settled.noise_sigmas, dtype=torch.float32)
         self.noise_lost = 0.0  # the share of white noise's std the profile removes (set once the model exists)
         self.lr_zooms = np.mean([v.zooms for v in lr_volumes], axis=0)
         self.first_lr = lr_volumes[0].data
 
-        self.generator: UnpairedSR = build_model(config).to(device)
+        self.generator: UnpairedSR = build_network(config).to(device)
         if config.loss.internal > 0:
             kept = noise_kept(self.generator.slice_profile)
-            self.noise_lost = float(np.sqrt(max(1.0 - kept**2, 0.0)))
+            self.noise_lost = top_up(kept)
         learns_degradation = m.degradation != "physics" or m.fixed_fwhm is None or m.contrast
         self.lr_disc = PatchDiscriminator(1, m.disc_width, standardise=True).to(device) if learns_degradation else None
         aligns = config.loss.feature_adversarial > 0
@@ -142,7 +148,7 @@ class UnpairedSystem:
         ]
         discriminators = [d for d in (self.lr_disc, self.feat_disc) if d is not None]
         d_params = [p for d in discriminators for p in d.parameters()]
-        rate = peak_learning_rate(config)
+        rate = self.learning_rate(config)
         self.optimizers = {"g": torch.optim.Adam(g_groups, lr=rate, betas=tuple(t.betas))}
         if d_params:  # none with a frozen profile and no feature alignment: nothing adversarial to train
             self.optimizers["d"] = torch.optim.Adam(d_params, lr=rate, betas=tuple(t.betas))
@@ -267,10 +273,10 @@ class UnpairedSystem:
         write_acquisition_report(run_dir, self.learned_degradation(), self.first_lr)
 
     def learned_degradation(self) -> dict[str, Any]:
-        """The degradation in physical units (:func:`mrisr.acquisition.report.acquisition_report`) and the
+        """The degradation in physical units (:func:`mrisr.training.scanner_report.acquisition_report`) and the
         contrast curve, if learned."""
         fwhm = self.generator.slice_profile.fwhm().detach().cpu().numpy()
-        report = acquisition_report(self.acquisition, fwhm, self.lr_zooms)
+        report = acquisition_report(self.settled, self.settled.acquisition(fwhm), self.lr_zooms)
         return {**report, **self.learned_contrast()}
 
     def learned_contrast(self) -> dict[str, Any]:
@@ -302,9 +308,7 @@ def noise_kept(profile: nn.Module) -> float:
 
 
 def build_unpaired_system(config: Config, device: torch.device) -> UnpairedSystem:
-    """Load the run's volumes, settle its acquisition (:mod:`mrisr.acquisition.resolve`) and build the system."""
-    from mrisr.acquisition.resolve import settle
-    from mrisr.sampling.volumes import load_training_volumes
+    """Load the run's volumes, settle its acquisition (:mod:`mrisr.training.settle`) and build the system."""
 
     t = config.train
     lr_patch = tuple(t.lr_patch)

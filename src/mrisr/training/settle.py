@@ -2,7 +2,7 @@
 
 Pure functions: the caller's config is never changed; the settled one is saved as the run's
 ``config.yaml``, so a resumed run keeps the same slice profile. What the estimate could not pin down is
-said, in :attr:`Acquisition.warnings`, and never used silently.
+said, in :attr:`Settled.warnings`, and never used silently.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from mrisr import MRISRError
-from mrisr.acquisition.degradation import default_fwhm
+from mrisr.acquisition.forward import default_fwhm
 from mrisr.acquisition.geometry import find_slice_axis, scan_geometry
+from mrisr.acquisition.model import Acquisition
 from mrisr.acquisition.noise import air_voxels
 from mrisr.acquisition.profile import (
     SEARCH,
@@ -25,7 +26,7 @@ from mrisr.acquisition.profile import (
     on_search_bound,
     sharper_than_any_gaussian,
 )
-from mrisr.config import PROFILE_SHAPES, PROFILES, Config
+from mrisr.config import PROFILE_SETTINGS, PROFILES, Config
 from mrisr.sampling.volumes import TrainingVolume
 
 NOMINAL_TOLERANCE = 0.1
@@ -40,7 +41,7 @@ MIN_AIR_VOXELS = 1000
 
 
 @dataclass(frozen=True)
-class Acquisition:
+class Settled:
     """What a run trains with: the config with its slice profile settled, the noise, and what is uncertain."""
 
     config: Config
@@ -49,14 +50,21 @@ class Acquisition:
     warnings: list[str]  # what the estimates could not pin down, for the report and the end of training
     thickness_source: str = "not given: taken as the spacing"  # where model.slice_thickness came from
 
+    def acquisition(self, fwhm: Sequence[float]) -> Acquisition:
+        """The run's acquisition with the slice profile ``fwhm`` (HR voxels: the settled one, or what a learned
+        profile reached) and the first scan's noise."""
+        m = self.config.model
+        shape = "gaussian" if m.profile_shape == "auto" else m.profile_shape
+        return Acquisition(tuple(m.scale), tuple(float(w) for w in fwhm), shape, float(self.noise_sigmas[0]))
 
-def settle(config: Config, hr_volumes: Sequence[TrainingVolume], lr_volumes: Sequence[TrainingVolume]) -> Acquisition:
-    """The :class:`Acquisition` of a run on these volumes (see :func:`resolve`), its slice thickness taken
+
+def settle(config: Config, hr_volumes: Sequence[TrainingVolume], lr_volumes: Sequence[TrainingVolume]) -> Settled:
+    """The :class:`Settled` acquisition of a run on these volumes (see :func:`resolve`), its slice thickness taken
     from the first scan's JSON sidecar when the config does not give one."""
     thickness, source = slice_thickness(config, lr_volumes)
     config = _with_model(config, slice_thickness=thickness)
     resolved, warnings = resolve(config, hr_volumes, lr_volumes)
-    return Acquisition(
+    return Settled(
         resolved,
         noise_sigmas(resolved, lr_volumes),
         profile_source(config, resolved),
@@ -104,8 +112,8 @@ def resolve(
     m = config.model
     if m.profile not in PROFILES:
         raise MRISRError(f"config: model.profile must be one of {PROFILES}, got {m.profile!r}")
-    if m.profile_shape not in PROFILE_SHAPES:
-        raise MRISRError(f"config: model.profile_shape must be one of {PROFILE_SHAPES}, got {m.profile_shape!r}")
+    if m.profile_shape not in PROFILE_SETTINGS:
+        raise MRISRError(f"config: model.profile_shape must be one of {PROFILE_SETTINGS}, got {m.profile_shape!r}")
     if m.profile_shape == "sinc" and (m.profile == "learn" or m.architecture == "planar"):
         raise MRISRError(
             "config: model.profile_shape sinc needs the 3D model with model.profile estimate "

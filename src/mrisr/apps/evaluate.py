@@ -1,0 +1,73 @@
+"""``mrisr evaluate`` and ``mrisr simulate``: score volumes against a truth, and make a low-resolution scan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mrisr.acquisition.forward import SimulationParams, sample_params
+from mrisr.acquisition.simulate import simulate
+from mrisr.console import log
+from mrisr.evaluation import evaluate, format_table, write_metrics
+from mrisr.io import check_output_path, load_volume, save_volume
+
+
+def evaluate_files(
+    truth: str,
+    predictions: Sequence[str],
+    *,
+    lr: str | None = None,
+    mask: str | None = None,
+    degradation: str = "gaussian",
+    out: str | None = None,
+    overwrite: bool = False,
+) -> dict[str, dict[str, float]]:
+    """PSNR/SSIM of each ``[NAME=]FILE`` of ``predictions`` against ``truth`` (with interpolation baselines and
+    data consistency when ``lr`` is given), printed as a table and written to ``out`` as JSON."""
+    target = check_output_path(out, overwrite=overwrite) if out else None
+    named = {}
+    for item in predictions:
+        name, sep, path = item.partition("=")
+        if not sep:
+            name, path = "mrisr", item
+        named[name] = load_volume(path).data
+    lr_volume = load_volume(lr) if lr else None
+    head = load_volume(mask).data > 0 if mask else None
+    results = evaluate(load_volume(truth), named, lr=lr_volume, mask=head, degradation=degradation)
+    print(format_table(results))
+    if target:
+        write_metrics(target, results)
+        log.info(f"metrics written to {target}")
+    return results
+
+
+def simulate_file(
+    source: str,
+    output: str,
+    *,
+    scale: Sequence[int],
+    kind: str = "gaussian",
+    fwhm: Sequence[float] | None = None,
+    noise: float = 0.0,
+    random: bool = False,
+    seed: int = 0,
+    volume_index: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """A low-resolution NIfTI acquired from ``source`` as the parameters say (or drawn at random), written in
+    the input's intensity units."""
+    out = check_output_path(output, overwrite=overwrite)
+    volume = load_volume(source, volume_index=volume_index)
+    if random:
+        rng = np.random.default_rng(seed)
+        ranges = {"fwhm_range": (0.75, 1.5), "noise_range": (0.0, 0.05), "bias_strength": 0.2}
+        params = sample_params(rng, scale, kind=kind, **ranges)
+    else:
+        params = SimulationParams(scale=tuple(scale), kind=kind, fwhm=fwhm, noise_sigma=noise, noise_seed=seed)
+    simulation = simulate(volume, params)
+    lr = simulation.lr
+    save_volume(out, lr.data * simulation.peak, lr.affine, lr.header)
+    log.info(f"{source} -> {out}  ({params})")
+    return out
