@@ -7,7 +7,8 @@ def test_the_benchmark_input_shape_follows_every_axis_factor():
 
 
 def test_inference_with_the_trust_maps_runs_and_its_cost_is_reported_as_a_ratio():
-    from mrisr.apps.bench import TRUST_MAPS, format_report, inference_child
+    from mrisr.apps.bench import format_report
+    from mrisr.apps.bench_child import TRUST_MAPS, inference_child
 
     row = inference_child((12, 12, 12), (2, 2, 2), TRUST_MAPS, 4.0, width=4)
     assert row["seconds"] > 0 and row["peak_rss_gib"] > 0

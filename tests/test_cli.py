@@ -1,5 +1,6 @@
 """End to end through the command line, on small crops of real MRI."""
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -15,7 +16,11 @@ from scipy import ndimage
 from skimage.metrics import peak_signal_noise_ratio
 
 from mrisr import datasets
+from mrisr.apps.bids.participant import BidsOptions
+from mrisr.apps.infer import InferOptions
 from mrisr.cli import main
+from mrisr.cli.commands import keywords
+from mrisr.cli.parser import build_parser
 from mrisr.io import refine_affine, save_volume
 
 
@@ -397,3 +402,18 @@ def test_the_reference_is_made_from_the_parser_and_the_config():
     for name in ("train", "infer", "run", "evaluate", "simulate", "demo", "report", "bench", "experiment"):
         assert f"### `mrisr {name}`" in written
     assert "| `slice_thickness` |" in written and "| `--spacing` |" in written
+
+
+def test_every_option_a_library_call_takes_reaches_it_by_name():
+    """The commands map parsed options onto their apps' functions and option dataclasses by name: an option
+    renamed in one place but not the other would silently fall back to a default."""
+    parser = build_parser()
+    infer = parser.parse_args(["infer", "--model", "m.pt", "a.nii.gz", "-o", "o", "--flips", "2", "--shard", "0/2"])
+    options = InferOptions(**keywords(infer, InferOptions, command="c"))
+    assert (options.flips, options.shard, options.command, options.max_memory_gb) == (2, "0/2", "c", 4.0)
+    bids = parser.parse_args(["bids", "in", "out", "participant", "--adapt-steps", "7", "--per-scan"])
+    named = keywords(bids, BidsOptions)
+    assert named["adapt_steps"] == 7 and named["per_scan"] is True
+    assert set(named) | {"participants", "sessions", "suffixes", "thickness", "hr", "command"} == {
+        f.name for f in dataclasses.fields(BidsOptions)
+    }

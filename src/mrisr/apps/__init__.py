@@ -1,1 +1,2 @@
-"""Applications built on the library: the demo, the benchmark and the paper's experiment."""
+"""The work of each command, as functions a test can call: run, infer, evaluate and simulate, the demo, the
+benchmark, the BIDS App and the paper's experiment, and the figures they draw."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mrisr import MRISRError
-from mrisr.apps.bench import bench
+from mrisr.apps.bench import bench, run_benchmark
 from mrisr.apps.bids.group import run_group
 from mrisr.apps.bids.participant import BidsOptions, run_participant
 from mrisr.apps.demo import run_demo
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
         raise MRISRError(report.summary())
 
 
-def infer_(args: argparse.Namespace) -> None:
+def infer_command(args: argparse.Namespace) -> None:
     options = InferOptions(**keywords(args, InferOptions, command=command_line(args)))
     report = infer(args.model, args.inputs, args.output, options)
     if report.failed:
@@ -127,12 +127,10 @@ def experiment(args: argparse.Namespace) -> None:
     if (args.config is None) == (not args.quick):
         raise MRISRError("give a grid YAML or --quick (not both)")
     grid = ExperimentConfig.quick() if args.quick else ExperimentConfig.load(args.config)
-    part = grid_part(
-        grid, degradations=args.degradations, methods=args.methods, n_hr=args.n_hr, seeds=args.seeds, steps=args.steps
-    )
+    part = grid_part(grid, **keywords(args, grid_part))
     written = run_experiment(part, args.out, report=not args.no_report)
     log.info(f"{'report tables' if not args.no_report else 'rows'} written to {written}")
 
 
-def bench_(args: argparse.Namespace) -> None:
-    bench(args.out, sizes=args.sizes, scale=args.scale, max_memory_gb=args.max_memory_gb, device=args.device)
+def bench_command(args: argparse.Namespace) -> None:
+    bench(args.out, **keywords(args, run_benchmark))

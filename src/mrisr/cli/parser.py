@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write degrade(SR) - input on the input's grid (a folder for several inputs)",
     )
     flips_option(p)
-    p.set_defaults(func=commands.infer_)
+    p.set_defaults(func=commands.infer_command)
 
     p = sub.add_parser("run", help="train on your scans (geometry from their headers), then super-resolve each of them")
     p.add_argument("inputs", nargs="+", metavar="SCAN|DIR", help="scans of one protocol (NIfTI, with JSON sidecars)")
@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-memory-gb", type=float, default=4.0, help="the inference memory bound")
     p.add_argument("--out", help="also write the measurements as JSON here")
     p.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when present")
-    p.set_defaults(func=commands.bench_)
+    p.set_defaults(func=commands.bench_command)
 
     p = sub.add_parser("report", help="summarise a training run: budget, config, learned degradation")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a training run's folder")
