@@ -2,7 +2,11 @@
 unpaired, format version 2), a small LR scan each, and the SR and consistency map each gives.
 
 Run once with the mrisr version whose checkpoints later versions must keep reading:
-``python tests/data/checkpoint-v2/make.py``. The models train for 4 steps on synthetic volumes (seconds)."""
+``python tests/data/checkpoint-v2/make.py``. The models train for 4 steps on synthetic volumes (seconds).
+It imports that version's modules, which later versions moved.
+"""
+
+# ruff: noqa: I001  (the import order of mrisr 0.1.0's module names, which no longer exist)
 
 from __future__ import annotations
 
