@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.losses import SSIMLoss
 from torch import nn
 
 from mrisr.acquisition.forward import white_noise_kept
@@ -136,7 +135,11 @@ class UnpairedSystem:
         self.feat_disc = PatchDiscriminator(m.width, m.disc_width, n_strided=1).to(device) if aligns else None
         self.projection = ProjectionHead(m.width).to(device)
         self.nce = PatchNCELoss(config.loss.nce_temperature, config.loss.nce_negatives_across_batch)
-        self.ssim = SSIMLoss(spatial_dims=3, data_range=1.0) if config.loss.ssim > 0 else None
+        self.ssim = None
+        if config.loss.ssim > 0:  # off by default
+            from monai.losses import SSIMLoss  # MONAI takes seconds to import: only runs with this loss pay
+
+            self.ssim = SSIMLoss(spatial_dims=3, data_range=1.0)
 
         contrast = self.generator.contrast
         scalars = list(self.generator.slice_profile.parameters()) + ([] if contrast is None else [contrast.raw_slopes])
