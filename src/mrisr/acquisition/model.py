@@ -29,7 +29,9 @@ class Acquisition:
         object.__setattr__(self, "fwhm", tuple(float(w) for w in self.fwhm))
 
     @classmethod
-    def slices(cls, axis: int, factor: float, fwhm: float, noise_sigma: float = 0.0, shape: str = "gaussian"):
+    def slices(
+        cls, axis: int, factor: float, fwhm: float, noise_sigma: float = 0.0, shape: str = "gaussian"
+    ) -> Acquisition:
         """Slices along voxel ``axis`` every ``factor`` voxels, ``fwhm`` voxels thick; the other axes as they are."""
         scale, profile = [1, 1, 1], [0.0, 0.0, 0.0]
         scale[axis], profile[axis] = factor, fwhm

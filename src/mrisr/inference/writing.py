@@ -19,7 +19,7 @@ from mrisr.inference.memory import ERROR_MAP_VOLUMES, check_memory, map_buffers,
 from mrisr.inference.running import super_resolve_array, super_resolve_slabs
 from mrisr.inference.sidecar import output_geometry, sidecar
 from mrisr.intensity import foreground_mask, intensity_scale
-from mrisr.io import NiftiStream, Volume, atomic_files, check_output_path, load_volume, output_name, refine_affine
+from mrisr.io import NiftiStream, atomic_files, check_output_path, load_volume, output_name, refine_affine
 from mrisr.trust.consistency import ConsistencyStream, HeadMean, consistency_summary
 from mrisr.trust.uncertainty import ERROR_MAP_METHOD, self_calibrated_map
 
@@ -42,13 +42,15 @@ class Companions:
         )
 
 
-def output_paths(out: Path, companions: Companions, model: LoadedModel, overwrite: bool) -> dict[str, Path]:
+def output_paths(
+    output_path: str | Path, companions: Companions, model: LoadedModel, overwrite: bool
+) -> dict[str, Path]:
     """Every file a super-resolution writes, by role, checked before any work: none exists (unless
     ``overwrite``) and no two share a name."""
+    out = check_output_path(output_path, overwrite=overwrite)
     sidecar_path = out.parent / output_name(out, "", ".json") if model.meta is not None else None
-    named = {"sr": out, "uncertainty": companions.uncertainty, "consistency": companions.consistency}
-    named["sidecar"] = sidecar_path
-    named = {k: check_output_path(v, overwrite=overwrite) for k, v in named.items() if v is not None}
+    named = {"uncertainty": companions.uncertainty, "consistency": companions.consistency, "sidecar": sidecar_path}
+    named = {"sr": out, **{k: check_output_path(v, overwrite=overwrite) for k, v in named.items() if v is not None}}
     if len(set(named.values())) < len(named):
         raise MRISRError(f"{out}: the output, its maps and its sidecar need different names")
     return named
@@ -78,8 +80,7 @@ def super_resolve_file(
     c = companions or Companions()
     if (c.uncertainty or c.consistency) and model.meta is None:
         raise ValueError("the trust maps need a trained model's checkpoint: its acquisition is the forward model")
-    out = check_output_path(output_path, overwrite=overwrite)
-    named = output_paths(out, c, model, overwrite)
+    named = output_paths(output_path, c, model, overwrite)
     volume = load_volume(input_path, volume_index=volume_index, allow_nonfinite=allow_nonfinite)
     network = model.for_scan(volume.zooms, str(input_path))
     lr, scale = volume.data, network.scale
@@ -92,6 +93,7 @@ def super_resolve_file(
     run["whole_slab_voxels"] = one_window_voxels(lr.shape, scale, slab_depth, max_memory_gb, maps, volumes)
     slabs = super_resolve_slabs(network, lr, slab_depth=slab_depth, progress=progress, **run)
     served = model.served_acquisition(scale) if c.uncertainty or c.consistency else None
+    peak, head = input_head(lr, model.percentile) if served else (None, None)  # where the maps are summarised
     degraded = ConsistencyStream(lr.shape, sr_shape, served) if c.consistency else None
     whole = np.empty(sr_shape, np.float32) if c.uncertainty else None  # the error map's features need it all
     with atomic_files(list(named.values())) as tmp_list:
@@ -111,7 +113,7 @@ def super_resolve_file(
             def pair_sr(pair_network: torch.nn.Module, pair_lr: np.ndarray) -> np.ndarray:
                 return super_resolve_array(pair_network, pair_lr, **run)
 
-            uncertainty, record = uncertainty_map(network, volume, whole, served, pair_sr, model.percentile)
+            uncertainty, record = uncertainty_map(network, lr, whole, served, pair_sr, peak, head)
             del whole
             with NiftiStream(tmp["uncertainty"], sr_shape, sr_affine, volume.header) as map_file:
                 map_file.write(uncertainty)
@@ -120,13 +122,13 @@ def super_resolve_file(
             estimate = degraded.finish()
             with NiftiStream(tmp["consistency"], lr.shape, volume.affine, volume.header) as map_file:
                 map_file.write(estimate - lr)
-            summary = consistency_summary(estimate, lr, *input_head(lr, model.percentile))
+            summary = consistency_summary(estimate, lr, peak, head)
             summaries["consistency"] = {"Path": str(c.consistency), **summary}
         if "sidecar" in tmp:
             geometry = output_geometry(input_path, volume.zooms, sr_shape, lr.shape)
             record = sidecar(input_path, model, flips=flips, geometry=geometry, extra=sidecar_extra, **summaries)
             Path(tmp["sidecar"]).write_text(json.dumps(record, indent=2) + "\n")
-    return out
+    return named["sr"]
 
 
 def input_head(lr: np.ndarray, percentile: float) -> tuple[float, np.ndarray]:
@@ -137,16 +139,16 @@ def input_head(lr: np.ndarray, percentile: float) -> tuple[float, np.ndarray]:
 
 def uncertainty_map(
     network: torch.nn.Module,
-    volume: Volume,
+    lr: np.ndarray,
     sr: np.ndarray,
     acquisition: Acquisition,
     pair_sr: Any,
-    percentile: float,
+    peak: float,
+    head: np.ndarray,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The uncertainty map of ``sr`` learned from the scan's own pairs (:mod:`mrisr.trust.uncertainty`), each
-    pair super-resolved by ``pair_sr`` as ``sr`` was, and the sidecar's record of it."""
-    lr = volume.data
-    peak, head = input_head(lr, percentile)
+    pair super-resolved by ``pair_sr`` as ``sr`` was, and the sidecar's record of it (``peak``, ``head``: the
+    input's normalisation and head mask)."""
     uncertainty, fitted = self_calibrated_map(network, lr, sr, acquisition, pair_sr, peak)
     mean_head = HeadMean(head, sr.shape)
     mean_head.add(uncertainty)
