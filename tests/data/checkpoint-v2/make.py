@@ -10,18 +10,20 @@ It imports that version's modules, which later versions moved.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from mrisr.checkpoint import load_model
-from mrisr.config import Config
 from mrisr.inference import Companions, super_resolve_file
 from mrisr.io import load_volume, save_volume
 from mrisr.training import train
 from mrisr.trust import Provenance
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent.parent))  # tests/: the tiny model of conftest.tiny_config
+from conftest import tiny_config  # noqa: E402
 
 
 def phantom(shape, seed: int) -> np.ndarray:
@@ -36,24 +38,6 @@ def phantom(shape, seed: int) -> np.ndarray:
     return volume + 0.01 * rng.standard_normal(shape).astype(np.float32) ** 2
 
 
-def tiny(scale, lr, hr) -> Config:
-    """A model and budget of seconds (as tests/conftest.py's tiny_config)."""
-    config = Config()
-    config.model.scale = tuple(scale)
-    config.model.width = 8
-    config.model.encoder_blocks = config.model.decoder_blocks = 1
-    config.model.disc_width = 8
-    config.model.plane_width, config.model.plane_blocks = 8, 1
-    config.loss.nce_patches = 32
-    config.train.hr, config.train.lr = hr, lr
-    config.train.steps, config.train.minutes = 4, None
-    config.train.batch_size = 2
-    config.train.lr_patch = (8, 8, 8)
-    config.train.plane_batch_size, config.train.plane_patch = 2, (8, 4)
-    config.train.device = "cpu"
-    return config
-
-
 def make(name: str, scale, lr_shape, hr: bool) -> None:
     folder = HERE / name
     folder.mkdir(exist_ok=True)
@@ -65,7 +49,7 @@ def make(name: str, scale, lr_shape, hr: bool) -> None:
         hr_paths = [str(folder.parent / "hr.nii.gz")]
         save_volume(hr_paths[0], phantom([2 * n for n in lr_shape], 1), np.eye(4))
     run = Path("/tmp") / f"mrisr-compat-{name}"
-    model_path = train(tiny(scale, [str(lr_path)], hr_paths), run)
+    model_path = train(tiny_config(hr_paths, [str(lr_path)], scale), run)
     (folder / "model.pt").write_bytes(model_path.read_bytes())
     model, meta = load_model(folder / "model.pt")
     provenance = Provenance(folder / "model.pt", meta, "fixture", "float32", "cpu")
