@@ -15,7 +15,7 @@ from mrisr.intensity import intensity_scale
 from mrisr.io import Volume, load_volume
 from mrisr.sampling.volumes import prepare_volume
 from mrisr.training.scanner_report import acquisition_report, format_report, write_acquisition_report
-from mrisr.training.settle import Settled, settle
+from mrisr.training.settle import BOX_FWHM, Settled, settle
 
 
 @pytest.fixture(scope="module")
@@ -146,20 +146,40 @@ def test_the_scanner_report_carries_the_warnings_and_prints_them(tmp_path, capsy
     assert (tmp_path / "degradation.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize(("thickness", "warned"), [(4.0, False), (6.0, True)])
-def test_the_slice_thickness_centres_the_estimate_and_a_disagreement_is_warned(colin, thickness, warned):
-    """Slices 4 mm thick every 5 mm (a gap): the estimate finds the thickness, not the spacing; a header
-    thickness 50% too large is reported beside it, and training uses the estimate."""
+@pytest.mark.parametrize(("thickness", "chosen"), [(4.0, "gaussian"), (2.5, "estimate"), (5.9, "box")])
+def test_the_scan_decides_between_its_estimate_and_the_slice_thickness(colin, thickness, chosen):
+    """Slices 4 mm thick every 5 mm (a gap, a Gaussian profile): a right header thickness is confirmed by the
+    estimate and trained with exactly; one 38% too thin is contradicted, so training uses the estimate and
+    warns; one whose box reading (0.68 x 5.9 = 4.0 mm) matches trains with the box."""
     from mrisr.acquisition.forward import acquire_axis
 
     scan = acquire_axis(colin[30:150, 30:190, :], 2, 5.0, 4.0)
     volume = prepare_volume(Volume(scan, np.diag([1.0, 1.0, 5.0, 1.0])), 99.9, (1, 1, 1))
     config = Config().override({"model": {"scale": [1, 1, 5], "slice_thickness": thickness}})
     acquisition = settle(config, [], [volume])
-    assert acquisition.config.model.fixed_fwhm[2] == pytest.approx(4.0, rel=0.15)
+    used = acquisition.config.model.fixed_fwhm[2]
+    assert used == pytest.approx({"gaussian": 4.0, "box": BOX_FWHM * 5.9}.get(chosen, 4.0), rel=0.15)
+    if chosen != "estimate":
+        assert used == pytest.approx({"gaussian": 4.0, "box": BOX_FWHM * 5.9}[chosen], abs=1e-9)
     assert acquisition.thickness_source == "model.slice_thickness (the config or --slice-thickness)"
-    assert any("differs from the slice thickness 6 mm" in w for w in acquisition.warnings) == warned
+    assert acquisition.profile_source.startswith("decided by the scan: trains with")
+    assert (f"read as a {chosen}" in acquisition.profile_source) == (chosen != "estimate")
+    assert any("contradicts its protocol" in w for w in acquisition.warnings) == (chosen == "estimate")
     report = acquisition_report(acquisition, acquisition.acquisition(acquisition.config.model.fixed_fwhm), volume.zooms)
     assert report["slice_thickness_mm"] == thickness and report["sr_voxel_mm"] == [1.0, 1.0, 1.0]
     console = format_report(report).splitlines()
     assert len(console) == 5 and f"  thickness      {thickness:g} mm ({acquisition.thickness_source})" in console
+
+
+def test_an_estimate_on_a_bound_lets_the_spectrum_choose_the_reading_of_the_thickness(colin):
+    """Slices binned in pairs (a 2-voxel box) of a scan blurred in-plane, so the estimate ends on its lower
+    bound: the box reading explains the slice-axis spectrum better than a Gaussian as wide as the thickness,
+    and training uses it with a warning that says why."""
+    from scipy import ndimage
+
+    blurred = ndimage.gaussian_filter(colin[20:160, 20:200, :176], (1.2, 1.2, 0))  # in-plane blurrier than slices
+    binned = blurred.reshape(*blurred.shape[:2], -1, 2).mean(axis=3)
+    volume = prepare_volume(Volume(binned, np.diag([1.0, 1.0, 2.0, 1.0])), 99.9, (1, 1, 1))
+    acquisition = settle(Config().override({"model": {"scale": [1, 1, 2], "slice_thickness": 2.0}}), [], [volume])
+    assert acquisition.config.model.fixed_fwhm[2] == pytest.approx(BOX_FWHM * 2.0)
+    assert any("sits on an end of its search" in w and "better by the box" in w for w in acquisition.warnings)

@@ -82,6 +82,10 @@ class ModelConfig:
     # --slice-thickness): the nominal slice profile, apart from the spacing (gaps, overlaps); None: as thick
     # as the spacing, or the first scan's sidecar when it has one
     slice_thickness: float | None = None
+    # in-plane voxel size in mm the scans are resampled to before training and inference: their real in-plane
+    # resolution where the pixels are finer (a zero-filled 512 matrix; mrisr.acquisition.resolution), or a
+    # coarser --spacing; None: the pixels as they are
+    in_plane_mm: float | None = None
     width: int = 32  # feature channels of every generator
     encoder_blocks: int = 2  # residual blocks per encoder
     decoder_blocks: int = 2  # residual blocks per decoder

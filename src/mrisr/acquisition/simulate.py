@@ -124,3 +124,19 @@ def simulate_slices(volume: Volume, params: SliceParams) -> Simulation:
         peak=peak,
         acquisition=acquisition,
     )
+
+
+def zero_fill(image: np.ndarray, sizes: dict[int, int]) -> np.ndarray:
+    """A complex ``image`` reconstructed on a finer matrix by zero-filled interpolation, as scanners reconstruct
+    a 256 acquisition to 512: its spectrum padded with zeros to ``sizes[axis]`` samples along each axis given,
+    intensities kept (the field of view is the same, its pixels smaller)."""
+    spectrum = np.fft.fftn(image, axes=list(sizes))
+    for axis, size in sizes.items():
+        n = spectrum.shape[axis]
+        if size < n:
+            raise MRISRError(f"zero-filling makes a matrix larger, not {n} -> {size}")
+        spectrum = np.fft.fftshift(spectrum, axes=axis)
+        pad = [(0, 0)] * spectrum.ndim
+        pad[axis] = ((size - n + (n % 2 == 0)) // 2, (size - n + (n % 2 == 1)) // 2)
+        spectrum = np.fft.ifftshift(np.pad(spectrum, pad), axes=axis) * (size / n)
+    return np.fft.ifftn(spectrum, axes=list(sizes))

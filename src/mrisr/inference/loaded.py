@@ -51,6 +51,12 @@ class LoadedModel:
         return tuple(self.network.scale)
 
     @property
+    def in_plane_mm(self) -> float | None:
+        """The in-plane voxel size (mm) the model's scans were resampled to before it learned from them, which
+        its inputs are resampled to as well; ``None``: their pixels."""
+        return self.meta["config"]["model"].get("in_plane_mm") if self.meta else None
+
+    @property
     def percentile(self) -> float:
         """The percentile the training normalised intensities by, which inference must use too."""
         return self.meta["normalisation"]["percentile"] if self.meta else DEFAULT_PERCENTILE

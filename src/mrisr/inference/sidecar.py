@@ -24,13 +24,21 @@ def file_sha256(path: str | Path) -> str:
 
 
 def output_geometry(
-    input_path: str | Path, zooms: Sequence[float], sr_shape: Sequence[int], lr_shape: Sequence[int]
+    input_path: str | Path,
+    zooms: Sequence[float],
+    sr_shape: Sequence[int],
+    lr_shape: Sequence[int],
+    pixel_mm: Sequence[float] | None = None,
 ) -> dict:
-    """The sidecar's record of the geometry: the input's voxels, slice axis and thickness (with where it came
-    from), the factor per axis and the SR's voxels."""
+    """The sidecar's record of the geometry: the input's voxels (``zooms``: of the grid it was super-resolved
+    from; ``pixel_mm``: the file's, where it was resampled in-plane to its resolution first), slice axis and
+    thickness (with where it came from), the factor per axis and the SR's voxels."""
     scan = scan_geometry(input_path)
     factors = [m / n for m, n in zip(sr_shape, lr_shape)]
+    pixels = [round(float(z), 4) for z in (zooms if pixel_mm is None else pixel_mm)]
+    resampled = {} if pixels == [round(float(z), 4) for z in zooms] else {"InputPixelmm": pixels}
     return {
+        **resampled,
         "InputVoxelmm": [round(float(z), 4) for z in zooms],
         "SliceAxis": scan.slice_axis,
         "SliceThicknessmm": scan.thickness,

@@ -14,6 +14,7 @@ import torch
 
 from mrisr import MRISRError
 from mrisr.acquisition.model import Acquisition
+from mrisr.acquisition.resolution import on_working_grid
 from mrisr.inference.loaded import LoadedModel
 from mrisr.inference.memory import ERROR_MAP_VOLUMES, check_memory, map_buffers, one_window_voxels, output_shape
 from mrisr.inference.running import super_resolve_array, super_resolve_slabs
@@ -30,7 +31,7 @@ class Companions:
     sidecar comes with every SR of a trained model."""
 
     uncertainty: Path | None = None  # the std of the SR's error, learned from the scan (mrisr.trust.uncertainty)
-    consistency: Path | None = None  # degrade(SR) - input, on the input's grid
+    consistency: Path | None = None  # degrade(SR) - input, on the input's grid (at its resolution, see writing)
 
     def for_input(self, input_path: Path) -> Companions:
         """The companions of one input of a folder run, where the map paths name folders: one map of each kind
@@ -75,13 +76,16 @@ def super_resolve_file(
     the mean over ``flips`` flipped passes (:func:`mrisr.inference.running.flip_ensemble`).
 
     The ``companions`` and the sidecar (with ``sidecar_extra`` added) are streamed beside it; the output and
-    its companions appear under their names together, or not at all.
+    its companions appear under their names together, or not at all. A model that learned from scans
+    resampled in-plane to their resolution (``model.in_plane_mm``) reads the input resampled alike; its
+    consistency map is on that grid.
     """
     c = companions or Companions()
     if (c.uncertainty or c.consistency) and model.meta is None:
         raise ValueError("the trust maps need a trained model's checkpoint: its acquisition is the forward model")
     named = output_paths(output_path, c, model, overwrite)
-    volume = load_volume(input_path, volume_index=volume_index, allow_nonfinite=allow_nonfinite)
+    file = load_volume(input_path, volume_index=volume_index, allow_nonfinite=allow_nonfinite)
+    volume = on_working_grid(file, model.in_plane_mm)  # at the resolution the model learned from
     network = model.for_scan(volume.zooms, str(input_path))
     lr, scale = volume.data, network.scale
     maps = map_buffers(c.consistency is not None, flips)
@@ -125,7 +129,7 @@ def super_resolve_file(
             summary = consistency_summary(estimate, lr, peak, head)
             summaries["consistency"] = {"Path": str(c.consistency), **summary}
         if "sidecar" in tmp:
-            geometry = output_geometry(input_path, volume.zooms, sr_shape, lr.shape)
+            geometry = output_geometry(input_path, volume.zooms, sr_shape, lr.shape, file.zooms)
             record = sidecar(input_path, model, flips=flips, geometry=geometry, extra=sidecar_extra, **summaries)
             Path(tmp["sidecar"]).write_text(json.dumps(record, indent=2) + "\n")
     return named["sr"]

@@ -10,6 +10,7 @@ import torch
 
 from mrisr import MRISRError
 from mrisr.acquisition.noise import estimate_noise_sigma
+from mrisr.acquisition.resolution import on_working_grid
 from mrisr.intensity import foreground_mask, intensity_scale
 from mrisr.io import Volume, load_volume
 from mrisr.sampling.synthesis import random_paint, tissue_labels
@@ -23,8 +24,9 @@ class TrainingVolume:
     centres: np.ndarray  # (n, 3) foreground voxel indices
     peak: float  # the intensity mapped to 1
     noise_sigma: float
-    zooms: tuple[float, float, float]
+    zooms: tuple[float, float, float]  # of the grid it is held on
     path: str
+    pixel_mm: tuple[float, float, float] | None = None  # the file's voxels, where it was resampled in-plane
 
 
 def prepare_volume(volume: Volume, percentile: float, min_shape: Sequence[int]) -> TrainingVolume:
@@ -40,10 +42,21 @@ def prepare_volume(volume: Volume, percentile: float, min_shape: Sequence[int]) 
     return TrainingVolume(data, centres, peak, estimate_noise_sigma(data), zooms, volume.path)
 
 
-def load_training_volumes(paths: Sequence[str], percentile: float, min_shape: Sequence[int]) -> list[TrainingVolume]:
+def load_training_volumes(
+    paths: Sequence[str], percentile: float, min_shape: Sequence[int], in_plane_mm: float | None = None
+) -> list[TrainingVolume]:
+    """The volumes of ``paths`` prepared for training, each resampled in-plane to ``in_plane_mm`` first where
+    given (:func:`mrisr.acquisition.resolution.on_working_grid`)."""
     if not paths:
         raise MRISRError("no training volumes given")
-    return [prepare_volume(load_volume(p), percentile, min_shape) for p in paths]
+    volumes = []
+    for path in paths:
+        file = load_volume(path)
+        volume = prepare_volume(on_working_grid(file, in_plane_mm), percentile, min_shape)
+        if volume.zooms != tuple(float(z) for z in file.zooms):
+            volume.pixel_mm = tuple(float(z) for z in file.zooms)
+        volumes.append(volume)
+    return volumes
 
 
 class PatchSampler:

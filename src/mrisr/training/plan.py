@@ -13,7 +13,7 @@ import yaml
 
 from mrisr import MRISRError
 from mrisr.acquisition.forward import tidy_factors
-from mrisr.acquisition.geometry import protocol_factors
+from mrisr.acquisition.resolution import protocol_grid
 from mrisr.config import Config, preset
 from mrisr.console import log
 from mrisr.models.registry import settle_architecture
@@ -95,9 +95,9 @@ def overrides(request: TrainRequest, *, resumed: bool) -> dict[str, dict[str, An
     if request.scale:
         model["scale"] = list(tidy_factors(request.scale))
     elif not (resumed or sets_scale(request.config_path)) and request.lr:
-        factors, described = protocol_factors([str(p) for p in request.lr], request.spacing, request.thickness)
-        log.info(described)
-        model["scale"] = list(factors)
+        grid = protocol_grid([str(p) for p in request.lr], request.spacing, request.thickness)
+        log.info(grid.described)
+        model.update(scale=list(grid.factors), in_plane_mm=grid.in_plane_mm)
     if request.thickness is not None:
         model["slice_thickness"] = request.thickness
     if request.degradation_model:

@@ -34,6 +34,7 @@ def acquisition_report(settled: Settled, acquisition: Acquisition, lr_zooms: Seq
         "fwhm_hr_voxels": [round(float(v), 3) for v in fwhm],
         "fwhm_mm": [round(float(v), 3) for v in fwhm * hr_zooms],
         "lr_voxel_mm": [round(float(v), 3) for v in lr_zooms],
+        "in_plane": settled.in_plane,
         "sr_voxel_mm": [round(float(v), 4) for v in hr_zooms],
         "scale": [round(float(f), 6) for f in m.scale],
         "slice_thickness_mm": m.slice_thickness,
@@ -65,6 +66,7 @@ def format_report(report: dict[str, Any], path: Path | None = None) -> str:
         f"  voxels         {report['lr_voxel_mm']} mm -> {report.get('sr_voxel_mm')} mm",
         f"  slice profile  {report['profile_shape']} FWHM {profile}; {report['fwhm_source']}",
         f"  thickness      {source if thickness is None else f'{thickness:g} mm ({source})'}",
+        *([f"  {report['in_plane']}"] if report.get("in_plane") else []),
         f"  noise sigma    {', '.join(f'{v:.4f}' for v in report['noise_sigma'])} ({report['noise_sigma_note']})",
     ]
     return "\n".join(lines)

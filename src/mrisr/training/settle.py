@@ -24,8 +24,10 @@ from mrisr.acquisition.profile import (
     estimate_profile,
     estimate_shape,
     on_search_bound,
+    self_referenced_misfit,
     sharper_than_any_gaussian,
 )
+from mrisr.acquisition.resolution import describe_in_plane, scan_resolution
 from mrisr.config import PROFILE_SETTINGS, PROFILES, Config
 from mrisr.sampling.volumes import TrainingVolume
 
@@ -35,6 +37,14 @@ NOMINAL_TOLERANCE = 0.1
 THICKNESS_TOLERANCE = 0.25
 """How far an estimated FWHM may lie from the header's slice thickness before the report warns: a slice
 profile's FWHM is close to its nominal thickness, but not equal (the excitation pulse is not a box)."""
+
+AGREEMENT = 0.15
+"""How close a reading of the protocol's slice thickness must lie to the scan's own estimate to be taken over
+it: from the anatomy alone, the self-referenced estimate lies up to about 15% from the truth, depending on
+the slice axis (three heads, slices 2-4.5 mm; results/REPORT.md, "Real scans")."""
+
+BOX_FWHM = float(np.sqrt(8 * np.log(2) / 12))
+"""The FWHM of the Gaussian with the variance of a box one slice thick, per unit thickness (0.68)."""
 
 MIN_AIR_VOXELS = 1000
 """Fewer air voxels than this and the Rician sigma is estimated from the signal or from a few voxels."""
@@ -49,6 +59,7 @@ class Settled:
     profile_source: str  # where the slice profile came from, in words
     warnings: list[str]  # what the estimates could not pin down, for the report and the end of training
     thickness_source: str = "not given: taken as the spacing"  # where model.slice_thickness came from
+    in_plane: str | None = None  # the first scan's pixel size beside its in-plane resolution, in words
 
     def acquisition(self, fwhm: Sequence[float]) -> Acquisition:
         """The run's acquisition with the slice profile ``fwhm`` (HR voxels: the settled one, or what a learned
@@ -63,14 +74,31 @@ def settle(config: Config, hr_volumes: Sequence[TrainingVolume], lr_volumes: Seq
     from the first scan's JSON sidecar when the config does not give one."""
     thickness, source = slice_thickness(config, lr_volumes)
     config = _with_model(config, slice_thickness=thickness)
-    resolved, warnings = resolve(config, hr_volumes, lr_volumes)
+    resolved, warnings, notes = resolve(config, hr_volumes, lr_volumes)
     return Settled(
         resolved,
         noise_sigmas(resolved, lr_volumes),
-        profile_source(config, resolved),
+        "; ".join(notes) or profile_source(config, resolved),
         warnings + noise_warnings(config, lr_volumes),
         source,
+        in_plane_note(lr_volumes),
     )
+
+
+def in_plane_note(lr_volumes: Sequence[TrainingVolume]) -> str | None:
+    """The first scan's pixel size beside its in-plane resolution (:mod:`mrisr.acquisition.resolution`), for a
+    scan with a slice axis read from a file."""
+    if not lr_volumes or not Path(lr_volumes[0].path).is_file():
+        return None
+    first = lr_volumes[0]
+    pixels = first.pixel_mm or first.zooms
+    axis = find_slice_axis(pixels)
+    if axis is None:
+        return None
+    note = describe_in_plane(scan_resolution(first.path, pixels, axis), pixels, axis)
+    if first.pixel_mm is not None:
+        note += f"; trained on it resampled in-plane to {[round(first.zooms[a], 3) for a in range(3) if a != axis]} mm"
+    return note
 
 
 def slice_thickness(config: Config, lr_volumes: Sequence[TrainingVolume]) -> tuple[float | None, str]:
@@ -97,8 +125,8 @@ def nominal_fwhm(scale: Sequence[float], hr_mm: Sequence[float], thickness: floa
 
 def resolve(
     config: Config, hr_volumes: Sequence[TrainingVolume], lr_volumes: Sequence[TrainingVolume]
-) -> tuple[Config, list[str]]:
-    """``config`` with its slice profile settled, and warnings about it.
+) -> tuple[Config, list[str], list[str]]:
+    """``config`` with its slice profile settled, warnings about it, and notes on how it was decided.
 
     The profile is estimated from power spectra (then frozen) when ``model.profile`` is ``"estimate"``
     (always for the planar model, which makes its training pairs with it) and no ``model.fixed_fwhm`` is
@@ -107,7 +135,9 @@ def resolve(
     truncation) has no width to estimate. A Gaussian axis whose estimate sits on an end of the search, or
     (without a sharp axis of the scan's own, and with ``model.nominal_floor``) below the nominal FWHM
     (:func:`below_nominal`), is a bound, not a measurement: it trains with the nominal FWHM (the factor: a
-    slice as thick as its spacing) and a warning says so.
+    slice as thick as its spacing) and a warning says so. A thick-slice scan whose slice thickness is known
+    trains with the profile :func:`decide_profile` takes, the decision noted (or warned, where the scan
+    contradicts its protocol or the estimate is a bound).
     """
     m = config.model
     if m.profile not in PROFILES:
@@ -121,9 +151,9 @@ def resolve(
         )
     learned_or_unused = m.profile != "estimate" or m.degradation == "free"
     if m.fixed_fwhm is not None or (learned_or_unused and m.architecture != "planar"):
-        return _with_model(config, profile_shape="gaussian" if m.profile_shape == "auto" else m.profile_shape), []
+        return _with_model(config, profile_shape="gaussian" if m.profile_shape == "auto" else m.profile_shape), [], []
     if m.profile_shape == "sinc":
-        return _with_model(config, fixed_fwhm=default_fwhm(m.scale)), []
+        return _with_model(config, fixed_fwhm=default_fwhm(m.scale)), [], []
     lr_data, hr_data = [v.data for v in lr_volumes], [v.data for v in hr_volumes]
     sigmas = [v.noise_sigma for v in lr_volumes]
     hr_mm = np.asarray(lr_volumes[0].zooms) / np.asarray(m.scale, dtype=float)
@@ -141,8 +171,8 @@ def resolve(
                 "smoother than the scan do the same (set model.profile_shape gaussian and model.fixed_fwhm if "
                 "the protocol says so)"
             )
-        return _with_model(config, profile_shape=shape, fixed_fwhm=default_fwhm(m.scale)), warnings
-    fwhm, warnings = list(estimate), []
+        return _with_model(config, profile_shape=shape, fixed_fwhm=default_fwhm(m.scale)), warnings, []
+    fwhm, warnings, notes = list(estimate), [], []
     bounds = set(on_search_bound(estimate, m.scale, nominal))
     below = below_nominal(estimate, m.scale, nominal) if m.nominal_floor else []
     for axis in sorted(bounds | set(below)):
@@ -159,7 +189,16 @@ def resolve(
             f"slice profile along axis {axis}: the estimate {estimate[axis] * mm:.2f} mm {found}; {cause}; "
             f"training uses the nominal {f * mm:.2f} mm (set model.fixed_fwhm if the protocol says otherwise)"
         )
-    if m.slice_thickness is not None:
+    if m.slice_thickness is not None and 1 in m.scale:
+        axis = next(a for a, f in enumerate(m.scale) if f > 1)
+        on_bound = axis in bounds
+        fwhm[axis], decision = decide_profile(lr_data[0], m.scale, estimate[axis], nominal[axis], on_bound, sigmas[0])
+        said = f"slice profile along axis {axis}: {decision.format(mm=hr_mm[axis])}"
+        warnings = [w for w in warnings if not w.startswith(f"slice profile along axis {axis}:")]
+        notes.append(f"decided by the scan: {decision.format(mm=hr_mm[axis])}")
+        if decision.chosen == "estimate" or on_bound:
+            warnings.append(said)
+    elif m.slice_thickness is not None:
         for axis in (a for a, f in enumerate(m.scale) if f > 1 and a not in bounds | set(below)):
             if abs(estimate[axis] - nominal[axis]) > THICKNESS_TOLERANCE * nominal[axis]:
                 warnings.append(
@@ -167,7 +206,65 @@ def resolve(
                     f"from the slice thickness {m.slice_thickness:g} mm by more than {THICKNESS_TOLERANCE:.0%}; "
                     "training uses the estimate (set model.fixed_fwhm to use the thickness)"
                 )
-    return _with_model(config, profile_shape=shape, fixed_fwhm=tuple(fwhm)), warnings
+    return _with_model(config, profile_shape=shape, fixed_fwhm=tuple(fwhm)), warnings, notes
+
+
+@dataclass(frozen=True)
+class ProfileDecision:
+    """Which slice profile a thick-slice scan trains with, and why, in words (FWHMs in HR voxels)."""
+
+    chosen: str  # "estimate", "box" or "gaussian"
+    estimate: float
+    readings: dict[str, float]  # the protocol's thickness read as a box and as a Gaussian
+    reason: str
+
+    def format(self, mm: float) -> str:
+        """The decision in words, FWHMs in mm (``mm``: the SR voxel size along the slice axis)."""
+        box, gaussian = self.readings["box"] * mm, self.readings["gaussian"] * mm
+        fwhm = self.estimate if self.chosen == "estimate" else self.readings[self.chosen]
+        return (
+            f"trains with {self.chosen if self.chosen == 'estimate' else f'the thickness read as a {self.chosen}'} "
+            f"(Gaussian FWHM {fwhm * mm:.2f} mm): the scan's estimate is {self.estimate * mm:.2f} mm, the thickness "
+            f"read as a box {box:.2f} mm and as a Gaussian {gaussian:.2f} mm; {self.reason}"
+        )
+
+
+def decide_profile(
+    lr: np.ndarray, scale: Sequence[float], estimate: float, thickness: float, on_bound: bool, noise_sigma: float
+) -> tuple[float, ProfileDecision]:
+    """The slice profile (HR voxels) a thick-slice scan trains with, decided by the scan where the protocol's
+    ``thickness`` (HR voxels) and the scan's own ``estimate`` disagree.
+
+    The thickness is read two ways: as a box (a slice-selective excitation, soft-edged: the Gaussian of the
+    same variance, :data:`BOX_FWHM`) and as a Gaussian FWHM. A reading within :data:`AGREEMENT` of the
+    estimate is taken (the nearer one): the estimate confirms the protocol, and the protocol is the more exact.
+    None within it: the scan contradicts the protocol, and the estimate is taken. An estimate on an end of its
+    search is no measurement: the reading whose profile best explains the scan's slice-axis spectrum from its
+    own in-plane lines (:func:`mrisr.acquisition.profile.self_referenced_misfit`) is taken.
+    """
+    readings = {"box": BOX_FWHM * thickness, "gaussian": float(thickness)}
+    if on_bound:
+        misfits = {}
+        for name, width in readings.items():
+            fwhm = [width if f > 1 else 0.0 for f in scale]
+            misfits[name] = self_referenced_misfit(lr, scale, fwhm, noise_sigma=noise_sigma)
+        chosen = min(misfits, key=misfits.get)
+        reason = (
+            "the estimate sits on an end of its search, so it is no measurement; the scan's slice-axis spectrum "
+            f"is explained better by the {chosen} (spectral misfit {misfits[chosen]:.4f} against "
+            f"{max(misfits.values()):.4f})"
+        )
+        return readings[chosen], ProfileDecision(chosen, estimate, readings, reason)
+    gaps = {name: abs(width - estimate) / estimate for name, width in readings.items()}
+    nearest = min(gaps, key=gaps.get)
+    if gaps[nearest] <= AGREEMENT:
+        reason = f"the {nearest} lies within {AGREEMENT:.0%} of the estimate, which confirms the protocol"
+        return readings[nearest], ProfileDecision(nearest, estimate, readings, reason)
+    reason = (
+        f"neither reading lies within {AGREEMENT:.0%} of the estimate, so the scan contradicts its protocol "
+        "(a wrong SliceThickness?); set model.fixed_fwhm if the protocol is right"
+    )
+    return estimate, ProfileDecision("estimate", estimate, readings, reason)
 
 
 def below_nominal(fwhm: Sequence[float], scale: Sequence[float], nominal: Sequence[float] | None = None) -> list[int]:

@@ -113,7 +113,7 @@ def build_planar_system(config: Config, device: torch.device) -> PlanarSystem:
     """Load the scans and any HR volumes, settle the acquisition from the scans and build the system."""
 
     t = config.train
-    scans = load_training_volumes(t.lr, t.percentile, (1, 1, 1))
+    scans = load_training_volumes(t.lr, t.percentile, (1, 1, 1), config.model.in_plane_mm)
     hr_volumes = load_training_volumes(t.hr, t.percentile, (1, 1, 1)) if t.hr else []
     settled = settle(config, hr_volumes, scans)
     resolved = settled.config

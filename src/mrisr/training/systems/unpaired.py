@@ -317,5 +317,5 @@ def build_unpaired_system(config: Config, device: torch.device) -> UnpairedSyste
     lr_patch = tuple(t.lr_patch)
     hr_patch = tuple(p * s for p, s in zip(lr_patch, config.model.scale))
     hr_volumes = load_training_volumes(t.hr, t.percentile, hr_patch)
-    lr_volumes = load_training_volumes(t.lr, t.percentile, lr_patch)
+    lr_volumes = load_training_volumes(t.lr, t.percentile, lr_patch, config.model.in_plane_mm)
     return UnpairedSystem(settle(config, hr_volumes, lr_volumes), hr_volumes, lr_volumes, device)
