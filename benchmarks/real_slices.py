@@ -7,7 +7,8 @@ slices, but its slices are themselves a truth for a coarser scan: pairs of conse
 ``--axis`` are averaged into slices twice as thick (contiguous: ``SliceThickness`` twice the spacing, in
 the sidecar), mrisr trains on that binned file alone (geometry from the header, ``--minutes`` of
 training) and super-resolves it back to the real slice spacing, and cubic B-spline interpolation of the
-same binned scan is the baseline.
+same binned scan is the baseline. The slice profile is decided as in any run (the scan's estimate against
+the sidecar's thickness read as a box or a Gaussian: :func:`mrisr.training.settle.decide_profile`).
 
 The real slices are thick themselves: a sharper prediction is not a worse one. So the SR and cubic are
 first *acquired as the real slices were* — blurred along the slice axis by one real slice, a Gaussian
@@ -27,7 +28,7 @@ import numpy as np
 
 from mrisr import datasets
 from mrisr.acquisition.forward import acquire
-from mrisr.acquisition.geometry import protocol_factors
+from mrisr.acquisition.resolution import protocol_grid
 from mrisr.config import DEFAULT_FLIPS, preset
 from mrisr.evaluation import interpolate, write_metrics
 from mrisr.inference.loaded import LoadedModel
@@ -77,10 +78,11 @@ def run_scan(name: str, out: Path, *, minutes: float, seed: int, fixed_fwhm_mm: 
     scan_path = folder / "binned.nii.gz"
     save_volume(scan_path, binned.data, binned.affine, binned.header)
     (folder / "binned.json").write_text(json.dumps({"SliceThickness": spacing, "SpacingBetweenSlices": spacing}))
-    factors, described = protocol_factors([str(scan_path)])
-    print(described)
+    grid = protocol_grid([str(scan_path)])
+    print(grid.described)
+    factors = grid.factors
     train_config = {"lr": [str(scan_path)], "minutes": minutes, "steps": None, "seed": seed}
-    model_config: dict = {"scale": list(factors)}
+    model_config: dict = {"scale": list(factors), "in_plane_mm": grid.in_plane_mm}
     if fixed_fwhm_mm is not None:
         fixed = [0.0, 0.0, 0.0]
         fixed[axis] = fixed_fwhm_mm / (spacing / 2)  # in SR voxels
@@ -112,7 +114,8 @@ def run_scan(name: str, out: Path, *, minutes: float, seed: int, fixed_fwhm_mm: 
         "steps": model.meta["step"],
         "seed": seed,
         "train_seconds": round(train_seconds, 1),
-        "estimated_fwhm_mm": model.meta["acquisition"]["fwhm_mm"],
+        "fwhm_mm": model.meta["acquisition"]["fwhm_mm"],
+        "fwhm_source": model.meta["acquisition"]["fwhm_source"],
         "head_psnr_gain_over_cubic": round(results["mrisr"]["psnr_fg"] - results["cubic"]["psnr_fg"], 3),
         "head_psnr_gain_not_reacquired": round(
             results["mrisr"]["psnr_fg_not_reacquired"] - results["cubic"]["psnr_fg_not_reacquired"], 3

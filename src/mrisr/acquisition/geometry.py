@@ -12,7 +12,9 @@ Rules (docs/USER_GUIDE.md, "Your own scans"):
   the finest other one; otherwise the scan is (nearly) isotropic and has none;
 - the SR spacing is ``--spacing`` (one value for every axis, or three), by default the finest in-plane
   spacing along the slice axis, with the in-plane axes kept as they are (a non-square in-plane grid
-  keeps its two spacings: the planar model learns from the sharp planes as they were sampled);
+  keeps its two spacings: the planar model learns from the sharp planes as they were sampled); where the
+  pixels are finer than the scan's in-plane resolution, :func:`mrisr.acquisition.resolution.protocol_grid`
+  puts that resolution in place of the pixels;
 - a factor is a spacing over the SR spacing and need not be an integer; one within :data:`COARSE` of 1
   is 1 (that axis is kept).
 """

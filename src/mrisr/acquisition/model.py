@@ -14,8 +14,8 @@ from mrisr.acquisition.forward import PROFILE_SHAPES
 class Acquisition:
     """A scan acquired from a finer grid: the factor per axis, the slice profile per axis (FWHM in voxels of
     the finer grid; 0 for none) and its shape (``"gaussian"``, or ``"sinc"``: k-space truncation), and the
-    Rician noise sigma (in units of the intensity peak). Where the pixels are blurrier than their size, the
-    in-plane resolution will be its next field."""
+    Rician noise sigma (in units of the intensity peak). Its finer grid's voxels are as sharp as their size: a
+    scan whose pixels are finer than its resolution is resampled to it first (:mod:`mrisr.acquisition.resolution`)."""
 
     scale: tuple[float, float, float]
     fwhm: tuple[float, float, float]

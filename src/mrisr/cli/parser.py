@@ -28,7 +28,8 @@ def geometry_options(p: argparse.ArgumentParser) -> None:
         nargs="+",
         type=float,
         metavar="MM",
-        help="SR voxel size, one value or three (default: the finest in-plane spacing, along the slice axis)",
+        help="SR voxel size, one value or three (default: the in-plane resolution, isotropic; a coarser "
+        "in-plane value resamples the pixels to it)",
     )
     p.add_argument(
         "--slice-thickness", type=float, metavar="MM", help="slice thickness (default: the JSON sidecar's, if any)"
