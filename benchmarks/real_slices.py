@@ -1,8 +1,9 @@
 """Real scans, real slices: predict a scan's own slices from the scan with its slices binned in pairs.
 
-    python benchmarks/real_slices.py --scan colin27 epi-b0 --minutes 5 --out results/real_slices
+    python benchmarks/real_slices.py --scan colin27 epi-b0 bold-nibabel --minutes 5 --out results/real_slices
 
-A real scan (Colin27, 1 mm T1w; the 3 T b≈0 EPI, 1.5 mm: docs/DATA.md) has no truth finer than its
+A real scan (Colin27, 1 mm T1w; the 3 T b≈0 EPI, 1.5 mm; the BOLD EPI in nibabel's test data, 2 x 2 x 2.2 mm:
+docs/DATA.md) has no truth finer than its
 slices, but its slices are themselves a truth for a coarser scan: pairs of consecutive slices along
 ``--axis`` are averaged into slices twice as thick (contiguous: ``SliceThickness`` twice the spacing, in
 the sidecar), mrisr trains on that binned file alone (geometry from the header, ``--minutes`` of
@@ -38,14 +39,17 @@ from mrisr.io import Volume, coarsen_affine, load_volume, save_volume
 from mrisr.metrics import score
 from mrisr.training import train
 
-SLICE_AXES = {"colin27": 2, "epi-b0": 2}
-"""The axis binned: Colin27's axial (inferior-superior) axis; the EPI's acquired slice axis (the mosaic's third)."""
+SLICE_AXES = {"colin27": 2, "epi-b0": 2, "bold-nibabel": 2}
+"""The axis binned: Colin27's axial (inferior-superior) axis; the EPIs' acquired slice axis (the mosaic's third,
+the BOLD file's slice dimension)."""
 
 
 def real_scan(name: str, folder: Path) -> Volume:
     """The real scan ``name`` as a volume."""
     if name == "colin27":
         return load_volume(datasets.colin27())
+    if name == "bold-nibabel":
+        return load_volume(datasets.package_file("nibabel", "tests/data/example4d.nii.gz"), volume_index=0)
     return load_volume(datasets.epi_b0_nifti(folder / "epi_b0.nii.gz"))
 
 
@@ -78,7 +82,7 @@ def run_scan(name: str, out: Path, *, minutes: float, seed: int, fixed_fwhm_mm: 
     scan_path = folder / "binned.nii.gz"
     save_volume(scan_path, binned.data, binned.affine, binned.header)
     (folder / "binned.json").write_text(json.dumps({"SliceThickness": spacing, "SpacingBetweenSlices": spacing}))
-    grid = protocol_grid([str(scan_path)])
+    grid = protocol_grid([str(scan_path)], spacing=[float(z) for z in volume.zooms])  # back to the real slices
     print(grid.described)
     factors = grid.factors
     train_config = {"lr": [str(scan_path)], "minutes": minutes, "steps": None, "seed": seed}

@@ -183,3 +183,11 @@ def test_an_estimate_on_a_bound_lets_the_spectrum_choose_the_reading_of_the_thic
     acquisition = settle(Config().override({"model": {"scale": [1, 1, 2], "slice_thickness": 2.0}}), [], [volume])
     assert acquisition.config.model.fixed_fwhm[2] == pytest.approx(BOX_FWHM * 2.0)
     assert any("sits on an end of its search" in w and "better by the box" in w for w in acquisition.warnings)
+
+
+def test_a_scan_too_short_to_measure_reads_its_thickness_as_a_box(colin):
+    volume = training_volume(colin[40:140, 40:180, 60:72].reshape(100, 140, 6, 2).mean(axis=3))
+    volume.zooms = (1.0, 1.0, 2.0)
+    acquisition = settle(Config().override({"model": {"scale": [1, 1, 2], "slice_thickness": 2.0}}), [], [volume])
+    assert acquisition.config.model.fixed_fwhm[2] == pytest.approx(BOX_FWHM * 2.0)
+    assert "too few slices (6)" in acquisition.profile_source

@@ -223,6 +223,15 @@ def self_referenced_fwhm(
     return fwhm[0], fwhm[1], fwhm[2]
 
 
+def self_referenced(shape: Sequence[int], scale: Sequence[float]) -> bool:
+    """Whether a thick-slice scan of ``shape`` is long enough along its slice axis, and wide enough in-plane,
+    for one segment of the self-referenced estimate (else it keeps the nominal FWHM: no measurement)."""
+    axis = next(a for a, f in enumerate(scale) if f > 1)
+    longest = max(n for a, n in enumerate(shape) if a != axis)
+    segment = segment_length(float(scale[axis]), longest)
+    return shape[axis] >= segment and reference_length(float(scale[axis]), segment) <= longest
+
+
 def _self_segments(
     lr: np.ndarray, axis: int, reference_axis: int, factor: float, fwhm: float, max_segments: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:

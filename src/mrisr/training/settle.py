@@ -24,6 +24,7 @@ from mrisr.acquisition.profile import (
     estimate_profile,
     estimate_shape,
     on_search_bound,
+    self_referenced,
     self_referenced_misfit,
     sharper_than_any_gaussian,
 )
@@ -240,9 +241,16 @@ def decide_profile(
     estimate is taken (the nearer one): the estimate confirms the protocol, and the protocol is the more exact.
     None within it: the scan contradicts the protocol, and the estimate is taken. An estimate on an end of its
     search is no measurement: the reading whose profile best explains the scan's slice-axis spectrum from its
-    own in-plane lines (:func:`mrisr.acquisition.profile.self_referenced_misfit`) is taken.
+    own in-plane lines (:func:`mrisr.acquisition.profile.self_referenced_misfit`) is taken. A scan with too few
+    slices for any of this takes the box.
     """
     readings = {"box": BOX_FWHM * thickness, "gaussian": float(thickness)}
+    if not self_referenced(lr.shape, scale):
+        reason = (
+            f"the scan has too few slices ({lr.shape[list(scale).index(max(scale))]}) for a measurement, and a "
+            "slice-selective excitation is closer to a box than to a Gaussian"
+        )
+        return readings["box"], ProfileDecision("box", estimate, readings, reason)
     if on_bound:
         misfits = {}
         for name, width in readings.items():
