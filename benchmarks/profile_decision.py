@@ -2,6 +2,7 @@
 
     python benchmarks/profile_decision.py --out results/profile_decision
     python benchmarks/profile_decision.py --train 3:1.3 3:0.7 --minutes 5 --out results/profile_decision
+    python benchmarks/profile_decision.py --anatomy --out results/profile_decision
 
 Colin27 (1 mm) is acquired as coronal slices 3 mm every 3 mm, 4.5 every 4.5 and 6 every 6 (a Gaussian
 profile as thick as the slice, Rician 0.01: :func:`mrisr.acquisition.simulate.simulate_slices`), and each
@@ -13,6 +14,10 @@ alone (``--out``/summary.json).
 ``--train THICKNESS:SIDECAR_ERROR …`` also trains on those cases for ``--minutes`` each (2-core CPU, seed 0),
 once as a run does (the decided profile) and once given the true profile (``model.fixed_fwhm``), and scores
 both against the truth inside the head beside cubic (``OUT/train.json``).
+
+``--anatomy`` measures what the anatomy alone does to the scan's own estimate: three heads (Colin27 and the
+two 1 mm templates) acquired along each axis as slices 2, 3 and 4.5 mm thick (Gaussian, Rician 0.01), and the
+self-referenced estimate over the truth per case (``OUT/anatomy.json``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import json
 from pathlib import Path
 
 from mrisr import datasets
+from mrisr.acquisition.noise import estimate_noise_sigma
+from mrisr.acquisition.profile import estimate_profile
 from mrisr.acquisition.simulate import SliceParams, simulate_slices
 from mrisr.config import DEFAULT_FLIPS, Config, preset
 from mrisr.evaluation import evaluate
@@ -89,12 +96,38 @@ def trained_gain(thickness: float, sidecar_error: float, minutes: float, folder:
     }
 
 
+def anatomy_bias() -> list[dict]:
+    """The self-referenced estimate over the true FWHM, per head, slice axis and thickness."""
+    rows = []
+    for head in ("colin27", "mni2009a", "mni6gen"):
+        volume = load_volume(datasets.colin27() if head == "colin27" else datasets.template(head))
+        for axis in range(3):
+            for thickness in (2.0, 3.0, 4.5):
+                params = SliceParams(axis=axis, spacing=thickness, thickness=thickness, noise_sigma=0.01)
+                case = simulate_slices(volume, params)
+                lr = case.lr.data
+                nominal = [thickness if a == axis else 1.0 for a in range(3)]
+                sigma = estimate_noise_sigma(lr)
+                estimate = estimate_profile([lr], [], case.acquisition.scale, [sigma], nominal=nominal)[axis]
+                rows.append(
+                    {"head": head, "axis": axis, "thickness_mm": thickness, "ratio": round(estimate / thickness, 3)}
+                )
+                print(json.dumps(rows[-1]))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="results/profile_decision")
     parser.add_argument("--train", nargs="*", default=[], metavar="THICKNESS:ERROR", help="cases to train, e.g. 3:1.3")
     parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--anatomy", action="store_true", help="the estimate's bias from the anatomy alone")
     args = parser.parse_args()
+    if args.anatomy:
+        rows = anatomy_bias()
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "anatomy.json").write_text(json.dumps(rows, indent=2) + "\n")
+        return
     if args.train:
         runs = []
         for case in args.train:

@@ -71,11 +71,11 @@ def reference_length(factor: float, segment: int = SEGMENT) -> int:
     return int(np.ceil(segment * factor - 1e-6))
 
 
-def segment_length(factor: float, reference_voxels: int) -> int:
-    """LR samples per segment of a self-referenced estimate: :data:`SEGMENT`, or half of it when the reference
-    segments it needs are longer than the longest in-plane axis (``reference_voxels``; slices 6 mm apart on
-    1 mm pixels: no 192-voxel line fits in a 181-voxel field of view)."""
-    return SEGMENT if reference_length(factor) <= reference_voxels else SEGMENT // 2
+def segment_length(factor: float, reference_voxels: int, slices: int) -> int:
+    """LR samples per segment of a self-referenced estimate: :data:`SEGMENT`, or half of it when the scan has
+    fewer ``slices`` or the reference segments it needs are longer than the longest in-plane axis
+    (``reference_voxels``; slices 6 mm apart on 1 mm pixels: no 192-voxel line fits in 181 voxels)."""
+    return SEGMENT if slices >= SEGMENT and reference_length(factor) <= reference_voxels else SEGMENT // 2
 
 
 def blur_lines(segments: np.ndarray, factor: float, fwhm: float, shape: str = "gaussian") -> np.ndarray:
@@ -228,7 +228,7 @@ def self_referenced(shape: Sequence[int], scale: Sequence[float]) -> bool:
     for one segment of the self-referenced estimate (else it keeps the nominal FWHM: no measurement)."""
     axis = next(a for a, f in enumerate(scale) if f > 1)
     longest = max(n for a, n in enumerate(shape) if a != axis)
-    segment = segment_length(float(scale[axis]), longest)
+    segment = segment_length(float(scale[axis]), longest, shape[axis])
     return shape[axis] >= segment and reference_length(float(scale[axis]), segment) <= longest
 
 
@@ -238,7 +238,7 @@ def _self_segments(
     """LR segments along the slice ``axis``, blurred across by ``fwhm`` along ``reference_axis``, and the scan's
     own segments along ``reference_axis`` to match them with."""
     rng = np.random.default_rng(seed)
-    segment = segment_length(factor, max(n for a, n in enumerate(lr.shape) if a != axis))
+    segment = segment_length(factor, max(n for a, n in enumerate(lr.shape) if a != axis), lr.shape[axis])
     target = _subsample(line_segments(_blur_along(lr, reference_axis, fwhm), axis, segment), max_segments, rng)
     reference = _subsample(line_segments(lr, reference_axis, reference_length(factor, segment)), max_segments, rng)
     return target, reference
