@@ -120,6 +120,7 @@ def test_a_protocol_works_at_its_resolution_and_a_spacing_resamples_or_is_told_i
     finer = protocol_grid([scan], spacing=0.5)
     assert finer.in_plane_mm is None and finer.factors == (1, 1, 8)
     assert "holds no more detail than" in finer.described
+    assert "holds no more detail" not in protocol_grid([scan], spacing=[1.0, 1.0, 1.0]).described
     with pytest.raises(MRISRError, match="one voxel size"):
         protocol_grid([scan], spacing=[1.0, 2.0, 1.0])
     sidecar = {"SliceThickness": 4.0, "AcquisitionMatrixPE": 120, "ReconMatrixPE": 240}

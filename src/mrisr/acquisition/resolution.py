@@ -210,7 +210,7 @@ def protocol_grid(
     else:
         in_plane = requested_in_plane(spacing, first.spacing, axis)
         finest = min(real)
-        if in_plane is None or in_plane < finest / COARSE:
+        if min(np.atleast_1d(spacing)) < finest / COARSE:
             line += f"; --spacing finer than the resolution: the SR holds no more detail than {finest:g} mm"
     if in_plane is None:
         return ProtocolGrid(factors, None, f"{described}\n{line}")
