@@ -13,7 +13,8 @@ alone (``--out``/summary.json).
 
 ``--train THICKNESS:SIDECAR_ERROR …`` also trains on those cases for ``--minutes`` each (2-core CPU, seed 0),
 once as a run does (the decided profile) and once given the true profile (``model.fixed_fwhm``), and scores
-both against the truth inside the head beside cubic (``OUT/train.json``).
+both against the truth inside the head beside cubic (``OUT/train.json``, where a run replaces the record of
+the same case and arm; ``--arms`` trains one of the two).
 
 ``--anatomy`` measures what the anatomy alone does to the scan's own estimate: three heads (Colin27 and the
 two 1 mm templates) acquired along each axis as slices 2, 3 and 4.5 mm thick (Gaussian, Rician 0.01), and the
@@ -121,6 +122,7 @@ def main() -> None:
     parser.add_argument("--out", default="results/profile_decision")
     parser.add_argument("--train", nargs="*", default=[], metavar="THICKNESS:ERROR", help="cases to train, e.g. 3:1.3")
     parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--arms", nargs="+", choices=("decided", "true"), default=["decided", "true"])
     parser.add_argument("--anatomy", action="store_true", help="the estimate's bias from the anatomy alone")
     args = parser.parse_args()
     if args.anatomy:
@@ -129,14 +131,19 @@ def main() -> None:
         (Path(args.out) / "anatomy.json").write_text(json.dumps(rows, indent=2) + "\n")
         return
     if args.train:
-        runs = []
+        record = Path(args.out) / "train.json"
+        runs = {
+            (r["thickness_mm"], r["sidecar_mm"], r["profile"]): r
+            for r in (json.loads(record.read_text()) if record.is_file() else [])
+        }
         for case in args.train:
             thickness, error = (float(v) for v in case.split(":"))
-            for true_profile in (False, True):
-                folder = Path(args.out) / f"{thickness:g}mm_x{error:g}_{'true' if true_profile else 'decided'}"
-                runs.append(trained_gain(thickness, error, args.minutes, folder, true_profile))
-                print(json.dumps(runs[-1]))
-        (Path(args.out) / "train.json").write_text(json.dumps(runs, indent=2) + "\n")
+            for arm in args.arms:
+                folder = Path(args.out) / f"{thickness:g}mm_x{error:g}_{arm}"
+                run = trained_gain(thickness, error, args.minutes, folder, arm == "true")
+                runs[(run["thickness_mm"], run["sidecar_mm"], run["profile"])] = run
+                print(json.dumps(run))
+        record.write_text(json.dumps(list(runs.values()), indent=2) + "\n")
         return
     rows = [decide(t, e) for t in THICKNESSES for e in SIDECAR_ERRORS]
     for row in rows:
