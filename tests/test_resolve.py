@@ -146,7 +146,9 @@ def test_the_scanner_report_carries_the_warnings_and_prints_them(tmp_path, capsy
     assert (tmp_path / "degradation.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize(("thickness", "chosen"), [(4.0, "gaussian"), (2.5, "estimate"), (4.4, "estimate"), (5.9, "box")])
+@pytest.mark.parametrize(
+    ("thickness", "chosen"), [(4.0, "gaussian"), (2.5, "estimate"), (4.4, "estimate"), (5.9, "box")]
+)
 def test_the_scan_decides_between_its_estimate_and_the_slice_thickness(colin, thickness, chosen):
     """Slices 4 mm thick every 5 mm (a gap, a Gaussian profile): a right header thickness is confirmed by the
     estimate and trained with exactly; one 38% too thin, or 10% too thick (a profile too wide costs more than
