@@ -59,3 +59,12 @@ def test_a_run_folder_is_reused_resumed_refused_or_replaced_as_the_command_says(
     reused = plan_training(request, run)
     assert reused.action == REUSE and reused.config is None and reused.model_path == run / "model.pt"
     assert plan_training(request, run, on_existing="resume").action == RESUME  # train --resume never reuses
+
+
+def test_a_run_killed_while_replacing_its_last_checkpoint_is_resumed(thick_scan, tmp_path):
+    """Between moving last.pt to previous.pt and writing the new last.pt, only previous.pt is there."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "previous.pt").write_bytes(b"")
+    Config().override({"model": {"scale": [1, 1, 4]}, "train": {"lr": [thick_scan]}}).save(run / "config.yaml")
+    assert plan_training(TrainRequest(), run, on_existing="resume").action == RESUME

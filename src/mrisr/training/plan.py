@@ -139,7 +139,8 @@ def plan_training(request: TrainRequest, run_dir: str | Path, *, on_existing: st
     run_dir = Path(run_dir)
     if on_existing == "reuse" and (run_dir / "model.pt").is_file():
         return Plan(run_dir, REUSE, None)
-    interrupted = (run_dir / "checkpoints" / "last.pt").is_file()
+    # a run killed while replacing last.pt holds only previous.pt, which training resumes from
+    interrupted = any((run_dir / "checkpoints" / name).is_file() for name in ("last.pt", "previous.pt"))
     if interrupted and on_existing == "refuse":
         raise MRISRError(f"{run_dir}: holds a run already (use --resume to continue it, or another --out)")
     if interrupted and on_existing in ("reuse", "resume"):
