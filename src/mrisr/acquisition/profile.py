@@ -211,8 +211,7 @@ def self_referenced_fwhm(
             if f == 1:
                 continue
             estimates = []
-            # the LR lines are blurred across below, which scales their white-noise level by the kernel's norm
-            blurred_sigma = noise_sigma * float(np.sqrt((_blur_along(_delta(), 0, fwhm[axis]) ** 2).sum()))
+            blurred_sigma = _blurred_noise(noise_sigma, fwhm[axis])  # the LR lines are blurred across below
             grid = search_grid(nominal[axis])
             for reference_axis in full_axes:
                 target, reference = _self_segments(lr, axis, reference_axis, f, fwhm[axis], max_segments, seed)
@@ -252,8 +251,7 @@ def self_referenced_misfit(
     that profile, averaged over the in-plane axes; ``inf`` when the scan is too small to tell."""
     axis = next(a for a, f in enumerate(scale) if f > 1)
     f = float(scale[axis])
-    kernel = _blur_along(_delta(), 0, fwhm[axis])
-    floor = (noise_sigma * float(np.sqrt((kernel**2).sum()))) ** 2
+    floor = _blurred_noise(noise_sigma, fwhm[axis]) ** 2
     misfits = []
     for reference_axis in (a for a, g in enumerate(scale) if g == 1):
         target, reference = _self_segments(lr, axis, reference_axis, f, fwhm[axis], 4000, 0)
@@ -269,6 +267,12 @@ def _blur_along(volume: np.ndarray, axis: int, fwhm: float) -> np.ndarray:
     profile[axis] = fwhm
     x = torch.from_numpy(np.asarray(volume, dtype=np.float64))[None, None]
     return blur_decimate(x, (1, 1, 1), profile)[0, 0].numpy()
+
+
+def _blurred_noise(noise_sigma: float, fwhm: float) -> float:
+    """The std of white noise of ``noise_sigma`` once blurred by the slice-profile kernel of ``fwhm`` voxels
+    (scaled by the kernel's norm)."""
+    return noise_sigma * float(np.sqrt((_blur_along(_delta(), 0, fwhm) ** 2).sum()))
 
 
 def _delta(size: int = 33) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import nibabel as nib
 import numpy as np
 from scipy import signal
 
@@ -222,8 +223,11 @@ def protocol_grid(
 
 
 def scan_resolution(path: str, pixels: Sequence[float], slice_axis: int) -> InPlaneResolution:
-    """The in-plane resolution of the scan at ``path`` (:func:`in_plane_resolution` of its data and sidecar)."""
-    return in_plane_resolution(load_volume(path).data, pixels, slice_axis, read_sidecar(path))
+    """The in-plane resolution of the scan at ``path`` (as :func:`in_plane_resolution`), its voxels read only
+    where the sidecar's matrices do not say it."""
+    shape = nib.load(path).shape[:3]  # the header alone
+    told = sidecar_resolution(read_sidecar(path), pixels, shape, slice_axis)
+    return told or spectrum_resolution(load_volume(path).data, pixels, slice_axis)
 
 
 def describe_in_plane(resolution: InPlaneResolution, pixels: Sequence[float], slice_axis: int) -> str:

@@ -180,7 +180,10 @@ def resolve(
     fwhm, warnings, notes = list(estimate), [], []
     bounds = set(on_search_bound(estimate, m.scale, nominal))
     below = below_nominal(estimate, m.scale, nominal) if m.nominal_floor else []
-    for axis in sorted(bounds | set(below)):
+    decided = (
+        next(a for a, f in enumerate(m.scale) if f > 1) if m.slice_thickness is not None and 1 in m.scale else None
+    )
+    for axis in sorted((bounds | set(below)) - {decided}):  # the decided axis: the scan decides (decide_profile)
         f, mm = nominal[axis], hr_mm[axis]
         if axis in bounds:
             low, high = SEARCH[0] * f * mm, SEARCH[1] * f * mm
@@ -194,15 +197,13 @@ def resolve(
             f"slice profile along axis {axis}: the estimate {estimate[axis] * mm:.2f} mm {found}; {cause}; "
             f"training uses the nominal {f * mm:.2f} mm (set model.fixed_fwhm if the protocol says otherwise)"
         )
-    if m.slice_thickness is not None and 1 in m.scale:
-        axis = next(a for a, f in enumerate(m.scale) if f > 1)
-        on_bound = axis in bounds
-        fwhm[axis], decision = decide_profile(lr_data[0], m.scale, estimate[axis], nominal[axis], on_bound, sigmas[0])
-        said = f"slice profile along axis {axis}: {decision.format(mm=hr_mm[axis])}"
-        warnings = [w for w in warnings if not w.startswith(f"slice profile along axis {axis}:")]
-        notes.append(f"decided by the scan: {decision.format(mm=hr_mm[axis])}")
+    if decided is not None:
+        on_bound = decided in bounds
+        decision = decide_profile(lr_data[0], m.scale, estimate[decided], nominal[decided], on_bound, sigmas[0])
+        fwhm[decided], said = decision.fwhm, decision.format(mm=hr_mm[decided])
+        notes.append(f"decided by the scan: {said}")
         if decision.chosen == "estimate" or on_bound:
-            warnings.append(said)
+            warnings.append(f"slice profile along axis {decided}: {said}")
     elif m.slice_thickness is not None:
         for axis in (a for a, f in enumerate(m.scale) if f > 1 and a not in bounds | set(below)):
             if abs(estimate[axis] - nominal[axis]) > THICKNESS_TOLERANCE * nominal[axis]:
@@ -223,20 +224,24 @@ class ProfileDecision:
     readings: dict[str, float]  # the protocol's thickness read as a box and as a Gaussian
     reason: str
 
+    @property
+    def fwhm(self) -> float:
+        """The FWHM (HR voxels) training uses."""
+        return self.estimate if self.chosen == "estimate" else self.readings[self.chosen]
+
     def format(self, mm: float) -> str:
         """The decision in words, FWHMs in mm (``mm``: the SR voxel size along the slice axis)."""
         box, gaussian = self.readings["box"] * mm, self.readings["gaussian"] * mm
-        fwhm = self.estimate if self.chosen == "estimate" else self.readings[self.chosen]
         return (
             f"trains with {self.chosen if self.chosen == 'estimate' else f'the thickness read as a {self.chosen}'} "
-            f"(Gaussian FWHM {fwhm * mm:.2f} mm): the scan's estimate is {self.estimate * mm:.2f} mm, the thickness "
-            f"read as a box {box:.2f} mm and as a Gaussian {gaussian:.2f} mm; {self.reason}"
+            f"(Gaussian FWHM {self.fwhm * mm:.2f} mm): the scan's estimate is {self.estimate * mm:.2f} mm, the "
+            f"thickness read as a box {box:.2f} mm and as a Gaussian {gaussian:.2f} mm; {self.reason}"
         )
 
 
 def decide_profile(
     lr: np.ndarray, scale: Sequence[float], estimate: float, thickness: float, on_bound: bool, noise_sigma: float
-) -> tuple[float, ProfileDecision]:
+) -> ProfileDecision:
     """The slice profile (HR voxels) a thick-slice scan trains with, decided by the scan where the protocol's
     ``thickness`` (HR voxels) and the scan's own ``estimate`` disagree.
 
@@ -252,10 +257,11 @@ def decide_profile(
     readings = {"box": BOX_FWHM * thickness, "gaussian": float(thickness)}
     if not self_referenced(lr.shape, scale):
         reason = (
-            f"the scan has too few slices ({lr.shape[list(scale).index(max(scale))]}) for a measurement, and a "
+            f"the scan has too few slices ({lr.shape[next(a for a, f in enumerate(scale) if f > 1)]}) for a "
+            "measurement, and a "
             "slice-selective excitation is closer to a box than to a Gaussian"
         )
-        return readings["box"], ProfileDecision("box", estimate, readings, reason)
+        return ProfileDecision("box", estimate, readings, reason)
     if on_bound:
         misfits = {}
         for name, width in readings.items():
@@ -267,7 +273,7 @@ def decide_profile(
             f"is explained better by the {chosen} (spectral misfit {misfits[chosen]:.4f} against "
             f"{max(misfits.values()):.4f})"
         )
-        return readings[chosen], ProfileDecision(chosen, estimate, readings, reason)
+        return ProfileDecision(chosen, estimate, readings, reason)
     gaps = {name: (width - estimate) / estimate for name, width in readings.items()}
     agree = {name: abs(gap) for name, gap in gaps.items() if -AGREEMENT <= gap <= AGREEMENT_WIDER}
     if agree:
@@ -276,12 +282,12 @@ def decide_profile(
             f"the {nearest} lies within {AGREEMENT:.0%} below or {AGREEMENT_WIDER:.0%} above the estimate, which "
             "confirms the protocol"
         )
-        return readings[nearest], ProfileDecision(nearest, estimate, readings, reason)
+        return ProfileDecision(nearest, estimate, readings, reason)
     reason = (
         f"neither reading lies within {AGREEMENT:.0%} below or {AGREEMENT_WIDER:.0%} above the estimate, so the "
         "scan contradicts its protocol (a wrong SliceThickness?); set model.fixed_fwhm if the protocol is right"
     )
-    return estimate, ProfileDecision("estimate", estimate, readings, reason)
+    return ProfileDecision("estimate", estimate, readings, reason)
 
 
 def below_nominal(fwhm: Sequence[float], scale: Sequence[float], nominal: Sequence[float] | None = None) -> list[int]:
