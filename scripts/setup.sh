@@ -14,5 +14,5 @@ source .venv/bin/activate
 # They come last, and the installs before them skip that report (on a rerun they are already there); a real
 # failure (a missing wheel, a resolution conflict among mrisr's own requirements) still stops the script.
 python -m pip install -q --no-warn-conflicts torch==2.13.0  # the CPU wheel; an open range could pull a multi-GB CUDA build
-python -m pip install -q --no-warn-conflicts -e ".[test]" pydicom==3.0.2  # pydicom reads the epi-b0 DICOM of examples/epi_b0.py
+python -m pip install -q --no-warn-conflicts -e ".[test,tissues]" pydicom==3.0.2  # pydicom reads the epi-b0 DICOM of examples/epi_b0.py
 python -m pip install -q --no-deps nilearn==0.14.1 nimare==0.22.1 pydeface==2.1.0 heudiconv==1.5.1  # data only

@@ -16,7 +16,7 @@ LAYERS = (
     ("physics", ("mrisr.acquisition",)),
     ("configuration and devices", ("mrisr.config", "mrisr.device", "mrisr.distributed")),
     ("networks and losses", ("mrisr.models", "mrisr.losses")),
-    ("samplers, scoring, drawing", ("mrisr.sampling", "mrisr.evaluation", "mrisr.plotting")),
+    ("samplers, scoring, drawing", ("mrisr.sampling", "mrisr.evaluation", "mrisr.tissues", "mrisr.plotting")),
     ("trust maps", ("mrisr.trust",)),
     ("training and inference", ("mrisr.training", "mrisr.inference")),
     ("applications", ("mrisr.apps",)),

@@ -6,7 +6,9 @@ import importlib.util
 import warnings
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
+from scipy import ndimage
 
 from mrisr import MRISRError
 from mrisr.io import save_volume
@@ -40,6 +42,29 @@ def package_file(package: str, relative: str) -> Path:
 def template(name: str) -> Path:
     """One of the HR source templates: ``mni2009a``, ``mni6gen`` or ``pydeface-mean``."""
     return package_file(*TEMPLATES[name])
+
+
+HEADS = ("colin27", "mni2009a", "mni6gen")
+"""The packaged heads with a brain mask (:func:`brain_mask`), for tissue fidelity."""
+MNI6GEN_BRAIN = "resources/templates/tpl-MNI152NLin6Asym_res-01_desc-brain_mask.nii.gz"
+
+
+def head(name: str) -> Path:
+    """One of :data:`HEADS`: Colin27 with its scalp, or one of the two MNI templates."""
+    return colin27() if name == "colin27" else template(name)
+
+
+def brain_mask(name: str) -> np.ndarray:
+    """The brain of one of :data:`HEADS` on its own grid: Colin27's brain-extracted image (``ch2bet``) above
+    zero, the MNI152 6th-generation template's brain mask, and the MNI 2009a template itself (nilearn ships
+    it brain-only) above zero with its enclosed cavities filled."""
+    if name == "colin27":
+        return np.asarray(nib.load(colin27(brain_only=True)).dataobj) > 0
+    if name == "mni6gen":
+        return np.asarray(nib.load(package_file("nimare", MNI6GEN_BRAIN)).dataobj) > 0.5
+    if name == "mni2009a":
+        return ndimage.binary_fill_holes(np.asarray(nib.load(template(name)).dataobj) > 0)
+    raise MRISRError(f"no brain mask for {name!r} (one of {', '.join(HEADS)})")
 
 
 def colin27(brain_only: bool = False) -> Path:

@@ -37,6 +37,12 @@ def grid_scale(lr: Volume, truth: Volume) -> tuple[float, ...]:
     return scale
 
 
+def baseline_volumes(lr: Volume, truth: Volume) -> dict[str, np.ndarray]:
+    """The interpolation baselines of :data:`BASELINE_ORDERS`: ``lr`` interpolated onto the truth's grid."""
+    scale = grid_scale(lr, truth)
+    return {name: interpolate(lr.data, scale, order) for name, order in BASELINE_ORDERS.items()}
+
+
 def consistency(
     sr: np.ndarray, lr: np.ndarray, scale: Sequence[float], kind: str, fwhm: Sequence[float] | None = None
 ) -> float:
@@ -71,8 +77,7 @@ def evaluate(
     scale = None
     if lr is not None:
         scale = grid_scale(lr, truth)
-        for name, order in BASELINE_ORDERS.items() if baselines else ():
-            methods.setdefault(name, interpolate(lr.data, scale, order))
+        methods = {**baseline_volumes(lr, truth), **methods} if baselines else methods
     results: dict[str, dict[str, float]] = {}
     for name, pred in methods.items():
         if pred.shape != gt.shape:

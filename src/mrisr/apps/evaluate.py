@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mrisr import MRISRError
 from mrisr.acquisition.forward import SimulationParams, sample_params
 from mrisr.acquisition.simulate import simulate
 from mrisr.console import log
-from mrisr.evaluation import evaluate, format_table, write_metrics
+from mrisr.evaluation import baseline_volumes, evaluate, format_table, write_metrics
 from mrisr.io import check_output_path, load_volume, save_volume
+from mrisr.tissues import format_tissue_table, require_segmenter, tissue_fidelity
 
 
 def evaluate_files(
@@ -21,12 +23,22 @@ def evaluate_files(
     lr: str | None = None,
     mask: str | None = None,
     degradation: str = "gaussian",
+    tissues: bool = False,
+    brain_mask: str | None = None,
+    tissue_contrast: str = "t1",
     out: str | None = None,
     overwrite: bool = False,
 ) -> dict[str, dict[str, float]]:
     """PSNR/SSIM of each ``[NAME=]FILE`` of ``predictions`` against ``truth`` (with interpolation baselines and
-    data consistency when ``lr`` is given), printed as a table and written to ``out`` as JSON."""
+    data consistency when ``lr`` is given), printed as a table and written to ``out`` as JSON.
+
+    ``tissues`` adds, for every method, what a segmentation sees inside ``brain_mask`` (:mod:`mrisr.tissues`);
+    ``mask`` (the head) bounds the foreground PSNR/SSIM only."""
     target = check_output_path(out, overwrite=overwrite) if out else None
+    if tissues:
+        require_segmenter()
+        if brain_mask is None:
+            raise MRISRError("--tissues needs --brain-mask: a brain mask on the truth's grid")
     named = {}
     for item in predictions:
         name, sep, path = item.partition("=")
@@ -35,8 +47,23 @@ def evaluate_files(
         named[name] = load_volume(path).data
     lr_volume = load_volume(lr) if lr else None
     head = load_volume(mask).data > 0 if mask else None
-    results = evaluate(load_volume(truth), named, lr=lr_volume, mask=head, degradation=degradation)
+    truth_volume = load_volume(truth)
+    results = evaluate(truth_volume, named, lr=lr_volume, mask=head, degradation=degradation)
     print(format_table(results))
+    if tissues:
+        brain = load_volume(brain_mask)
+        if brain.data.shape != truth_volume.data.shape:
+            raise MRISRError(
+                f"{brain_mask}: shape {brain.data.shape} differs from the truth's {truth_volume.data.shape}"
+            )
+        volumes = {**baseline_volumes(lr_volume, truth_volume), **named} if lr_volume is not None else named
+        scores, truth_ml = tissue_fidelity(
+            truth_volume.data, volumes, brain.data > 0, truth_volume.zooms, tissue_contrast
+        )
+        for name, tissue in scores.items():
+            results[name].update(tissue)
+        print(format_tissue_table(scores))
+        log.info("truth's tissue volumes: " + ", ".join(f"{k[10:]} {v:.1f} ml" for k, v in truth_ml.items()))
     if target:
         write_metrics(target, results)
         log.info(f"metrics written to {target}")

@@ -200,12 +200,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", required=True, help="the high-resolution truth, on the SR grid")
     p.add_argument("--pred", nargs="+", default=[], metavar="[NAME=]FILE", help="volumes on the truth's grid")
     p.add_argument("--lr", help="the LR input: adds trilinear/cubic baselines and data consistency")
-    p.add_argument("--mask", help="foreground mask (default: thresholded truth)")
+    p.add_argument("--mask", help="head mask of psnr_fg/ssim_fg (default: thresholded truth)")
     p.add_argument(
         "--degradation",
         default="gaussian",
         choices=KINDS,
         help="forward model of the data-consistency check",
+    )
+    p.add_argument(
+        "--tissues",
+        action="store_true",
+        help="add CSF/grey/white-matter Dice and volume error per method (Atropos; needs mrisr[tissues])",
+    )
+    p.add_argument("--brain-mask", metavar="FILE", help="brain mask on the truth's grid: where --tissues segments")
+    p.add_argument(
+        "--tissue-contrast",
+        default="t1",
+        choices=("t1", "t2"),
+        help="how the tissues order by brightness (t1: CSF darkest; t2: CSF brightest)",
     )
     p.add_argument("--out", help="write metrics.json here")
     p.add_argument("--overwrite", action="store_true", help="replace an existing metrics file")
