@@ -164,3 +164,13 @@ def test_a_protocol_model_adapted_to_each_scan_starts_from_its_weights(raw, tmp_
     start = load_checkpoint(protocol_model)
     assert adapted["step"] == 1 and sidecar["Model"]["WeightsSHA256"] == adapted["weights_sha256"]
     assert adapted["weights_sha256"] != start["weights_sha256"]
+
+
+def test_a_protocol_whose_scans_cannot_fit_the_memory_bound_is_refused_before_its_model_trains(raw, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["bids", str(raw), str(out), "participant", "--suffix", "T2w", "--max-memory-gb", "0.5", *FAST])
+    assert code == 1
+    record = json.loads((out / "logs" / "participant.json").read_text())
+    (status,) = [model["status"] for model in record["models"].values()]
+    assert status.startswith("failed:") and "above the limit of 0.5 GiB (raise --max-memory-gb" in status
+    assert not list((out / "models").glob("**/checkpoints")) and not sr_files(out)

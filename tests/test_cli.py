@@ -414,6 +414,18 @@ def test_every_option_a_library_call_takes_reaches_it_by_name():
     bids = parser.parse_args(["bids", "in", "out", "participant", "--adapt-steps", "7", "--per-scan"])
     named = keywords(bids, BidsOptions)
     assert named["adapt_steps"] == 7 and named["per_scan"] is True
+    bids = parser.parse_args(["bids", "in", "out", "participant", "--max-memory-gb", "6"])
+    assert keywords(bids, BidsOptions)["max_memory_gb"] == 6.0
+    assert parser.parse_args(["run", "scan.nii.gz", "-o", "o", "--max-memory-gb", "6"]).max_memory_gb == 6.0
     assert set(named) | {"participants", "sessions", "suffixes", "thickness", "hr", "command"} == {
         f.name for f in dataclasses.fields(BidsOptions)
     }
+
+
+def test_run_refuses_a_scan_that_cannot_fit_the_memory_bound_before_any_training(real_data, tmp_path, capsys):
+    scan, out = tmp_path / "thick.nii.gz", tmp_path / "out"
+    assert main(["simulate", str(real_data["colin"]), "-o", str(scan), "--scale", "1", "1", "4", "-q"]) == 0
+    assert main(["run", str(scan), "-o", str(out), "--steps", "2", "--max-memory-gb", "0.5", "-q"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mrisr run: error:") and "above the limit of 0.5 GiB (raise --max-memory-gb" in err
+    assert "\n" not in err and not (out / "run" / "checkpoints").exists() and not list(out.glob("*_sr.nii.gz"))

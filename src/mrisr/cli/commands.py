@@ -71,7 +71,7 @@ def train(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> None:
     output = Path(args.output)
-    report = run_scans(list_nifti(args.inputs), output, train_request(args), command_line(args))
+    report = run_scans(list_nifti(args.inputs), output, train_request(args), command_line(args), args.max_memory_gb)
     log.info(f"{report.summary()}: {output}")
     if report.failed:
         raise MRISRError(report.summary())

@@ -55,6 +55,17 @@ def flips_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def memory_option(p: argparse.ArgumentParser, when: str = "") -> None:
+    """``--max-memory-gb``: the host memory bound of every super-resolution."""
+    p.add_argument(
+        "--max-memory-gb",
+        type=float,
+        default=4.0,
+        metavar="G",
+        help=f"host memory bound of each SR and its maps: slab size, and refusal of what cannot fit{when}",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mrisr", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"mrisr {__version__}")
@@ -109,9 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-existing", action="store_true", help="in folder runs, keep outputs already written")
     p.add_argument("--shard", metavar="I/N", help="process only files I, I+N, I+2N, ... (e.g. one Slurm array task)")
     p.add_argument("--allow-nonfinite", action="store_true", help="set NaN/Inf voxels to 0 with a warning")
-    p.add_argument(
-        "--max-memory-gb", type=float, default=4.0, help="host memory bound: slab size, and refusal of what cannot fit"
-    )
+    memory_option(p)
     p.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when present")
     p.add_argument(
         "--precision",
@@ -142,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), help="starting config (default cpu)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", choices=DEVICES, help="auto (default): CUDA when present")
+    memory_option(p, " (checked for every scan before training)")
     p.set_defaults(func=commands.run, **dict.fromkeys(RUN_UNSET), no_contrastive=False)
 
     p = sub.add_parser(
@@ -192,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         "a few times the SR's time, docs/PERFORMANCE.md)",
     )
     flips_option(p)
+    memory_option(p, " (checked for a protocol's scans before its model trains)")
     p.add_argument("--seed", type=int, default=0, help="random seed of every model")
     p.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA when present")
     p.set_defaults(func=commands.bids)

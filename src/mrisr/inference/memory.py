@@ -104,6 +104,6 @@ def check_memory(
         need = memory_needed(shape, scale, thinnest_slab(shape, scale), maps, volumes) / 2**30
         raise MRISRError(
             f"{path}: super-resolving shape {tuple(shape)} by {tuple(scale)} needs at least {need:.1f} GiB, "
-            f"above the limit of {limit_gb:g} GiB (raise max_memory_gb, or crop the volume)"
+            f"above the limit of {limit_gb:g} GiB (raise --max-memory-gb, or crop the volume)"
         )
     return depth

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import torch
 
 from mrisr import MRISRError
+from mrisr.acquisition.geometry import find_slice_axis
 from mrisr.acquisition.model import Acquisition
 from mrisr.acquisition.resolution import on_working_grid
 from mrisr.inference.loaded import LoadedModel
@@ -133,6 +136,34 @@ def super_resolve_file(
             record = sidecar(input_path, model, flips=flips, geometry=geometry, extra=sidecar_extra, **summaries)
             Path(tmp["sidecar"]).write_text(json.dumps(record, indent=2) + "\n")
     return named["sr"]
+
+
+def check_planned_memory(
+    path: str | Path,
+    scale: Sequence[float],
+    in_plane_mm: float | None,
+    limit_gb: float,
+    *,
+    uncertainty: bool,
+    consistency: bool,
+    flips: int,
+) -> None:
+    """Refuse, before any training, a scan whose SR and maps a model of factors ``scale`` (on the working grid
+    of ``in_plane_mm``) could not write within ``limit_gb``; read from the header alone. A planar model's
+    factors are turned to the scan's slice axis, as :func:`mrisr.inference.orient.fit_to_scan` turns it."""
+    header = nib.load(path).header
+    shape, zooms = header.get_data_shape()[:3], header.get_zooms()[:3]
+    axis = find_slice_axis(zooms)
+    if in_plane_mm is not None and axis is not None:
+        shape = tuple(
+            n if a == axis else max(1, round(n * z / in_plane_mm)) for a, (n, z) in enumerate(zip(shape, zooms))
+        )
+    factors = list(scale)
+    trained = int(np.argmax(factors))
+    if axis is not None and factors[trained] > min(factors):
+        factors[trained], factors[axis] = factors[axis], factors[trained]
+    volumes = ERROR_MAP_VOLUMES if uncertainty else 0
+    check_memory(shape, factors, limit_gb, str(path), map_buffers(consistency, flips), volumes)
 
 
 def input_head(lr: np.ndarray, percentile: float) -> tuple[float, np.ndarray]:

@@ -26,7 +26,7 @@ from mrisr.console import log, showing_progress
 from mrisr.inference.batch import select_shard
 from mrisr.inference.loaded import LoadedModel
 from mrisr.inference.sidecar import file_sha256
-from mrisr.inference.writing import Companions, super_resolve_file
+from mrisr.inference.writing import Companions, check_planned_memory, super_resolve_file
 from mrisr.io import atomic_write, output_name
 from mrisr.training.plan import REUSE, TrainRequest, ensure_model, plan_training
 
@@ -55,6 +55,7 @@ class BidsOptions:
     device: str = "auto"
     flips: int = DEFAULT_FLIPS
     uncertainty: bool = False
+    max_memory_gb: float = 4.0
     command: str | None = None
 
 
@@ -112,6 +113,17 @@ def ensure_unit_model(unit: Unit, models_dir: Path, options: BidsOptions) -> Pat
     plan = plan_training(
         protocol_request([s.path for s in unit.sample], unit.protocol, options), models_dir / unit.name
     )
+    if plan.config is not None:  # every scan the model will serve fits, or none is trained for
+        for scan in unit.scans:
+            check_planned_memory(
+                scan.path,
+                plan.config.model.scale,
+                plan.config.model.in_plane_mm,
+                options.max_memory_gb,
+                uncertainty=options.uncertainty,
+                consistency=True,
+                flips=options.flips,
+            )
     if plan.action != REUSE:
         log.info(f"{unit.name}: training on {len(unit.sample)} of its {len(unit.scans)} scans")
     return ensure_model(plan)
@@ -181,6 +193,7 @@ def super_resolve_scan(scan: BidsScan, unit: Unit, model_path: Path, out: Path, 
         progress=showing_progress(),
         flips=options.flips,
         sidecar_extra=extra,
+        max_memory_gb=options.max_memory_gb,
     )
     return True
 
