@@ -6,7 +6,8 @@ For a panel folder of ``benchmarks/slices.py --tissues`` (truth, SR, brain mask)
 segmented as ``mrisr evaluate --tissues`` segments them. Printed: how many of the truth's grey-matter voxels
 the SR's segmentation calls white, the share of them next to the truth's white matter, their median
 intensity in the truth and in the SR, and each segmentation's grey/white threshold (the 99th percentile of
-its grey matter's intensity). Intensities are the truth's units (its 99.9th percentile is 1).
+its grey matter's intensity), and the SR's mean difference from the truth inside each tissue, away from its
+edges. Intensities are the truth's units (its 99.9th percentile is 1).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def main() -> None:
     print(f"their median intensity: truth {np.median(truth.data[turned]):.4f}, SR {np.median(sr.data[turned]):.4f}")
     for name, image, labels in (("truth", truth.data, truth_labels), ("SR", sr.data, sr_labels)):
         print(f"{name} grey/white threshold: {np.percentile(image[labels == 2], 99):.4f}")
+    for label, tissue in ((2, "grey"), (3, "white")):
+        inside = ndimage.binary_erosion(truth_labels == label, iterations=2)
+        difference = (sr.data - truth.data)[inside].mean()
+        print(f"SR - truth inside the {tissue} matter (2 voxels from its edge): {difference:+.4f}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,13 @@ def row(folder: Path) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def order(folder: Path) -> tuple:
+    """Rows by head (Colin27 first), panel, steps, without HR volumes first."""
+    summary = json.loads((folder / "summary.json").read_text())
+    head = summary.get("head", "colin27")
+    return (head != "colin27", head, summary["panel"], summary["steps"], bool(summary["hr"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path)
@@ -38,10 +45,10 @@ def main() -> None:
     header += [f"{NAMES[t]} Dice" for t in TISSUES] + [f"{NAMES[t]} volume %" for t in TISSUES]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for folder in args.folders:
-        for summary in sorted(folder.glob("**/summary.json")):
-            if "dice_gm" in json.loads((summary.parent / "metrics.json").read_text())["mrisr"]:
-                print(row(summary.parent))
+    panels = [s.parent for folder in args.folders for s in folder.glob("**/summary.json")]
+    panels = [p for p in panels if "dice_gm" in json.loads((p / "metrics.json").read_text())["mrisr"]]
+    for panel in sorted(panels, key=order):
+        print(row(panel))
 
 
 if __name__ == "__main__":
