@@ -47,9 +47,8 @@ PANELS: dict[str, tuple[SliceParams, float]] = {
 """Each panel's acquisition and the truth's voxel size in mm (2: Colin27 acquired at 2 mm isotropic first)."""
 
 
-def truth_volume(head: str, voxel_mm: float) -> Volume:
+def truth_volume(volume: Volume, voxel_mm: float) -> Volume:
     """A packaged head at 1 mm, or acquired at ``voxel_mm`` isotropic (Gaussian profile as thick as the voxel)."""
-    volume = load_volume(datasets.head(head))
     if voxel_mm == 1.0:
         return volume
     f = int(voxel_mm)
@@ -57,9 +56,9 @@ def truth_volume(head: str, voxel_mm: float) -> Volume:
     return Volume(gaussian_downsample(cropped, (f, f, f)), coarsen_affine(volume.affine, (f, f, f)), volume.header)
 
 
-def brain_on_truth(head: str, params: SliceParams, truth: Volume) -> np.ndarray:
-    """The head's brain mask tilted and cropped as :func:`simulate_slices` tilts and crops the truth."""
-    source = load_volume(datasets.head(head))
+def brain_on_truth(head: str, source: Volume, params: SliceParams, truth: Volume) -> np.ndarray:
+    """The brain mask of the packaged ``head`` (read as ``source``) tilted and cropped as :func:`simulate_slices`
+    tilts and crops the truth."""
     mask = Volume(datasets.brain_mask(head).astype(np.float32), source.affine, source.header)
     tilted = tilt_volume(mask, params.axis, params.tilt)
     keep = [slice(None)] * 3
@@ -76,7 +75,8 @@ def run_panel(name: str, out: Path, *, head: str, steps: int, seed: int, hr: lis
     params = dataclasses.replace(params, noise_seed=seed, sidecar={})
     folder = out / name if head == "colin27" else out / head / name
     folder.mkdir(parents=True, exist_ok=True)
-    case = simulate_slices(truth_volume(head, voxel_mm), params)
+    source = load_volume(datasets.head(head))
+    case = simulate_slices(truth_volume(source, voxel_mm), params)
     truth_path, lr_path = folder / "truth.nii.gz", folder / "scan.nii.gz"
     save_volume(truth_path, case.truth.data, case.truth.affine, case.truth.header)
     save_volume(lr_path, case.lr.data, case.lr.affine, case.lr.header)
@@ -98,15 +98,15 @@ def run_panel(name: str, out: Path, *, head: str, steps: int, seed: int, hr: lis
         raise SystemExit(f"{name}: the SR's grid {sr.data.shape} is not the truth's {truth.data.shape}")
     fwhm = [0.0, 0.0, 0.0]
     fwhm[params.axis] = params.thickness / float(truth.zooms[params.axis])
-    results = evaluate(truth, {"mrisr": sr.data}, lr=lr, fwhm=fwhm)
+    volumes = {**baseline_volumes(lr, truth), "mrisr": sr.data}
+    results = evaluate(truth, volumes, lr=lr, fwhm=fwhm, baselines=False)
     if tissues:
         if voxel_mm != 1.0:
             raise SystemExit(f"{name}: tissues are scored on 1 mm truths only")
-        brain = brain_on_truth(head, params, truth)
+        brain = brain_on_truth(head, source, params, truth)
         save_volume(folder / "brain.nii.gz", brain.astype(np.uint8), truth.affine, truth.header)
-        truth_image = truth.data
-        volumes = {"mrisr": sr.data, "cubic": baseline_volumes(lr, truth)["cubic"]}
-        scores, truth_volumes = tissue_fidelity(truth_image, volumes, brain, truth.zooms)
+        compared = {method: volumes[method] for method in ("mrisr", "cubic")}
+        scores, truth_volumes = tissue_fidelity(truth.data, compared, brain, truth.zooms)
         for method, tissue in scores.items():
             results[method].update(tissue)
         print(format_tissue_table(scores))

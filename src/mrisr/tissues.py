@@ -70,7 +70,7 @@ def segment(image: np.ndarray, brain: np.ndarray, spacing: Sequence[float], cont
     mask_ants = image_ants.new_image_like(brain.astype(np.float32))
     classes = ants.atropos(a=image_ants, x=mask_ants, **ATROPOS)["segmentation"].numpy().astype(np.int64)
     means = [image[classes == k].mean() if (classes == k).any() else np.inf for k in (1, 2, 3)]
-    relabel = np.zeros(4, np.uint8)  # Atropos's class k (by k-means order) -> the tissue's label
+    relabel = np.zeros(4, np.uint8)  # Atropos's class k (by k-means order) -> the label of its tissue
     for rank, k in enumerate(np.argsort(means)):
         relabel[k + 1] = TISSUES.index(CLASS_ORDER[contrast][rank]) + 1
     return relabel[classes]
@@ -89,7 +89,8 @@ def tissue_fidelity(
         raise MRISRError(f"unknown contrast {contrast!r} (one of {', '.join(CLASS_ORDER)})")
     voxel_ml = float(np.prod(spacing)) / 1000.0
     truth_labels = segment(truth, brain, spacing, contrast)
-    truth_volumes = {f"volume_ml_{t}": float((truth_labels == k).sum()) * voxel_ml for k, t in enumerate(TISSUES, 1)}
+    truth_scores = tissue_scores(truth_labels, truth_labels, voxel_ml)
+    truth_volumes = {key: value for key, value in truth_scores.items() if key.startswith("volume_ml_")}
     scores = {
         name: tissue_scores(segment(v, brain, spacing, contrast), truth_labels, voxel_ml) for name, v in volumes.items()
     }

@@ -161,7 +161,7 @@ def resample_in_plane(volume: Volume, slice_axis: int, spacing: float) -> Volume
     data, scale = np.asarray(volume.data, dtype=np.float64), [1.0, 1.0, 1.0]
     for axis in (a for a in range(3) if a != slice_axis):
         n = data.shape[axis]
-        m = max(1, int(round(n * float(volume.zooms[axis]) / spacing)))
+        m = resampled_size(n, float(volume.zooms[axis]), spacing)
         if m != n:
             data = signal.resample(data, m, axis=axis)
             scale[axis] = n / m
@@ -170,15 +170,36 @@ def resample_in_plane(volume: Volume, slice_axis: int, spacing: float) -> Volume
     return Volume(resampled, coarsen_affine(volume.affine, scale), volume.header, volume.path)
 
 
-def on_working_grid(volume: Volume, in_plane_mm: float | None) -> Volume:
-    """``volume`` resampled in-plane to ``in_plane_mm`` (a run's ``model.in_plane_mm``), as it is when that is
-    ``None`` or the pixels are that size already (within 1%); a scan without a slice axis is never resampled."""
-    axis = find_slice_axis(volume.zooms)
+def resampled_size(n: int, mm: float, spacing: float) -> int:
+    """Voxels along an axis of ``n`` voxels of ``mm`` once resampled to about ``spacing`` mm over its field of view."""
+    return max(1, int(round(n * mm / spacing)))
+
+
+def working_axis(zooms: Sequence[float], in_plane_mm: float | None) -> int | None:
+    """The slice axis of a scan of voxels ``zooms`` whose in-plane axes go to ``in_plane_mm`` (a run's
+    ``model.in_plane_mm``), or ``None`` when it stays as it is: no resolution set, no slice axis, or pixels of
+    that size already (within 1%)."""
+    axis = find_slice_axis(zooms)
     if in_plane_mm is None or axis is None:
-        return volume
-    if all(abs(volume.zooms[a] - in_plane_mm) <= 0.01 * in_plane_mm for a in range(3) if a != axis):
-        return volume
-    return resample_in_plane(volume, axis, in_plane_mm)
+        return None
+    if all(abs(zooms[a] - in_plane_mm) <= 0.01 * in_plane_mm for a in range(3) if a != axis):
+        return None
+    return axis
+
+
+def working_shape(shape: Sequence[int], zooms: Sequence[float], in_plane_mm: float | None) -> tuple[int, ...]:
+    """The shape :func:`on_working_grid` gives a scan of this shape and voxels, without reading its data."""
+    axis = working_axis(zooms, in_plane_mm)
+    if axis is None:
+        return tuple(shape)
+    return tuple(n if a == axis else resampled_size(n, zooms[a], in_plane_mm) for a, n in enumerate(shape))
+
+
+def on_working_grid(volume: Volume, in_plane_mm: float | None) -> Volume:
+    """``volume`` resampled in-plane to ``in_plane_mm`` (a run's ``model.in_plane_mm``), as it is when
+    :func:`working_axis` says so."""
+    axis = working_axis(volume.zooms, in_plane_mm)
+    return volume if axis is None else resample_in_plane(volume, axis, in_plane_mm)
 
 
 @dataclass(frozen=True)

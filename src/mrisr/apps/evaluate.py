@@ -48,18 +48,15 @@ def evaluate_files(
     lr_volume = load_volume(lr) if lr else None
     head = load_volume(mask).data > 0 if mask else None
     truth_volume = load_volume(truth)
-    results = evaluate(truth_volume, named, lr=lr_volume, mask=head, degradation=degradation)
+    brain = load_volume(brain_mask).data > 0 if tissues else None
+    if brain is not None and brain.shape != truth_volume.data.shape:  # refused before any scoring
+        raise MRISRError(f"{brain_mask}: shape {brain.shape} differs from the truth's {truth_volume.data.shape}")
+    if lr_volume is not None:  # the baselines made once, scored and (with tissues) segmented
+        named = {**baseline_volumes(lr_volume, truth_volume), **named}
+    results = evaluate(truth_volume, named, lr=lr_volume, mask=head, degradation=degradation, baselines=False)
     print(format_table(results))
-    if tissues:
-        brain = load_volume(brain_mask)
-        if brain.data.shape != truth_volume.data.shape:
-            raise MRISRError(
-                f"{brain_mask}: shape {brain.data.shape} differs from the truth's {truth_volume.data.shape}"
-            )
-        volumes = {**baseline_volumes(lr_volume, truth_volume), **named} if lr_volume is not None else named
-        scores, truth_ml = tissue_fidelity(
-            truth_volume.data, volumes, brain.data > 0, truth_volume.zooms, tissue_contrast
-        )
+    if brain is not None:
+        scores, truth_ml = tissue_fidelity(truth_volume.data, named, brain, truth_volume.zooms, tissue_contrast)
         for name, tissue in scores.items():
             results[name].update(tissue)
         print(format_tissue_table(scores))

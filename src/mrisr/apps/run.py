@@ -29,17 +29,7 @@ def run_scans(
     output = Path(output)
     plan = plan_training(dataclasses.replace(request, lr=[str(p) for p in inputs]), output / "run")
     if plan.config is not None:
-        model_config = plan.config.model
-        for path in inputs:
-            check_planned_memory(
-                path,
-                model_config.scale,
-                model_config.in_plane_mm,
-                max_memory_gb,
-                uncertainty=True,
-                consistency=True,
-                flips=DEFAULT_FLIPS,
-            )
+        check_planned_memory(inputs, plan.config.model, max_memory_gb, uncertainty=True, flips=DEFAULT_FLIPS)
     model = LoadedModel.load(ensure_model(plan), request.device or "auto", command=command)
     companions = Companions(uncertainty=output, consistency=output)
     return super_resolve_files(

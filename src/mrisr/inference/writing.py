@@ -17,7 +17,8 @@ import torch
 from mrisr import MRISRError
 from mrisr.acquisition.geometry import find_slice_axis
 from mrisr.acquisition.model import Acquisition
-from mrisr.acquisition.resolution import on_working_grid
+from mrisr.acquisition.resolution import on_working_grid, working_shape
+from mrisr.config import ModelConfig
 from mrisr.inference.loaded import LoadedModel
 from mrisr.inference.memory import ERROR_MAP_VOLUMES, check_memory, map_buffers, one_window_voxels, output_shape
 from mrisr.inference.running import super_resolve_array, super_resolve_slabs
@@ -139,31 +140,22 @@ def super_resolve_file(
 
 
 def check_planned_memory(
-    path: str | Path,
-    scale: Sequence[float],
-    in_plane_mm: float | None,
-    limit_gb: float,
-    *,
-    uncertainty: bool,
-    consistency: bool,
-    flips: int,
+    paths: Sequence[str | Path], model: ModelConfig, limit_gb: float, *, uncertainty: bool, flips: int
 ) -> None:
-    """Refuse, before any training, a scan whose SR and maps a model of factors ``scale`` (on the working grid
-    of ``in_plane_mm``) could not write within ``limit_gb``; read from the header alone. A planar model's
-    factors are turned to the scan's slice axis, as :func:`mrisr.inference.orient.fit_to_scan` turns it."""
-    header = nib.load(path).header
-    shape, zooms = header.get_data_shape()[:3], header.get_zooms()[:3]
-    axis = find_slice_axis(zooms)
-    if in_plane_mm is not None and axis is not None:
-        shape = tuple(
-            n if a == axis else max(1, round(n * z / in_plane_mm)) for a, (n, z) in enumerate(zip(shape, zooms))
-        )
-    factors = list(scale)
-    trained = int(np.argmax(factors))
-    if axis is not None and factors[trained] > min(factors):
-        factors[trained], factors[axis] = factors[axis], factors[trained]
-    volumes = ERROR_MAP_VOLUMES if uncertainty else 0
-    check_memory(shape, factors, limit_gb, str(path), map_buffers(consistency, flips), volumes)
+    """Refuse, before any training, a scan of ``paths`` whose SR, consistency map and (with ``uncertainty``)
+    uncertainty map a model of this config could not write within ``limit_gb``, from its header alone: on the
+    working grid of ``model.in_plane_mm``, a planar model's factors turned to the scan's slice axis as
+    :func:`mrisr.inference.orient.fit_to_scan` turns the model."""
+    for path in paths:
+        header = nib.load(path).header
+        shape, zooms = header.get_data_shape()[:3], header.get_zooms()[:3]
+        factors, axis = list(model.scale), find_slice_axis(zooms)
+        trained = int(np.argmax(factors))
+        if axis is not None and factors[trained] > min(factors):
+            factors[trained], factors[axis] = factors[axis], factors[trained]
+        volumes = ERROR_MAP_VOLUMES if uncertainty else 0
+        working = working_shape(shape, zooms, model.in_plane_mm)
+        check_memory(working, factors, limit_gb, str(path), map_buffers(True, flips), volumes)
 
 
 def input_head(lr: np.ndarray, percentile: float) -> tuple[float, np.ndarray]:

@@ -114,16 +114,10 @@ def ensure_unit_model(unit: Unit, models_dir: Path, options: BidsOptions) -> Pat
         protocol_request([s.path for s in unit.sample], unit.protocol, options), models_dir / unit.name
     )
     if plan.config is not None:  # every scan the model will serve fits, or none is trained for
-        for scan in unit.scans:
-            check_planned_memory(
-                scan.path,
-                plan.config.model.scale,
-                plan.config.model.in_plane_mm,
-                options.max_memory_gb,
-                uncertainty=options.uncertainty,
-                consistency=True,
-                flips=options.flips,
-            )
+        paths = [scan.path for scan in unit.scans]
+        check_planned_memory(
+            paths, plan.config.model, options.max_memory_gb, uncertainty=options.uncertainty, flips=options.flips
+        )
     if plan.action != REUSE:
         log.info(f"{unit.name}: training on {len(unit.sample)} of its {len(unit.scans)} scans")
     return ensure_model(plan)
